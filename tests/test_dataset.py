@@ -1,0 +1,229 @@
+"""Dataset generation: label truth, determinism, atomic writes, odd photos, CLI."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from blurlib import dataset
+from blurlib.cli import main
+from blurlib.errors import DatasetError
+from blurlib.kernels import report_kernel
+from blurlib.patches import to_patches
+from blurlib.sources import load_image
+
+
+def _texture(h: int, w: int, seed: int) -> np.ndarray:
+    """A photo-like textured RGB image: smoothed noise plus edges, every patch textured."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, (h // 3 + 1, w // 3 + 1, 3)).astype(np.float32)
+    img = np.kron(base, np.ones((3, 3, 1), np.float32))[:h, :w]
+    img += rng.normal(0, 20, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def photo_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    Image.fromarray(_texture(95, 130, 1)).save(folder / "a.png")
+    Image.fromarray(_texture(120, 90, 2)).save(folder / "sub" / "b.png")
+    Image.fromarray(_texture(64, 64, 3)).save(folder / "c.jpg", quality=95)
+    return folder
+
+
+def test_partially_blur_label_truth():
+    image = _texture(95, 130, 0)
+    rng = np.random.default_rng(0)
+    comp, labels = dataset.partially_blur(image, rng, report_kernel(), fraction=0.5)
+    assert comp.shape == (90, 120, 3) and comp.dtype == np.uint8
+    assert labels.shape == (3, 4) and labels.dtype == np.uint8
+    sharp = to_patches(image)
+    got = to_patches(comp)
+    for i, j in np.ndindex(labels.shape):
+        same = np.array_equal(got[i, j], sharp[i, j])
+        assert same == (labels[i, j] == 0)
+
+
+def test_partially_blur_fraction_extremes():
+    image = _texture(60, 90, 5)
+    comp0, lab0 = dataset.partially_blur(image, np.random.default_rng(1), fraction=0.0)
+    np.testing.assert_array_equal(comp0, image[:60, :90])
+    assert lab0.sum() == 0
+    comp1, lab1 = dataset.partially_blur(image, np.random.default_rng(1), fraction=1.0)
+    assert lab1.all()
+    assert not np.array_equal(comp1, image)
+    with pytest.raises(ValueError):
+        dataset.partially_blur(image, np.random.default_rng(1), fraction=1.5)
+
+
+def test_fraction_is_about_half():
+    image = _texture(600, 600, 7)
+    _, labels = dataset.partially_blur(image, np.random.default_rng(3), fraction=0.5)
+    assert 0.4 < labels.mean() < 0.6
+
+
+@pytest.mark.parametrize("kernel", ["report", "linear", "shake", "mixed"])
+def test_generate_png_label_truth_against_source(photo_dir, tmp_path, kernel):
+    out = dataset.generate(
+        tmp_path / f"ds-{kernel}",
+        source=str(photo_dir),
+        seed=3,
+        kernel=kernel,
+        fmt="png",
+        progress=False,
+    )
+    meta = dataset.load_metadata(out)
+    labels = dataset.load_labels(out)
+    assert len(labels) == len(meta["images"]) == 3
+    for i, entry in enumerate(meta["images"]):
+        assert entry["file"] == f"{i}.png"
+        assert entry["kernel"]["type"] in ("report", "linear", "shake")
+        source = load_image(next(photo_dir.rglob(Path(entry["source"]).name + ".*")))
+        comp = load_image(out / entry["file"])
+        sharp = load_image(out / entry["sharp"])
+        h, w = comp.shape[:2]
+        np.testing.assert_array_equal(sharp, source[:h, :w])
+        src_patches, comp_patches = to_patches(source), to_patches(comp)
+        for r, c in np.ndindex(labels[i].shape):
+            equal = np.array_equal(comp_patches[r, c], src_patches[r, c])
+            # label 0: the source photo's pixels exactly; label 1 (textured): different
+            assert equal == (labels[i][r, c] == 0), (i, r, c)
+
+
+def test_same_seed_same_bytes_and_other_seed_differs(photo_dir, tmp_path):
+    kw = dict(source=str(photo_dir), n=5, kernel="mixed", progress=False)
+    a = dataset.generate(tmp_path / "a", seed=11, **kw)
+    b = dataset.generate(tmp_path / "b", seed=11, **kw)
+    c = dataset.generate(tmp_path / "c", seed=12, **kw)
+    files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    files_b = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    assert files_a == files_b
+    assert len(files_a) == 5 * 2 + 2
+    for rel in files_a:
+        assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+    assert (a / "labels.npz").read_bytes() != (c / "labels.npz").read_bytes()
+
+
+def test_n_larger_than_photos_cycles_with_new_blur(photo_dir, tmp_path):
+    out = dataset.generate(tmp_path / "ds", source=str(photo_dir), n=7, seed=0, progress=False)
+    meta = dataset.load_metadata(out)
+    sources = [e["source"] for e in meta["images"]]
+    assert len(sources) == 7 and len(set(sources)) == 3
+    assert len({json.dumps(e["kernel"], sort_keys=True) for e in meta["images"]}) == 7
+
+
+def test_grid30_option_gives_30x30_patches(photo_dir, tmp_path):
+    out = dataset.generate(
+        tmp_path / "ds", source=str(photo_dir), n=2, grid=(30, 30), progress=False
+    )
+    for lab in dataset.load_labels(out):
+        assert lab.shape == (30, 30)
+    assert load_image(out / "0.jpg").shape == (900, 900, 3)
+
+
+def test_labels_npz_is_a_plain_npz(photo_dir, tmp_path):
+    out = dataset.generate(tmp_path / "ds", source=str(photo_dir), progress=False)
+    with np.load(out / "labels.npz") as npz:
+        assert sorted(npz.files, key=int) == ["0", "1", "2"]
+        assert npz["1"].dtype == np.uint8
+
+
+def test_unreadable_photo_is_skipped_with_a_warning(photo_dir, tmp_path):
+    (photo_dir / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.warns(UserWarning, match="broken.jpg"):
+        out = dataset.generate(tmp_path / "ds", source=str(photo_dir), n=3, progress=False)
+    assert all(e["source"] != "broken" for e in dataset.load_metadata(out)["images"])
+
+
+def test_interrupted_run_leaves_nothing(photo_dir, tmp_path, monkeypatch):
+    calls = {"n": 0}
+    real = dataset._encode
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dataset, "_encode", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        dataset.generate(tmp_path / "ds", source=str(photo_dir), progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]
+
+
+def test_existing_output_is_not_clobbered(photo_dir, tmp_path):
+    out = dataset.generate(tmp_path / "ds", source=str(photo_dir), progress=False)
+    with pytest.raises(DatasetError, match="already exists"):
+        dataset.generate(out, source=str(photo_dir), progress=False)
+    dataset.generate(out, source=str(photo_dir), seed=5, overwrite=True, progress=False)
+    assert dataset.load_metadata(out)["seed"] == 5
+
+
+def test_load_dataset_and_corrupt_folders(photo_dir, tmp_path):
+    out = dataset.generate(tmp_path / "ds", source=str(photo_dir), progress=False)
+    examples = dataset.load_dataset(out)
+    assert [ex.index for ex in examples] == [0, 1, 2]
+    for ex in examples:
+        assert ex.image.shape == ex.sharp.shape
+        assert ex.labels.shape == (ex.image.shape[0] // 30, ex.image.shape[1] // 30)
+    with pytest.raises(DatasetError, match="does not exist"):
+        dataset.load_labels(tmp_path / "nope")
+    with pytest.raises(DatasetError, match="not a blurlib dataset"):
+        dataset.load_labels(photo_dir)
+    (out / "labels.npz").write_bytes(b"garbage")
+    with pytest.raises(DatasetError, match="corrupt"):
+        dataset.load_labels(out)
+    with zipfile.ZipFile(out / "labels.npz", "w") as zf:
+        zf.writestr("0.npy", b"bad")
+    with pytest.raises(DatasetError):
+        dataset.load_dataset(out)
+
+
+def test_sample_source_generates(tmp_path):
+    out = dataset.generate(tmp_path / "ds", source="sample", n=2, seed=0, progress=False)
+    meta = dataset.load_metadata(out)
+    assert len(meta["images"]) == 2 and meta["source"] == "sample"
+
+
+def test_cli_generate_and_errors(photo_dir, tmp_path, capsys):
+    out = tmp_path / "cli-ds"
+    code = main(
+        [
+            "generate",
+            "--source",
+            str(photo_dir),
+            "-n",
+            "2",
+            "--seed",
+            "1",
+            "--kernel",
+            "shake",
+            "--format",
+            "png",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    assert "wrote 2 images" in capsys.readouterr().out
+    assert (out / "0.png").is_file() and (out / "sharp" / "1.png").is_file()
+
+    code = main(["generate", "--source", str(tmp_path / "missing"), "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code != 0 and err.startswith("error:") and err.count("\n") == 1
+    assert "missing" in err
+    assert not (tmp_path / "x").exists()
+
+    code = main(["generate", "--source", "voc2010", "--out", str(tmp_path / "y")])
+    err = capsys.readouterr().err
+    assert code != 0 and err.count("\n") == 1 and "Traceback" not in err
+
+    code = main(["generate", "--source", str(photo_dir), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code != 0 and "already exists" in err
