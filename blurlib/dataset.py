@@ -131,6 +131,11 @@ def _shrink(image: np.ndarray, max_side: int) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
+def _source_label(source: str | Sequence[str]) -> str:
+    items = [source] if isinstance(source, (str, os.PathLike)) else list(source)
+    return "+".join(str(s) if s in ("sample", "voc2010") else Path(s).name for s in items)
+
+
 def _photo_order(count: int, n: int, rng: np.random.Generator) -> list[int]:
     """Seeded order in which photos are used; cycles through all photos when ``n`` > count."""
     order: list[int] = []
@@ -142,7 +147,7 @@ def _photo_order(count: int, n: int, rng: np.random.Generator) -> list[int]:
 
 def generate(
     out: str | os.PathLike[str],
-    source: str = "sample",
+    source: str | Sequence[str] = "sample",
     n: int | None = None,
     seed: int = 0,
     kernel: str = "linear",
@@ -161,9 +166,10 @@ def generate(
 ) -> Path:
     """Write a dataset folder (see the module docstring) and return its path.
 
-    ``source`` is ``"sample"`` (the bundled photos), ``"voc2010"`` (with ``voc_root``) or a
-    folder of images. ``n`` images are made (default: one per photo); when ``n`` exceeds
-    the number of photos, photos are reused with new blur. ``kernel`` is ``report`` (the
+    ``source`` is ``"sample"`` (the bundled photos), ``"voc2010"`` (with ``voc_root``), a
+    folder of images, a ``.txt`` list of photo paths, or a list of these. ``n`` images are
+    made (default: one per photo); when ``n`` exceeds the number of photos, photos are
+    reused with new blur. ``kernel`` is ``report`` (the
     report's fixed 15-px horizontal kernel), ``linear`` (length drawn from
     ``length_range``, any angle), ``shake`` (camera shake) or ``mixed`` (linear or shake).
     ``grid=(30, 30)`` resizes every photo to exactly that many patches (the report's
@@ -283,7 +289,7 @@ def generate(
             "format_version": FORMAT_VERSION,
             "patch": patch,
             "seed": seed,
-            "source": str(source) if source in ("sample", "voc2010") else Path(source).name,
+            "source": _source_label(source),
             "kernel": kernel,
             "fmt": fmt,
             "fraction": fraction,

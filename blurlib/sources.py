@@ -36,7 +36,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.util import find_spec
@@ -342,16 +342,19 @@ class PhotoRef:
 
 
 def photo_refs(
-    source: str | os.PathLike[str],
+    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     voc_root: str | os.PathLike[str] | None = None,
     voc_split: str = "trainval",
 ) -> list[PhotoRef]:
-    """List the photos of a source: "sample", "voc2010" (needs voc_root) or a folder path.
+    """List the photos of a source: "sample", "voc2010" (needs voc_root), a folder path,
+    a ``.txt`` list of image paths (``read_photo_list``), or a list of such sources.
 
     Names: the sample name; the VOC image id (e.g. "2008_000123"); for a folder the path
     relative to it without extension (with it where two files differ only in extension).
     A ``Path`` source is always a folder, so ``Path("sample")`` means a folder of that name.
     """
+    if not isinstance(source, (str, os.PathLike)):
+        return _many_refs(list(source), voc_root, voc_split)
     if source == "sample":
         data_dir = _skimage_data_dir()
         return [PhotoRef(s.name, data_dir / s.file) for s in SAMPLE_PHOTOS]
@@ -368,6 +371,8 @@ def photo_refs(
             f"unknown photo source {str(source)!r}: not 'sample', not 'voc2010' and no such "
             "folder — check the path"
         )
+    if root.is_file() and root.suffix.lower() == ".txt":
+        return list_file_refs(root)
     files = folder_images(root)
     rel = [f.relative_to(root).as_posix() for f in files]
     stems = [r.rsplit(".", 1)[0] for r in rel]
@@ -380,6 +385,82 @@ def photo_refs(
         PhotoRef(stem if counts[stem] == 1 else r, f)
         for f, r, stem in zip(files, rel, stems, strict=True)
     ]
+
+
+LIST_TEST_MARKER = "# [test]"
+
+
+def read_photo_list(path: str | os.PathLike[str], section: str = "train") -> list[Path]:
+    """Return the image paths listed in a text file, one per line.
+
+    ``#`` starts a comment; blank lines are skipped; relative paths are relative to the
+    file. A line that is exactly ``# [test]`` splits the list: ``section="train"`` gives the
+    paths before it, ``"test"`` those after it, ``"all"`` both. Missing files are an error.
+    """
+    if section not in ("train", "test", "all"):
+        raise ValueError(f"section must be 'train', 'test' or 'all', got {section!r}")
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise DatasetError(f"cannot read the photo list {path}: {e} — check the path") from e
+    part = "train"
+    out: list[Path] = []
+    for raw in lines:
+        if raw.strip() == LIST_TEST_MARKER:
+            part = "test"
+            continue
+        entry = raw.split("#", 1)[0].strip()
+        if not entry or (section != "all" and part != section):
+            continue
+        photo = Path(entry) if Path(entry).is_absolute() else path.parent / entry
+        if not photo.is_file():
+            raise DatasetError(
+                f"{path}: listed photo {photo} does not exist — install the package that "
+                "ships it (see the list's header) or remove the line"
+            )
+        out.append(photo)
+    if not out:
+        raise DatasetError(f"the photo list {path} names no {section} photos")
+    return out
+
+
+def _unique_names(paths: list[Path]) -> list[str]:
+    """Shortest trailing path (without extension) that tells each photo apart."""
+    parts = [list(p.with_suffix("").parts) for p in paths]
+    names = []
+    for mine in parts:
+        for k in range(1, len(mine) + 1):
+            tail = mine[-k:]
+            if sum(1 for other in parts if other[-k:] == tail) == 1:
+                break
+        names.append("/".join(tail))
+    return names
+
+
+def list_file_refs(path: str | os.PathLike[str], section: str = "train") -> list[PhotoRef]:
+    """Refs for the photos of a list file (see ``read_photo_list``), named uniquely."""
+    files = read_photo_list(path, section)
+    return [PhotoRef(n, f) for n, f in zip(_unique_names(files), files, strict=True)]
+
+
+def _many_refs(
+    sources: list[str | os.PathLike[str]],
+    voc_root: str | os.PathLike[str] | None,
+    voc_split: str,
+) -> list[PhotoRef]:
+    refs: list[PhotoRef] = []
+    for src in sources:
+        refs.extend(photo_refs(src, voc_root=voc_root, voc_split=voc_split))
+    seen: set[str] = set()
+    for ref in refs:
+        if ref.name in seen:
+            raise DatasetError(
+                f"two photos are both named {ref.name!r} across the sources "
+                f"{', '.join(map(str, sources))}; rename one or use one source"
+            )
+        seen.add(ref.name)
+    return refs
 
 
 def iter_photos(

@@ -776,3 +776,31 @@ def test_fetch_http_bad_checksum_and_404(tmp_path: Path, server: _Server) -> Non
 def test_voc_constants() -> None:
     assert S.VOC2010_TAR_URL.endswith("/" + S.VOC2010_TAR_NAME)
     assert len(S.VOC2010_TAR_MD5) == 32 and int(S.VOC2010_TAR_MD5, 16) >= 0
+
+
+def test_photo_list_file_sections_names_and_errors(tmp_path):
+    from blurlib.sources import list_file_refs, photo_refs, read_photo_list
+
+    for sub in ("A/contents/images", "B/contents/images"):
+        (tmp_path / sub).mkdir(parents=True)
+        Image.fromarray(np.full((40, 40, 3), 9, np.uint8)).save(tmp_path / sub / "big.png")
+    Image.fromarray(np.full((40, 40, 3), 9, np.uint8)).save(tmp_path / "solo.png")
+    lst = tmp_path / "photos.txt"
+    lst.write_text(
+        "# header\n"
+        "A/contents/images/big.png   # kept\n"
+        f"{tmp_path / 'B/contents/images/big.png'}\n"
+        "\n# [test]\nsolo.png # held out\n"
+    )
+    assert [p.name for p in read_photo_list(lst)] == ["big.png", "big.png"]
+    assert [p.name for p in read_photo_list(lst, "test")] == ["solo.png"]
+    assert len(read_photo_list(lst, "all")) == 3
+    names = [r.name for r in list_file_refs(lst)]
+    assert names == ["A/contents/images/big", "B/contents/images/big"]
+    refs = photo_refs(["sample", str(lst)])
+    assert names[0] in [r.name for r in refs] and "astronaut" in [r.name for r in refs]
+    with pytest.raises(DatasetError, match="named"):
+        photo_refs([str(lst), str(lst)])
+    lst.write_text("missing.png\n")
+    with pytest.raises(DatasetError, match="missing.png"):
+        read_photo_list(lst)

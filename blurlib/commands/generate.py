@@ -16,8 +16,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--source",
-        default="sample",
-        help="'sample' (bundled photos, default), 'voc2010' (with --voc-root) or a folder",
+        action="append",
+        help="'sample' (bundled photos, the default), 'voc2010' (with --voc-root), a folder of "
+        "images or a .txt list of photo paths; repeat to combine sources",
     )
     p.add_argument("--voc-root", help="VOCdevkit folder, its VOC2010 folder, or the VOC tar")
     p.add_argument("--voc-split", default="trainval", choices=("train", "val", "trainval"))
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     """Generate the dataset and print where it went."""
     out = generate(
         args.out,
-        source=args.source,
+        source=args.source or ["sample"],
         n=args.n,
         seed=args.seed,
         kernel=args.kernel,
