@@ -123,14 +123,6 @@ def _resize_to_grid(image: np.ndarray, grid: tuple[int, int], patch: int) -> np.
     return cv2.resize(image, size, interpolation=interp)
 
 
-def _shrink(image: np.ndarray, max_side: int) -> np.ndarray:
-    """Return ``image`` scaled down (area interpolation) so its longer side is ``max_side``."""
-    h, w = image.shape[:2]
-    scale = max_side / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-
-
 def _source_label(source: str | Sequence[str]) -> str:
     items = [source] if isinstance(source, (str, os.PathLike)) else list(source)
     return "+".join(str(s) if s in ("sample", "voc2010") else Path(s).name for s in items)
@@ -210,8 +202,8 @@ def generate(
         photo = ref.load()
         if grid is not None:
             photo = _resize_to_grid(photo, grid, patch)
-        elif max_side is not None and max(photo.shape[:2]) > max_side:
-            photo = _shrink(photo, max_side)
+        elif max_side is not None:
+            photo = _sources.shrink_to(photo, max_side)
         crop_to_grid(photo, patch)  # raises ImageError for a photo smaller than a patch
         return photo
 

@@ -347,7 +347,8 @@ def photo_refs(
     voc_split: str = "trainval",
 ) -> list[PhotoRef]:
     """List the photos of a source: "sample", "voc2010" (needs voc_root), a folder path,
-    a ``.txt`` list of image paths (``read_photo_list``), or a list of such sources.
+    a ``.txt`` list of image paths (``read_photo_list``; ``list.txt:test`` picks the photos
+    after its ``# [test]`` line, ``list.txt:all`` every photo), or a list of such sources.
 
     Names: the sample name; the VOC image id (e.g. "2008_000123"); for a folder the path
     relative to it without extension (with it where two files differ only in extension).
@@ -365,6 +366,10 @@ def photo_refs(
                 f"or the {VOC2010_TAR_NAME} file (blurlib.sources.fetch_voc2010 downloads it)"
             )
         return voc2010_images(voc_root, voc_split)
+    text = str(source)
+    for section in ("train", "test", "all"):
+        if text.endswith(f".txt:{section}") and Path(text[: -len(section) - 1]).is_file():
+            return list_file_refs(text[: -len(section) - 1], section)
     root = Path(source)
     if not root.exists():
         raise DatasetError(
@@ -461,6 +466,32 @@ def _many_refs(
             )
         seen.add(ref.name)
     return refs
+
+
+def shrink_to(image: np.ndarray, max_side: int) -> np.ndarray:
+    """Return ``image`` shrunk (area interpolation) so its longer side is at most ``max_side``."""
+    h, w = image.shape[:2]
+    if max(h, w) <= max_side:
+        return image
+    import cv2
+
+    scale = max_side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def load_photos(
+    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    max_side: int | None = None,
+    voc_root: str | os.PathLike[str] | None = None,
+    voc_split: str = "trainval",
+) -> list[tuple[str, np.ndarray]]:
+    """Return ``(name, image)`` for every photo of a source, shrunk to ``max_side`` if given."""
+    out = []
+    for ref in photo_refs(source, voc_root=voc_root, voc_split=voc_split):
+        image = ref.load()
+        out.append((ref.name, shrink_to(image, max_side) if max_side else image))
+    return out
 
 
 def iter_photos(
