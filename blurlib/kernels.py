@@ -378,7 +378,7 @@ def apply_kernel(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     to nearest and clipped to their range, so there is no truncation bias.
 
     Speed: ``cv2.filter2D`` sums only non-zero taps, so kernels with at most 80 non-zero taps
-    (every linear kernel up to ~35 px) are summed directly, cut into row bands of < 130 entries
+    (every linear kernel up to ~27 px) are summed directly, cut into row bands of < 130 entries
     when larger (beyond that ``cv2.filter2D`` switches to a tiled DFT that is several times
     slower); denser kernels go through one full-image ``cv2.dft`` per channel. The two routes
     agree to ~1e-5 of the value range.
