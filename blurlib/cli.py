@@ -15,7 +15,7 @@ import sys
 
 from blurlib.errors import BlurlibError
 
-COMMANDS = ("generate", "train", "evaluate", "predict")
+COMMANDS = ("generate", "train", "evaluate", "predict", "reproduce")
 
 
 def build_parser() -> argparse.ArgumentParser:

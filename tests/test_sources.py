@@ -802,5 +802,5 @@ def test_photo_list_file_sections_names_and_errors(tmp_path):
     with pytest.raises(DatasetError, match="named"):
         photo_refs([str(lst), str(lst)])
     lst.write_text("missing.png\n")
-    with pytest.raises(DatasetError, match="missing.png"):
+    with pytest.raises(DatasetError, match=r"missing\.png"):
         read_photo_list(lst)

@@ -1,0 +1,124 @@
+"""``python -m blurlib predict PHOTO...``: blur maps of photos (overlay PNG + .npy map)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``predict`` subcommand."""
+    p = subparsers.add_parser(
+        "predict",
+        help="blur maps of photos: <stem>_blurmap.png overlay and <stem>_blurmap.npy",
+        description=(
+            "Run the patch classifier over every 30×30 window of each photo (fully "
+            "convolutional, tiled) and write a heat-map overlay and the H×W P(blurred) map. "
+            "Prints the blurred fraction of the textured area per photo."
+        ),
+    )
+    p.add_argument("photos", nargs="+", metavar="PHOTO", help="image files or folders of images")
+    p.add_argument("--model", help="a .keras/.h5 model (default: the shipped models/default.keras)")
+    p.add_argument("--out", default=".", help="folder for the outputs (default: current folder)")
+    p.add_argument("--stride", type=int, default=4, help="window stride in pixels (default 4)")
+    p.add_argument("--tile", type=int, default=1024, help="tile side in pixels (default 1024)")
+    p.add_argument(
+        "--texture",
+        type=float,
+        default=4.0,
+        help="gray-level std (0–255) above which a window counts as textured (default 4)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object per photo")
+    p.set_defaults(func=run)
+
+
+def _expand(items: list[str]) -> list[tuple[str, Path | None, str | None]]:
+    """(label, path or None, error or None) per photo; folders become their images."""
+    from blurlib.errors import BlurlibError
+    from blurlib.sources import folder_images
+
+    out: list[tuple[str, Path | None, str | None]] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            try:
+                out.extend((str(p), p, None) for p in folder_images(path))
+            except BlurlibError as exc:
+                out.append((item, None, str(exc)))
+        else:
+            out.append((item, path, None))
+    return out
+
+
+def _stems(paths: list[Path | None]) -> list[str]:
+    """Output stems: the file stem, made unique with a counter when two photos share one."""
+    seen: dict[str, int] = {}
+    stems = []
+    for p in paths:
+        stem = p.stem if p is not None else "photo"
+        n = seen.get(stem, 0)
+        seen[stem] = n + 1
+        stems.append(stem if n == 0 else f"{stem}-{n}")
+    return stems
+
+
+def run(args: argparse.Namespace) -> int:
+    """Predict every photo; one line (or JSON object) each; non-zero exit if any failed."""
+    from blurlib.errors import BlurlibError
+
+    if args.stride < 1:
+        print(f"error: --stride must be a positive integer, got {args.stride}", file=sys.stderr)
+        return 2
+    if args.tile < 30:
+        print(f"error: --tile must be at least 30 pixels, got {args.tile}", file=sys.stderr)
+        return 2
+    from blurlib.model import load_model  # raises ModelFileError -> one line, exit 2
+    from blurlib.predict import analyse, save_outputs
+    from blurlib.sources import load_image
+
+    model = load_model(args.model)
+    photos = _expand(args.photos)
+    failed = 0
+    for (label, path, error), stem in zip(photos, _stems([p for _, p, _ in photos])):
+        try:
+            if error is not None:
+                raise BlurlibError(error)
+            image = load_image(path)
+            result = analyse(model, image, args.stride, tile=args.tile, threshold=args.texture)
+            png, npy = save_outputs(image, result, args.out, stem)
+        except (BlurlibError, OSError) as exc:
+            failed += 1
+            msg = str(exc) if isinstance(exc, BlurlibError) else f"{exc.strerror or exc}"
+            if args.json:
+                print(json.dumps({"photo": label, "error": msg}))
+            print(
+                f"error: {label}: {msg}" if label not in msg else f"error: {msg}", file=sys.stderr
+            )
+            continue
+        frac = result.blurred_fraction
+        if args.json:
+            record = {
+                "photo": label,
+                "height": result.height,
+                "width": result.width,
+                "stride": result.stride,
+                "blurred_fraction": None if math.isnan(frac) else round(frac, 6),
+                "blurred_windows": result.blurred_windows,
+                "textured_windows": result.textured_windows,
+                "windows": int(result.probs.size),
+                "seconds": round(result.seconds, 4),
+                "overlay": str(png),
+                "map": str(npy),
+            }
+            print(json.dumps(record), flush=True)
+        else:
+            share = "no textured area" if math.isnan(frac) else f"{100 * frac:5.1f}% blurred"
+            print(
+                f"{label}: {share} ({result.blurred_windows}/{result.textured_windows} textured "
+                f"windows), {result.seconds:.2f} s -> {png}",
+                flush=True,
+            )
+    return 1 if failed else 0

@@ -1,0 +1,295 @@
+"""blurlib.model: the report net layer by layer, the compact net, FLOPs, save/load, bad files,
+and the fully-convolutional conversion."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from blurlib import model as bm  # noqa: E402
+from blurlib.errors import ModelFileError  # noqa: E402
+
+REPORT_PARAMS = 7 * 7 * 3 * 96 + 96 + 5 * 5 * 96 * 256 + 256 + 4096 * 1024 + 1024 + 1024 * 2 + 2
+REPORT_FLOPS = 2 * (24 * 24 * 96 * 147 + 8 * 8 * 256 * 2400 + 4096 * 1024 + 1024 * 2)
+
+
+@pytest.fixture(scope="module")
+def report():
+    return bm.build_model("report", seed=0)
+
+
+@pytest.fixture(scope="module")
+def compact():
+    return bm.build_model("compact", seed=0)
+
+
+@pytest.fixture(scope="module")
+def tiny_trained():
+    """A narrow compact net trained a few steps, so batch-norm statistics are not trivial."""
+    m = bm.compile_model(bm.build_model("compact", seed=1, width=8), lr=1e-2)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (64, 30, 30, 3)).astype("float32")
+    y = rng.integers(0, 2, 64)
+    m.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    return m, x
+
+
+def _layers(model):
+    return [la for la in model.layers if type(la).__name__ != "InputLayer"]
+
+
+def test_report_layer_by_layer(report):
+    layers = _layers(report)
+    kinds = [type(la).__name__ for la in layers]
+    assert kinds == [
+        "Rescaling",
+        "Conv2D",
+        "MaxPooling2D",
+        "Dropout",
+        "Conv2D",
+        "MaxPooling2D",
+        "Dropout",
+        "Flatten",
+        "Dense",
+        "Dense",
+    ]
+    rescale, c1, p1, d1, c2, p2, d2, _flat, fc1, out = layers
+    assert rescale.get_config()["scale"] == pytest.approx(1 / 255)
+    assert rescale.get_config()["offset"] == 0
+    assert (c1.filters, tuple(c1.kernel_size), c1.padding) == (96, (7, 7), "valid")
+    assert (c2.filters, tuple(c2.kernel_size), c2.padding) == (256, (5, 5), "valid")
+    for c in (c1, c2):
+        assert c.get_config()["activation"] == "relu"
+        assert tuple(c.strides) == (1, 1)
+    for p in (p1, p2):
+        assert tuple(p.pool_size) == (2, 2) and tuple(p.strides) == (2, 2)
+    assert d1.rate == pytest.approx(0.2) and d2.rate == pytest.approx(0.2)
+    assert fc1.units == 1024 and fc1.get_config()["activation"] == "relu"
+    assert out.units == 2 and out.get_config()["activation"] == "softmax"
+    shapes = [tuple(la.output.shape[1:]) for la in layers]
+    assert shapes == [
+        (30, 30, 3),
+        (24, 24, 96),
+        (12, 12, 96),
+        (12, 12, 96),
+        (8, 8, 256),
+        (4, 4, 256),
+        (4, 4, 256),
+        (4096,),
+        (1024,),
+        (2,),
+    ]
+    assert tuple(report.inputs[0].shape) == (None, 30, 30, 3)
+    assert bm.count_params(report) == REPORT_PARAMS == 4_826_242
+    assert bm.count_flops(report) == REPORT_FLOPS
+    assert 102e6 < bm.count_flops(report) < 104e6
+    assert bm.native_stride(report) == 4
+    assert "4,826,242 parameters" in bm.summary_line(report)
+
+
+def test_report_output_is_softmax_on_raw_pixels(report):
+    x = np.random.default_rng(0).uniform(0, 255, (5, 30, 30, 3)).astype("float32")
+    y = np.asarray(report(x, training=False))
+    assert y.shape == (5, 2)
+    np.testing.assert_allclose(y.sum(axis=1), 1.0, atol=1e-6)
+    assert bm.blur_probability(y).shape == (5,)
+    np.testing.assert_array_equal(bm.blur_probability(y), y[:, 1])
+
+
+def test_compact_is_smaller_and_cheaper(report, compact):
+    layers = _layers(compact)
+    convs = [la for la in layers if type(la).__name__ == "Conv2D"]
+    assert all(c.padding == "valid" for c in convs)
+    assert all(tuple(c.kernel_size) == (3, 3) for c in convs[:-1])
+    assert tuple(convs[-1].kernel_size) == (4, 4)  # head covers the remaining extent
+    assert sum(type(la).__name__ == "BatchNormalization" for la in layers) == len(convs)
+    assert 100_000 < bm.count_params(compact) < 300_000
+    assert bm.count_flops(compact) < bm.count_flops(report) / 3
+    assert tuple(compact.outputs[0].shape) == (None, 2)
+    assert bm.native_stride(compact) == 4
+    # the receptive field is the whole patch: the last row and column matter
+    x = np.random.default_rng(1).uniform(0, 255, (1, 30, 30, 3)).astype("float32")
+    x2 = x.copy()
+    x2[0, 29, 29] = 255 - x2[0, 29, 29]
+    assert np.abs(np.asarray(compact(x)) - np.asarray(compact(x2))).max() > 0
+    # per window of a dense map the compact net is ~10x cheaper than the report net
+    full = bm.count_flops(bm.to_fully_convolutional(compact), (286, 286))
+    assert full * 8 < bm.count_flops(bm.to_fully_convolutional(report), (286, 286))
+
+
+def test_unknown_name_lists_valid_names():
+    with pytest.raises(ValueError, match="report, compact"):
+        bm.build_model("resnet")
+    with pytest.raises(ValueError):
+        bm.build_model("report", width=8)
+
+
+def test_seed_makes_weights_reproducible():
+    a = bm.build_model("compact", seed=5, width=8).get_weights()
+    b = bm.build_model("compact", seed=5, width=8).get_weights()
+    c = bm.build_model("compact", seed=6, width=8).get_weights()
+    assert all(np.array_equal(u, v) for u, v in zip(a, b))
+    assert not all(np.array_equal(u, v) for u, v in zip(a, c))
+
+
+def test_compile_and_train_a_few_steps(tiny_trained):
+    m, _ = tiny_trained
+    assert m.optimizer is not None and m.loss is not None
+    bn = m.get_layer("b1c1_bn")
+    assert not np.allclose(np.asarray(bn.moving_mean), 0)
+
+
+@pytest.mark.parametrize("name", ["model.keras", "motionblur.h5"])
+def test_save_load_round_trip(tmp_path, tiny_trained, name):
+    m, x = tiny_trained
+    path = bm.save_model(m, tmp_path / name)
+    assert path == tmp_path / name
+    assert sorted(os.listdir(tmp_path)) == [name]  # no temp file left behind
+    loaded = bm.load_model(path)
+    np.testing.assert_array_equal(
+        loaded.predict(x, verbose=0), m.predict(x, verbose=0)
+    )  # identical predictions
+
+
+def test_save_overwrites_atomically(tmp_path, tiny_trained):
+    m, _ = tiny_trained
+    bm.save_model(m, tmp_path / "m.keras")
+    bm.save_model(m, tmp_path / "m.keras")
+    assert os.listdir(tmp_path) == ["m.keras"]
+    with pytest.raises(ModelFileError, match=r"\.keras or \.h5"):
+        bm.save_model(m, tmp_path / "m.pt")
+
+
+def _bad_files(tmp_path, good_keras, good_h5):
+    files = {
+        "random.keras": os.urandom(2000),
+        "empty.keras": b"",
+        "photo.keras": b"\xff\xd8\xff\xe0\x00\x10JFIF" + os.urandom(500),
+        "truncated.keras": good_keras[: len(good_keras) // 2],
+        "random.h5": os.urandom(2000),
+        "truncated.h5": good_h5[: len(good_h5) // 2],
+        "model.txt": b"hello",
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    with zipfile.ZipFile(tmp_path / "otherzip.keras", "w") as z:
+        z.writestr("readme.txt", "not a model")
+    other = keras.Sequential([keras.Input((10,)), keras.layers.Dense(3)])
+    other.save(tmp_path / "regressor.keras")
+    wrong_input = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten()])
+    wrong_input.add(keras.layers.Dense(2, activation="softmax"))
+    wrong_input.save(tmp_path / "wrong_input.keras")
+    return [*files, "otherzip.keras", "regressor.keras", "wrong_input.keras", "missing.keras"]
+
+
+def test_bad_model_files_raise_model_file_error(tmp_path, tiny_trained):
+    m, _ = tiny_trained
+    good = tmp_path / "good"
+    good.mkdir()
+    bm.save_model(m, good / "a.keras")
+    bm.save_model(m, good / "a.h5")
+    names = _bad_files(tmp_path, (good / "a.keras").read_bytes(), (good / "a.h5").read_bytes())
+    for name in names:
+        with pytest.raises(ModelFileError) as info:
+            bm.load_model(tmp_path / name)
+        msg = str(info.value)
+        assert name in msg, msg
+        assert "python -m blurlib train" in msg or "--model" in msg, msg
+        assert "\n" not in msg
+    with pytest.raises(ModelFileError, match="folder"):
+        bm.load_model(tmp_path)
+
+
+def test_missing_default_model_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(bm, "DEFAULT_MODEL_PATH", tmp_path / "models" / "default.keras")
+    with pytest.raises(ModelFileError, match=r"default\.keras.*does not exist yet"):
+        bm.load_model()
+
+
+def test_default_model_path_is_next_to_the_package():
+    assert bm.DEFAULT_MODEL_PATH.parent.name == "models"
+    assert bm.DEFAULT_MODEL_PATH.parent.parent == bm.Path(bm.__file__).resolve().parent.parent
+
+
+def test_fcn_flops_match_the_issue(report):
+    fcn = bm.to_fully_convolutional(report)
+    assert bm.count_flops(fcn, (768, 1024)) == pytest.approx(0.642e12, rel=0.01)
+    with pytest.raises(ValueError, match="input_shape"):
+        bm.count_flops(fcn)
+
+
+def _crops(img, out_shape, stride):
+    rows, cols = out_shape
+    return np.stack(
+        [
+            img[i * stride : i * stride + 30, j * stride : j * stride + 30]
+            for i in range(rows)
+            for j in range(cols)
+        ]
+    )
+
+
+@pytest.mark.parametrize("which", ["report", "compact", "trained"])
+def test_fcn_matches_the_classifier(report, compact, tiny_trained, which):
+    m = {"report": report, "compact": compact, "trained": tiny_trained[0]}[which]
+    fcn = bm.to_fully_convolutional(m)
+    assert "Dropout" not in {type(la).__name__ for la in fcn.layers}
+    assert "BatchNormalization" not in {type(la).__name__ for la in fcn.layers}
+    img = np.random.default_rng(2).uniform(0, 255, (45, 67, 3)).astype("float32")
+    out = np.asarray(fcn(img[None], training=False))[0]
+    assert out.shape == (4, 10, 2)  # (45-30)//4+1, (67-30)//4+1
+    ref = m.predict(_crops(img, out.shape[:2], 4), verbose=0).reshape(out.shape)
+    np.testing.assert_allclose(out, ref, atol=1e-5)
+
+
+def test_fcn_converts_other_layer_stacks():
+    """Global pooling, batch norm after an activation, a sigmoid output, dense layers on
+    flattened features and augmentation layers all convert exactly."""
+    inp = keras.Input((30, 30, 3))
+    x = keras.layers.RandomFlip()(inp)
+    x = keras.layers.Rescaling(1 / 255)(x)
+    x = keras.layers.Conv2D(6, 3, activation="relu")(x)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.AveragePooling2D(2)(x)
+    x = keras.layers.Conv2D(5, 3)(x)
+    x = keras.layers.Activation("relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dense(4, activation="tanh")(x)
+    x = keras.layers.Dropout(0.5)(x)
+    out = keras.layers.Dense(1, activation="sigmoid")(x)
+    m = keras.Model(inp, out)
+    bn = m.layers[4]
+    rng = np.random.default_rng(3)
+    bn.set_weights(
+        [rng.uniform(0.5, 2, 6), rng.normal(size=6), rng.normal(size=6), np.full(6, 2.0)]
+    )
+    fcn = bm.to_fully_convolutional(m)
+    assert bm.native_stride(m) == 2
+    img = rng.uniform(0, 255, (37, 41, 3)).astype("float32")
+    out = np.asarray(fcn(img[None]))[0]
+    assert out.shape == ((37 - 30) // 2 + 1, (41 - 30) // 2 + 1, 1)
+    ref = np.asarray(m(_crops(img, out.shape[:2], 2), training=False)).reshape(out.shape)
+    np.testing.assert_allclose(out, ref, atol=1e-5)
+
+
+def test_fcn_refuses_what_it_cannot_convert():
+    m = keras.Sequential(
+        [
+            keras.Input((30, 30, 3)),
+            keras.layers.Conv2D(4, 3, padding="same"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(2, activation="softmax"),
+        ]
+    )
+    with pytest.raises(ValueError, match="valid padding"):
+        bm.to_fully_convolutional(m)
+
+
+def test_model_code_is_backend_neutral():
+    src = bm.Path(bm.__file__).read_text()
+    assert "import tensorflow" not in src and "tf." not in src

@@ -1,0 +1,359 @@
+"""blurlib.predict: fully-convolutional windows vs cropping (every stride), tiling, patch grid,
+blur maps, texture, batches, the converted-network cache, and the predict CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+cv2 = pytest.importorskip("cv2")
+
+from blurlib import model as bm  # noqa: E402
+from blurlib import predict as bp  # noqa: E402
+from blurlib.cli import main  # noqa: E402
+from blurlib.errors import ImageError  # noqa: E402
+
+SIZES = [(67, 91), (30, 30), (45, 120)]
+STRIDES = [1, 2, 3, 4, 5, 6, 8]
+
+
+def _sharpen(m, spread: float = 2.0) -> None:
+    """Rescale the output layer so that the logit differences on photo patches have mean 0
+    and standard deviation ``spread``: probabilities then cover (0, 1) instead of sitting
+    near one value."""
+    photo = _photo(120, 120, seed=11).astype("float32")
+    x = np.stack(
+        [photo[i : i + 30, j : j + 30] for i in range(0, 90, 12) for j in range(0, 90, 12)]
+    )
+    p = np.clip(np.asarray(m(x, training=False), np.float64), 1e-12, 1)
+    logit = np.log(p[:, 1]) - np.log(p[:, 0])
+    out = m.get_layer("output")
+    kernel, bias = out.get_weights()
+    factor = spread / max(float(logit.std()), 1e-6)
+    centre = factor * (float(logit.mean()) - float(bias[1] - bias[0]))  # kernel part of the mean
+    out.set_weights([kernel * factor, np.array([centre / 2, -centre / 2], np.float32)])
+
+
+def _trained(name: str, seed: int, **kw):
+    """A net trained a few steps on random data: batch-norm statistics are not trivial."""
+    m = bm.compile_model(bm.build_model(name, seed=seed, **kw), lr=1e-3)
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 255, (32, 30, 30, 3)).astype("float32")
+    m.fit(x, rng.integers(0, 2, 32), epochs=1, batch_size=16, verbose=0)
+    return m
+
+
+@pytest.fixture(scope="module")
+def nets():
+    report = bm.build_model("report", seed=0)
+    compact = bm.build_model("compact", seed=0, width=16)
+    report_t = _trained("report", 1)
+    compact_t = _trained("compact", 2, width=16)
+    _sharpen(report_t)
+    _sharpen(compact_t)
+    return {
+        "report-random": report,
+        "compact-random": compact,
+        "report-trained": report_t,
+        "compact-trained": compact_t,
+    }
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A small compact net saved as .keras, for the CLI."""
+    path = tmp_path_factory.mktemp("model") / "tiny.keras"
+    m = bm.build_model("compact", seed=3, width=8)
+    _sharpen(m)
+    bm.save_model(m, path)
+    return path
+
+
+def _photo(h, w, seed=0):
+    """A photo-like uint8 image: smooth shapes plus fine texture."""
+    rng = np.random.default_rng(seed)
+    base = cv2.resize(rng.uniform(0, 255, (h // 8 + 2, w // 8 + 2, 3)), (w, h))
+    return np.clip(base + rng.normal(0, 25, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize(
+    "which", ["report-random", "compact-random", "report-trained", "compact-trained"]
+)
+def test_fcn_agrees_with_cropping_every_stride(nets, which):
+    m = nets[which]
+    spread = []
+    for h, w in SIZES:
+        img = _photo(h, w, seed=h + w)
+        ref = bp.windows_by_cropping(m, img, stride=1)  # every window, classified one by one
+        assert ref.shape == (h - 29, w - 29)
+        spread.append(ref.std())
+        for s in STRIDES:
+            got = bp.window_probabilities(m, img, stride=s)
+            assert (
+                got.shape == bp.window_grid_shape(h, w, s) == ((h - 30) // s + 1, (w - 30) // s + 1)
+            )
+            assert got.dtype == np.float32
+            np.testing.assert_allclose(
+                got, ref[::s, ::s], atol=1e-4, rtol=0, err_msg=f"{h}x{w} s={s}"
+            )
+    if which.endswith("trained"):
+        assert max(spread) > 0.05  # the probabilities really vary: the check is not vacuous
+
+
+def test_cropping_reference_crops_the_right_windows(nets):
+    m = nets["compact-trained"]
+    img = _photo(50, 61, seed=9)
+    got = bp.windows_by_cropping(m, img, stride=7)
+    crops = np.stack(
+        [img[i * 7 : i * 7 + 30, j * 7 : j * 7 + 30] for i in range(3) for j in range(5)]
+    )
+    ref = m.predict(crops.astype("float32"), verbose=0)[:, 1].reshape(3, 5)
+    np.testing.assert_allclose(got, ref, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("which", "stride", "tile"),
+    [
+        ("report-trained", 1, 64),
+        ("report-trained", 4, 34),
+        ("report-trained", 4, 64),
+        ("report-trained", 6, 50),
+        ("compact-trained", 4, 30),
+        ("compact-trained", 1, 40),
+        ("compact-trained", 3, 50),
+        ("compact-trained", 8, 100),
+    ],
+)
+def test_tiles_equal_the_untiled_call(nets, which, stride, tile):
+    m = nets[which]
+    img = _photo(97, 131, seed=5)
+    whole = bp.window_probabilities(m, img, stride, tile=None)
+    tiled = bp.window_probabilities(m, img, stride, tile=tile)
+    assert tiled.shape == whole.shape
+    np.testing.assert_allclose(tiled, whole, atol=1e-5, rtol=0)
+
+
+def test_tiles_have_one_shape_and_bounded_size(nets, monkeypatch):
+    m = nets["compact-trained"]
+    shapes = []
+    real = bp._forward
+
+    def spy(net, x):
+        shapes.append(x.shape)
+        return real(net, x)
+
+    monkeypatch.setattr(bp, "_forward", spy)
+    img = _photo(150, 210, seed=1)
+    bp.window_probabilities(m, img, 4, tile=64)
+    assert len(shapes) > 4 and len(set(shapes)) == 1
+    assert max(shapes[0][1:3]) <= 64
+    # each window is computed once: tiles overlap by exactly patch - native stride pixels
+    rows, cols = bp.window_grid_shape(150, 210, 4)
+    per = (64 - 30) // 4 + 1
+    assert len(shapes) == -(-rows // per) * -(-cols // per)
+
+
+def test_patch_probabilities(nets):
+    m = nets["report-trained"]
+    img = _photo(95, 130, seed=2)
+    pp = bp.patch_probabilities(m, img)
+    assert pp.shape == (3, 4) and pp.dtype == np.float32
+    assert np.all((pp >= 0) & (pp <= 1))
+    crops = img[:90, :120].reshape(3, 30, 4, 30, 3).transpose(0, 2, 1, 3, 4).reshape(-1, 30, 30, 3)
+    ref = m.predict(crops.astype("float32"), verbose=0)[:, 1].reshape(3, 4)
+    np.testing.assert_allclose(pp, ref, atol=1e-5)
+    np.testing.assert_allclose(pp, bp.window_probabilities(m, img, 30), atol=1e-4)
+    np.testing.assert_allclose(bp.patch_probabilities(m, img, batch_size=5), pp, atol=1e-5)
+    # grayscale and RGBA input go through the same path
+    gray = img[..., 0]
+    np.testing.assert_allclose(
+        bp.patch_probabilities(m, gray), bp.patch_probabilities(m, np.dstack([gray] * 3)), atol=0
+    )
+    rgba = np.dstack([img, np.full(img.shape[:2], 255, np.uint8)])
+    np.testing.assert_allclose(bp.patch_probabilities(m, rgba), pp, atol=0)
+    with pytest.raises(ValueError):
+        bp.patch_probabilities(m, img, patch=32)
+
+
+def test_too_small_or_wrong_images_raise(nets):
+    m = nets["compact-random"]
+    with pytest.raises(ImageError, match="smaller than one"):
+        bp.window_probabilities(m, np.zeros((29, 100, 3), np.uint8))
+    with pytest.raises(ImageError, match="smaller than one"):
+        bp.patch_probabilities(m, np.zeros((100, 20, 3), np.uint8))
+    with pytest.raises(ImageError, match="H×W×3"):
+        bp.blur_map(m, np.zeros((40, 40, 5), np.uint8))
+    with pytest.raises(ValueError, match="stride"):
+        bp.window_probabilities(m, np.zeros((40, 40, 3), np.uint8), stride=0)
+
+
+def test_windows_to_map_interpolates_between_centres():
+    rows, cols, s = 5, 7, 4
+    h, w = 30 + s * (rows - 1) + 3, 30 + s * (cols - 1) + 2  # plus an uncovered remainder
+    ramp = np.tile(np.linspace(0, 1, rows, dtype=np.float32)[:, None], (1, cols))
+    m = bp.windows_to_map(ramp, h, w, s)
+    assert m.shape == (h, w) and m.dtype == np.float32
+    y = np.arange(h)
+    expect = np.clip((y - 14.5) / s, 0, rows - 1) / (rows - 1)  # linear inside, clamped outside
+    np.testing.assert_allclose(m, np.tile(expect[:, None], (1, w)), atol=1e-6)
+    assert np.all(m[:15] == 0) and np.all(m[-5:] == 1)  # edges take the nearest centre
+    const = bp.windows_to_map(np.full((3, 4), 0.3, np.float32), 50, 60, 8)
+    np.testing.assert_allclose(const, 0.3, atol=1e-7)
+    one = bp.windows_to_map(np.array([[0.7]], np.float32), 30, 30, 4)
+    np.testing.assert_allclose(one, 0.7, atol=1e-7)
+
+
+def test_blur_map_shape_and_range(nets):
+    m = nets["compact-trained"]
+    for h, w in [(67, 91), (30, 30), (45, 120)]:
+        img = _photo(h, w, seed=4)
+        for s in (1, 4, 5):
+            bmap = bp.blur_map(m, img, stride=s)
+            assert bmap.shape == (h, w) and bmap.dtype == np.float32
+            assert np.all((bmap >= 0) & (bmap <= 1))
+            probs = bp.window_probabilities(m, img, s)
+            assert bmap.min() >= probs.min() - 1e-6 and bmap.max() <= probs.max() + 1e-6
+
+
+def test_window_std_and_texture_mask():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (64, 75, 3), dtype=np.uint8)
+    img[:, :40] = 100  # a flat left part
+    std = bp.window_std(img, stride=5)
+    gray = img.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    for i in range(std.shape[0]):
+        for j in range(std.shape[1]):
+            ref = gray[i * 5 : i * 5 + 30, j * 5 : j * 5 + 30].std()
+            assert abs(std[i, j] - ref) < 1e-3
+    mask = bp.texture_mask(img, stride=5)
+    assert mask.shape == std.shape and mask.dtype == bool
+    assert not mask[:, :2].any() and mask[:, -1].all()
+
+
+def test_predict_many_arrays_and_paths(nets, tmp_path):
+    m = nets["compact-trained"]
+    a, b = _photo(60, 70, seed=1), _photo(45, 90, seed=2)
+    cv2.imwrite(str(tmp_path / "b.png"), cv2.cvtColor(b, cv2.COLOR_RGB2BGR))
+    maps = bp.predict_many(m, [a, tmp_path / "b.png"], stride=4)
+    assert [x.shape for x in maps] == [(60, 70), (45, 90)]
+    np.testing.assert_allclose(maps[0], bp.blur_map(m, a), atol=1e-6)
+    np.testing.assert_allclose(maps[1], bp.blur_map(m, b), atol=1e-6)
+
+
+def test_converted_network_is_cached_and_follows_weight_changes():
+    m = bm.build_model("compact", seed=7, width=8)
+    img = _photo(40, 50, seed=3)
+    fcn1, stride, patch = bp.fully_convolutional(m)
+    assert (stride, patch) == (4, 30)
+    assert bp.fully_convolutional(m)[0] is fcn1  # no reconversion
+    before = bp.window_probabilities(m, img, 4)
+    _sharpen(m, 4.0)
+    assert bp.fully_convolutional(m)[0] is not fcn1  # the weights changed: reconverted
+    after = bp.window_probabilities(m, img, 4)
+    np.testing.assert_allclose(after, bp.windows_by_cropping(m, img, 4), atol=1e-4)
+    assert np.abs(after - before).max() > 1e-3
+
+
+def test_analyse_and_outputs(nets, tmp_path):
+    m = nets["compact-trained"]
+    img = _photo(64, 80, seed=6)
+    img[:, :35] = 128
+    res = bp.analyse(m, img, stride=4)
+    assert res.probs.shape == res.textured.shape == (9, 13)
+    assert 0 < res.textured_windows < res.probs.size
+    assert 0 <= res.blurred_fraction <= 1
+    png, npy = bp.save_outputs(img, res, tmp_path / "out", "photo")
+    assert np.array_equal(np.load(npy), res.blur_map)
+    pic = cv2.imread(str(png))
+    assert pic.shape == (64, 80, 3)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "photo_blurmap.npy",
+        "photo_blurmap.png",
+    ]
+
+
+# ------------------------------------------------------------------------------------- CLI
+
+
+def _write(path, image):
+    cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    return path
+
+
+def test_cli_good_photos_and_a_folder(tiny, tmp_path, capsys):
+    pytest.importorskip("blurlib.sources")
+    a = _write(tmp_path / "a.png", _photo(70, 100, seed=1))
+    folder = tmp_path / "more"
+    folder.mkdir()
+    _write(folder / "b.jpg", _photo(64, 64, seed=2))
+    _write(folder / "c.png", _photo(90, 45, seed=3))
+    out = tmp_path / "out"
+    code = main(["predict", str(a), str(folder), "--model", str(tiny), "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert captured.err == ""
+    lines = captured.out.strip().splitlines()
+    assert len(lines) == 3 and all("blurred" in ln or "textured" in ln for ln in lines)
+    assert all(" s -> " in ln for ln in lines)
+    for stem, shape in (("a", (70, 100)), ("b", (64, 64)), ("c", (90, 45))):
+        bmap = np.load(out / f"{stem}_blurmap.npy")
+        assert bmap.shape == shape and bmap.dtype == np.float32
+        assert 0 <= bmap.min() and bmap.max() <= 1
+        assert cv2.imread(str(out / f"{stem}_blurmap.png")).shape[:2] == shape
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_cli_json(tiny, tmp_path, capsys):
+    pytest.importorskip("blurlib.sources")
+    a = _write(tmp_path / "a.png", _photo(70, 100, seed=1))
+    code = main(
+        ["predict", str(a), "--model", str(tiny), "--out", str(tmp_path), "--json", "--stride", "8"]
+    )
+    out = capsys.readouterr().out.strip().splitlines()
+    assert code == 0 and len(out) == 1
+    rec = json.loads(out[0])
+    assert rec["photo"] == str(a) and rec["stride"] == 8
+    assert (rec["height"], rec["width"]) == (70, 100)
+    assert rec["windows"] == 6 * 9
+    assert 0 <= rec["blurred_fraction"] <= 1
+    assert rec["textured_windows"] >= rec["blurred_windows"]
+    assert rec["seconds"] >= 0 and rec["map"].endswith("a_blurmap.npy")
+
+
+def test_cli_bad_photo_does_not_stop_the_others(tiny, tmp_path, capsys):
+    pytest.importorskip("blurlib.sources")
+    good = _write(tmp_path / "good.png", _photo(60, 60, seed=1))
+    junk = tmp_path / "junk.jpg"
+    junk.write_bytes(b"this is not a jpeg")
+    small = _write(tmp_path / "small.png", _photo(20, 60, seed=1))
+    missing = tmp_path / "missing.png"
+    out = tmp_path / "out"
+    argv = ["predict", str(junk), str(good), str(missing), str(small), "--model", str(tiny)]
+    code = main([*argv, "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code != 0
+    errors = captured.err.strip().splitlines()
+    assert len(errors) == 3
+    for line, name in zip(errors, ("junk.jpg", "missing.png", "small.png")):
+        assert line.startswith("error:") and name in line
+    assert "Traceback" not in captured.err
+    assert len(captured.out.strip().splitlines()) == 1
+    assert (out / "good_blurmap.npy").exists() and (out / "good_blurmap.png").exists()
+
+
+def test_cli_wrong_model_file(tmp_path, capsys, monkeypatch):
+    photo = _write(tmp_path / "a.png", _photo(40, 40))
+    bad = tmp_path / "model.keras"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 a jpeg, renamed")
+    assert main(["predict", str(photo), "--model", str(bad), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "model.keras" in err[0] and err[0].startswith("error:")
+    monkeypatch.setattr(bm, "DEFAULT_MODEL_PATH", tmp_path / "models" / "default.keras")
+    assert main(["predict", str(photo), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "default.keras" in err[0]
+    assert main(["predict", str(photo), "--stride", "0", "--model", str(bad)]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
