@@ -1,0 +1,132 @@
+"""``python -m blurlib evaluate``: the honest numbers — CNN beside classical baselines.
+
+Two modes:
+
+* protocols (default): partially blur held-out TEST photos under each protocol (report,
+  linear, shake), score the CNN and the Laplacian/Tenengrad/FFT baselines (thresholds fitted
+  on the TRAINING photos only), then check untouched sharp photos and real blurred photos;
+* ``--data DIR --run RUN``: score the test split of a generated dataset, the split that
+  ``blurlib train`` saved in ``RUN/split.json`` (baselines fitted on its training split).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+DEFAULT_TRAIN = ["sample", "models/training_photos.txt"]
+DEFAULT_TEST = ["models/training_photos.txt:test"]
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``evaluate`` subcommand."""
+    p = subparsers.add_parser(
+        "evaluate",
+        help="metrics of a model and classical baselines on held-out photos",
+        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--model", help="a .keras/.h5 model (default: the shipped models/default.keras)")
+    p.add_argument(
+        "--train-photos",
+        action="append",
+        help="photos the baselines' thresholds are fitted on (repeatable; default: sample and "
+        "models/training_photos.txt)",
+    )
+    p.add_argument(
+        "--test-photos",
+        action="append",
+        help="held-out photos (repeatable; default: models/training_photos.txt:test — the "
+        "photos after its '# [test]' line)",
+    )
+    p.add_argument("--protocols", nargs="+", default=["report", "linear", "shake"])
+    p.add_argument("--variants", type=int, default=2, help="blurred copies per test photo")
+    p.add_argument("--max-side", type=int, default=1280, help="shrink photos to this size")
+    p.add_argument("--no-real-blur", action="store_true", help="skip the real blurred photos")
+    p.add_argument("--data", help="dataset folder: evaluate its test split instead")
+    p.add_argument("--run", help="training run folder whose split.json names the test split")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="folder for evaluation.json and evaluation.md")
+    p.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
+    p.set_defaults(func=run)
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _split_mode(args: argparse.Namespace, model: Any) -> dict[str, Any]:
+    from blurlib import evaluate as ev
+    from blurlib.dataset import load_dataset
+    from blurlib.errors import DatasetError
+
+    if not args.run:
+        raise DatasetError("--data needs --run RUN: the training run whose split.json to use")
+    split_path = Path(args.run) / "split.json"
+    if not split_path.is_file():
+        raise DatasetError(f"{split_path} does not exist; train with `python -m blurlib train`")
+    try:
+        split = json.loads(split_path.read_text())
+        train_idx, test_idx = split["train"], split["test"]
+    except (ValueError, KeyError) as exc:
+        raise DatasetError(f"{split_path} is corrupt; train again") from exc
+    examples = load_dataset(args.data)
+    if isinstance(test_idx, int) or isinstance(train_idx, int):
+        sources = split["sources"]
+        test_idx = [e.index for e in examples if e.source in set(sources["test"])]
+        train_idx = [e.index for e in examples if e.source in set(sources["train"])]
+    if not test_idx:
+        raise DatasetError(f"{split_path}: the test split is empty")
+    baselines = ev.fit_baselines([examples[i] for i in train_idx])
+    result = ev.evaluate(model, [examples[i] for i in test_idx], baselines, progress=True)
+    return {
+        "mode": "dataset-split",
+        "data": str(args.data),
+        "test_sources": sorted({examples[i].source for i in test_idx}),
+        "metrics": result.metrics,
+        "table": ev.results_table(result),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate and print (and optionally save) the results."""
+    from blurlib import evaluate as ev
+    from blurlib.model import load_model
+    from blurlib.sources import load_photos, real_blur_samples, shrink_to
+
+    model = load_model(args.model)
+    if args.data:
+        result = _split_mode(args, model)
+        text = f"Test split of {args.data}: photos {', '.join(result['test_sources'])}\n\n"
+        text += result["table"]
+    else:
+        train = load_photos(args.train_photos or DEFAULT_TRAIN, max_side=args.max_side)
+        test = load_photos(args.test_photos or DEFAULT_TEST, max_side=args.max_side)
+        real = [] if args.no_real_blur else real_blur_samples()
+        real = [(n, shrink_to(img, args.max_side)) for n, img in real]
+        result = ev.run_suite(
+            model,
+            train,
+            test,
+            protocols=args.protocols,
+            seed=args.seed,
+            variants=args.variants,
+            real_blur_photos=real,
+            progress=True,
+        )
+        result["mode"] = "protocols"
+        result["model"] = str(args.model or "models/default.keras")
+        text = ev.suite_markdown(result)
+    payload = json.dumps(result, indent=1, sort_keys=True, default=float)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        _write(out / "evaluation.json", payload + "\n")
+        _write(out / "evaluation.md", text)
+    print(payload if args.json else text)
+    return 0

@@ -1,0 +1,101 @@
+"""``python -m blurlib evaluate``: both modes end to end on tiny data, and its errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from blurlib import dataset
+from blurlib.cli import main
+
+pytest.importorskip("keras")
+
+
+def _photo(seed: int, h: int = 120, w: int = 150) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, (h // 4 + 1, w // 4 + 1, 3)).astype(np.float32)
+    img = np.kron(base, np.ones((4, 4, 1), np.float32))[:h, :w] + rng.normal(0, 15, (h, w, 3))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    from blurlib import model as bm
+
+    root = tmp_path_factory.mktemp("evalcli")
+    for part, seeds in (("train", (1, 2, 3)), ("test", (4, 5))):
+        (root / part).mkdir()
+        for s in seeds:
+            Image.fromarray(_photo(s)).save(root / part / f"p{s}.png")
+    model_path = bm.save_model(bm.build_model("compact", seed=0, width=8), root / "tiny.keras")
+    return root, model_path
+
+
+def test_protocol_mode_writes_json_and_markdown(setup, capsys):
+    root, model_path = setup
+    out = root / "out"
+    code = main(
+        [
+            "evaluate",
+            "--model",
+            str(model_path),
+            "--train-photos",
+            str(root / "train"),
+            "--test-photos",
+            str(root / "test"),
+            "--protocols",
+            "linear",
+            "shake",
+            "--variants",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "Protocol `linear`" in text and "laplacian" in text
+    result = json.loads((out / "evaluation.json").read_text())
+    assert set(result["protocols"]) == {"linear", "shake"}
+    lin = result["protocols"]["linear"]["metrics"]
+    assert set(lin) == {"cnn", "laplacian", "tenengrad", "fft"}
+    # 2 test photos of 4×5 patches, one blurred copy each
+    assert lin["cnn"]["all"]["n"] == 2 * 4 * 5
+    assert 0.0 <= lin["cnn"]["all"]["accuracy"] <= 1.0
+    checks = result["photo_checks"]
+    assert 0.0 <= checks["cnn"]["sharp_photos_called_blurred"] <= 1.0
+    assert 0.0 <= checks["cnn"]["real_blur_detected"] <= 1.0
+    assert result["test_photos"] == ["p4", "p5"]
+    assert (out / "evaluation.md").read_text().startswith("**Protocol")
+
+
+def test_split_mode_uses_the_saved_split(setup, tmp_path, capsys):
+    root, model_path = setup
+    data = dataset.generate(tmp_path / "ds", source=str(root / "train"), n=6, progress=False)
+    run = tmp_path / "run"
+    run.mkdir()
+    meta = dataset.load_metadata(data)
+    test = [i for i, e in enumerate(meta["images"]) if e["source"] == "p3"]
+    train = [i for i in range(6) if i not in test]
+    (run / "split.json").write_text(json.dumps({"train": train, "val": [], "test": test}))
+    code = main(["evaluate", "--model", str(model_path), "--data", str(data), "--run", str(run)])
+    assert code == 0
+    assert "Test split" in capsys.readouterr().out
+
+
+def test_errors_are_one_line(setup, tmp_path, capsys):
+    root, _ = setup
+    bad = tmp_path / "bad.keras"
+    bad.write_bytes(b"not a model")
+    code = main(["evaluate", "--model", str(bad), "--test-photos", str(root / "test")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "bad.keras" in err
+    code = main(["evaluate", "--model", str(setup[1]), "--test-photos", str(tmp_path / "none")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "none" in err
+    code = main(["evaluate", "--model", str(setup[1]), "--data", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "--run" in err
