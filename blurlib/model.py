@@ -37,7 +37,6 @@ with ``KERAS_BACKEND`` = tensorflow, jax or torch.
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from blurlib.errors import ModelFileError
+from blurlib.fileio import atomic_path
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -305,25 +305,17 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
     suffix = path.suffix.lower()
     if suffix not in MODEL_SUFFIXES:
         raise ModelFileError(f"{path}: model files must end in .keras or .h5 (got {suffix!r})")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{suffix}", dir=path.parent)
-    os.close(fd)
-    os.unlink(tmp)  # keras refuses to overwrite silently in some versions; let it create it
-    try:
+    with atomic_path(path) as tmp:
         if suffix == ".keras":
             model.save(tmp)
         else:
             import warnings
 
+            import keras
+
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                import keras
-
                 keras.saving.save_model(model, tmp)  # legacy HDF5 ("motionblur.h5")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

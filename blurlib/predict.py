@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from blurlib.errors import ImageError
+from blurlib.fileio import atomic_path, write_bytes
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -532,16 +533,7 @@ def save_outputs(
     )
     if not ok:  # pragma: no cover
         raise ImageError(f"{png}: could not encode the overlay")
-    for path, write in (
-        (png, lambda fh: fh.write(data.tobytes())),
-        (npy, lambda fh: np.save(fh, result.blur_map)),
-    ):
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            with open(tmp, "wb") as fh:
-                write(fh)
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+    write_bytes(png, data.tobytes())
+    with atomic_path(npy) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, result.blur_map)
     return png, npy

@@ -23,7 +23,6 @@ import csv
 import math
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import wraps
 from pathlib import Path
@@ -34,6 +33,7 @@ import numpy as np
 
 from blurlib import PATCH
 from blurlib.errors import BlurlibError
+from blurlib.fileio import atomic_path
 from blurlib.patches import grid_shape
 
 
@@ -178,9 +178,8 @@ def save_fig(
     out_dir = Path(folder) if folder is not None else figures_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{stem}.png"
-    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=".png.tmp", dir=out_dir)
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             fig.savefig(
                 fh,
                 format="png",
@@ -189,10 +188,6 @@ def save_fig(
                 facecolor="white",
                 metadata={"Software": None},
             )
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     finally:
         if close:
             plt.close(fig)

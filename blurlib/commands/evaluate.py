@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -54,12 +53,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _split_mode(args: argparse.Namespace, model: Any) -> dict[str, Any]:
     from blurlib import evaluate as ev
     from blurlib.dataset import load_dataset
@@ -96,6 +89,7 @@ def _split_mode(args: argparse.Namespace, model: Any) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print (and optionally save) the results."""
     from blurlib import evaluate as ev
+    from blurlib.fileio import write_text
     from blurlib.model import load_model
     from blurlib.sources import load_photos, real_blur_samples, shrink_to
 
@@ -126,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        _write(out / "evaluation.json", payload + "\n")
-        _write(out / "evaluation.md", text)
+        write_text(out / "evaluation.json", payload + "\n")
+        write_text(out / "evaluation.md", text)
     print(payload if args.json else text)
     return 0
