@@ -24,10 +24,20 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import cv2
 import numpy as np
 
-from blurlib.errors import DatasetError, ImageError
+from blurlib.errors import DatasetError
+from blurlib.patches import (
+    CONTENT_THRESHOLD,
+    TEXTURE_SIGMA,
+    TEXTURE_THRESHOLD,
+    content_mask,
+    gray_image,
+    patch_contrast,
+    patch_stack,
+    patch_texture,
+    textured_mask,
+)
 
 PATCH = 30  # same as blurlib.PATCH (kept local so this module has no import-order surprises)
 
@@ -211,31 +221,6 @@ def binary_metrics(y_true: Any, y_score: Any, threshold: float = 0.5) -> dict[st
 # ----------------------------------------------------------------------------------------------
 
 
-def _gray(image: np.ndarray, patch: int) -> np.ndarray:
-    """RGB (or gray) image -> float32 gray in 0–255 (ITU-R 601 weights, no rounding)."""
-    a = np.asarray(image)
-    if a.ndim == 3 and a.shape[2] == 1:
-        a = a[..., 0]
-    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] != 3):
-        raise ImageError(
-            f"expected an RGB H×W×3 or gray H×W image, got an array of shape {a.shape}"
-        )
-    if a.shape[0] < patch or a.shape[1] < patch:
-        raise ImageError(
-            f"image is {a.shape[1]}×{a.shape[0]} px, smaller than one {patch}×{patch} patch; "
-            "use a larger image"
-        )
-    a = a.astype(np.float32, copy=False)
-    return cv2.cvtColor(a, cv2.COLOR_RGB2GRAY) if a.ndim == 3 else a
-
-
-def _patch_stack(gray: np.ndarray, patch: int) -> np.ndarray:
-    """(H, W) -> (rows, cols, P, P) view of the full patches (bottom/right remainder cropped)."""
-    rows, cols = gray.shape[0] // patch, gray.shape[1] // patch
-    cropped = gray[: rows * patch, : cols * patch]
-    return cropped.reshape(rows, patch, cols, patch).swapaxes(1, 2)
-
-
 def _grid_shape(image: np.ndarray, patch: int) -> tuple[int, int]:
     return image.shape[0] // patch, image.shape[1] // patch
 
@@ -244,71 +229,8 @@ def _grid_shape(image: np.ndarray, patch: int) -> tuple[int, int]:
 # Texture: where can blur show at all?
 # ----------------------------------------------------------------------------------------------
 
-TEXTURE_SIGMA = 2.0  # px: the Gaussian whose residual is the "detail" of patch_texture
-TEXTURE_THRESHOLD = 5.0  # gray levels of RMS detail; see textured_mask for the calibration
-CONTENT_THRESHOLD = 5.0  # gray levels of plain gray std; see content_mask
-
-
-def patch_texture(sharp_image: np.ndarray, patch: int = PATCH) -> np.ndarray:
-    """Return (rows, cols) float32 RMS detail (gray levels) of each patch of the SHARP image.
-
-    Detail = ``gray - GaussianBlur(gray, sigma=2)`` over the whole image (gray in 0–255), then
-    the root-mean-square of that residual inside each patch. It is, in gray levels, how much a
-    small isotropic blur (sigma 2 px — about the spread of the shortest, 7 px, motion blur of the
-    protocols) changes the patch: the very thing a blur detector can see. It ignores flat
-    colour and smooth shading (sky, walls, an out-of-focus background: a blur leaves a linear
-    ramp unchanged), unlike the patch's plain gray standard deviation. The filter runs on the
-    whole image, so an edge within ~4 px outside a patch adds a little detail to it — on
-    purpose: a motion blur smears that edge into the patch.
-
-    Measures tried and dropped: the standard deviation of the plain 3×3 Laplacian reacts to
-    pixel noise (the astronaut's plain grey wall scores 5.5–7, above the cat's out-of-focus
-    background at 2–4 and some of its fur), and the mean Sobel gradient magnitude (per pixel)
-    reacts to gentle shading (parts of that background score 4–4.5, like fur). This residual
-    puts the wall and that background at 0.6–2.4.
-    """
-    gray = _gray(sharp_image, patch)
-    detail = gray - cv2.GaussianBlur(gray, (0, 0), TEXTURE_SIGMA, borderType=cv2.BORDER_REFLECT_101)
-    stack = _patch_stack(detail, patch)
-    return np.sqrt(np.mean(np.square(stack, dtype=np.float64), axis=(-2, -1))).astype(np.float32)
-
-
-def textured_mask(
-    sharp_image: np.ndarray, patch: int = PATCH, threshold: float = TEXTURE_THRESHOLD
-) -> np.ndarray:
-    """Return a (rows, cols) bool mask: True where the sharp patch has detail >= threshold.
-
-    :data:`TEXTURE_THRESHOLD` = 5 gray levels of :func:`patch_texture`, calibrated on
-    skimage.data's astronaut, chelsea, coffee and rocket only (training-safe bundled photos):
-    it marks flat 26 %, 43 %, 30 % and 60 % of their 30×30 patches (39.5 % pooled, in line with
-    the ~40 % of nearly flat patches in ordinary photos) — the astronaut's grey wall and black
-    helmet, the cat's out-of-focus background, the cup's white inside, the rocket's sky. On
-    those photos a 7 px straight blur, in the least visible of 4 directions, changes patches
-    with detail 5–6 by a median 3.6 gray levels RMS, but patches below 2 by 0.6 (the size of
-    JPEG and sensor noise): above the threshold, blur is visible whatever its direction.
-    Thresholds 4 and 6 would mark 34.5 % and 44 % flat.
-    """
-    return patch_texture(sharp_image, patch) >= threshold
-
-
-def patch_contrast(image: np.ndarray, patch: int = PATCH) -> np.ndarray:
-    """Return (rows, cols) float32 standard deviation of gray (0–255) inside each patch."""
-    stack = _patch_stack(_gray(image, patch), patch)
-    return stack.std(axis=(-2, -1), dtype=np.float64).astype(np.float32)
-
-
-def content_mask(
-    image: np.ndarray, patch: int = PATCH, threshold: float = CONTENT_THRESHOLD
-) -> np.ndarray:
-    """Return a (rows, cols) bool mask of patches with content: gray std >= threshold (5 levels).
-
-    For photos without a sharp source (real motion-blurred photos), where :func:`textured_mask`
-    cannot be used: blur removes the detail that measure looks for, but keeps most of a patch's
-    contrast. 5 gray levels sits above a plain background's sensor noise and vignetting
-    (skimage's ``clock``: its wall is 1–4.3, the clock 5.7–42) and above the sky of ``rocket``
-    (1.1–2), so "content" means an object, not noise.
-    """
-    return patch_contrast(image, patch) >= threshold
+# The texture and content measures live in blurlib.patches (one home, shared with training
+# and prediction); they are re-exported here because evaluation is where they are reported.
 
 
 # ----------------------------------------------------------------------------------------------
@@ -346,7 +268,7 @@ def _sobel_valid(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _stack64(image: np.ndarray, patch: int) -> np.ndarray:
     if patch < 3:
         raise ValueError(f"patch must be at least 3 px for 3×3 filters, got {patch}")
-    return _patch_stack(_gray(image, patch), patch).astype(np.float64)
+    return patch_stack(gray_image(image, patch), patch).astype(np.float64)
 
 
 def laplacian_variance(image: np.ndarray, patch: int = PATCH) -> np.ndarray:
