@@ -50,6 +50,7 @@ import numpy as np
 
 from blurlib.errors import ImageError
 from blurlib.fileio import atomic_path, write_bytes
+from blurlib.patches import CONTENT_THRESHOLD
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -58,7 +59,7 @@ PATCH = 30
 DEFAULT_STRIDE = 4
 DEFAULT_TILE = 1024  # pixels per tile side (input); ~1 GB of activations for the report net
 DEFAULT_BATCH = 512  # patches per call in patch_probabilities
-TEXTURE_STD = 4.0  # gray-level std (0–255) above which a window counts as textured
+TEXTURE_STD = CONTENT_THRESHOLD  # gray std (0–255) from which a window has content (patches)
 JIT_MIN_FLOPS_PER_WINDOW = 4e6  # XLA on TensorFlow for nets at least this heavy per window
 
 
@@ -449,10 +450,12 @@ def texture_mask(
     patch: int = PATCH,
     threshold: float = TEXTURE_STD,
 ) -> np.ndarray:
-    """Return ``(rows, cols)`` bool: windows whose gray-level std exceeds ``threshold``
-    (0–255 units, i.e. 4/255 by default) — where blur could show at all. Measured on the photo
-    itself (user photos have no sharp copy), so heavy blur can push a window below it."""
-    return window_std(image, stride, patch) > threshold
+    """Return ``(rows, cols)`` bool: windows whose gray-level std is at least ``threshold``.
+
+    The windowed form of :func:`blurlib.patches.content_mask` (same measure, same 5-level
+    threshold): measured on the photo itself, since user photos have no sharp copy.
+    """
+    return window_std(image, stride, patch) >= threshold
 
 
 @dataclass

@@ -28,8 +28,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--texture",
         type=float,
-        default=4.0,
-        help="gray-level std (0–255) above which a window counts as textured (default 4)",
+        default=5.0,
+        help="gray-level std (0–255) from which a window has content (default 5)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object per photo")
     p.set_defaults(func=run)
