@@ -1,0 +1,206 @@
+"""Training throughput: patches/s and achieved GFLOP/s beside this machine's numpy matmul
+GFLOP/s, and the tf.data pipeline against the same batches fed from memory.
+
+Measured side by side in one run:
+
+* numpy float32 matmul (n×n @ n×n, best of several) — the machine's dense-math ceiling as
+  numpy's BLAS reaches it;
+* for each network: training patches/s through ``blurlib.train.make_dataset`` (seeded
+  shuffle, flips/rotations, cast, prefetch) with ``model.fit``, and achieved GFLOP/s =
+  patches/s × 3 × forward FLOPs per patch (backward ≈ 2× forward);
+* the same batches taken out of the pipeline beforehand and fed from memory, once through
+  ``model.fit`` over the pre-made tensors and once by a ``train_on_batch`` loop over a
+  Python list — the pipeline overhead is ``1 - pipeline / (faster memory feed)``; the
+  feeds alternate in rounds and the best round of each counts;
+* unless ``--quick``, the same with XLA (``jit_compile=True``), which is how
+  ``blurlib.train.choose_jit`` was decided for the CPU.
+
+The patches are random uint8 (throughput does not depend on content). Run:
+
+    python benchmarks/bench_train.py [--quick] [--model report compact] [--steps N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+
+
+def matmul_gflops(n: int, repeats: int) -> float:
+    """Best numpy float32 n×n matmul rate in GFLOP/s (2 n³ FLOPs per product)."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    a @ b  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
+
+
+class _StepTimer:
+    """Time from the end of a fit call's first batch to the end of its last (a Keras
+    callback made lazily), so tracing and pipeline start-up are not counted."""
+
+    @staticmethod
+    def make() -> object:
+        import keras
+
+        class Timer(keras.callbacks.Callback):
+            def __init__(self) -> None:
+                super().__init__()
+                self.stamps: list[float] = []
+
+            def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+                self.stamps.append(time.perf_counter())
+
+        return Timer()
+
+
+def bench_model(
+    name: str, batch: int, steps: int, jit: bool, rounds: int, seed: int = 0
+) -> dict[str, float]:
+    """Return patches/s for pipeline, fit-from-memory and train_on_batch-from-memory.
+
+    The three feeds train one model in turn, ``rounds`` times each, interleaved, and the
+    best round of each counts: machine noise hits all three alike.
+    """
+    import keras
+    import tensorflow as tf
+
+    from blurlib import model as M
+    from blurlib import train as T
+
+    rng = np.random.default_rng(seed)
+    n = batch * steps
+    X = rng.integers(0, 256, (n, 30, 30, 3), dtype=np.uint8)
+    y = rng.integers(0, 2, n, dtype=np.uint8)
+    keras.utils.set_random_seed(seed)
+    net = M.build_model(name, seed=seed)
+    M.compile_model(net, lr=1e-4, jit_compile=jit)
+    flops = M.count_flops(net)
+
+    def pipeline() -> tf.data.Dataset:  # as blurlib.train.fit builds it
+        return T.make_dataset(
+            X, y, batch, shuffle=True, augment=True, seed=seed, drop_remainder=True, epochs=1
+        )
+
+    # the very same batches, made beforehand and held in memory as tensors
+    batches = list(pipeline())
+    xb = tf.stack([b[0] for b in batches])
+    yb = tf.stack([b[1] for b in batches])
+
+    def memory() -> tf.data.Dataset:
+        return tf.data.Dataset.from_tensor_slices((xb, yb))
+
+    def timed_fit(make: object) -> float:
+        timer = _StepTimer.make()
+        net.fit(
+            make(), epochs=1, steps_per_epoch=steps, callbacks=[timer], verbose=0, shuffle=False
+        )
+        return (steps - 1) * batch / (timer.stamps[-1] - timer.stamps[0])
+
+    def timed_loop() -> float:
+        net.train_on_batch(*batches[0])
+        t = time.perf_counter()
+        for xt, yt in batches[1:]:
+            net.train_on_batch(xt, yt)
+        return (steps - 1) * batch / (time.perf_counter() - t)
+
+    def timed_pipeline_alone() -> float:
+        ds = T.make_dataset(
+            X, y, batch, shuffle=True, augment=True, seed=seed, drop_remainder=True, epochs=4
+        )
+        it = iter(ds)
+        next(it)
+        t = time.perf_counter()
+        for _ in it:
+            pass
+        return (4 * steps - 1) * batch / (time.perf_counter() - t)
+
+    timed_fit(pipeline)  # tracing / warm-up
+    timed_loop()
+    best = {"pipeline": 0.0, "memory_fit": 0.0, "memory_loop": 0.0, "pipeline_alone": 0.0}
+    for r in range(rounds):
+        best["pipeline_alone"] = max(best["pipeline_alone"], timed_pipeline_alone())
+        # alternate the order, so that a drift of the machine's speed favours neither feed
+        feeds = [("pipeline", pipeline), ("memory_fit", memory)]
+        for key, make in feeds if r % 2 == 0 else feeds[::-1]:
+            best[key] = max(best[key], timed_fit(make))
+        best["memory_loop"] = max(best["memory_loop"], timed_loop())
+    return {"flops": float(flops), **best}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print a table."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="small sizes, no XLA comparison")
+    p.add_argument("--model", nargs="+", default=["report", "compact"])
+    p.add_argument("--steps", type=int, help="batches per timed epoch")
+    p.add_argument("--batch", type=int, help="batch size (default: 126 report, 128 compact)")
+    p.add_argument("--jit", choices=("auto", "both", "on", "off"), default=None)
+    args = p.parse_args(argv)
+
+    import keras
+    import tensorflow as tf
+
+    from blurlib import train as T
+
+    steps = args.steps or (6 if args.quick else 16)
+    rounds = 2 if args.quick else 4
+    jit_mode = args.jit or ("auto" if args.quick else "both")
+    strategy = T.choose_strategy("auto")
+    auto_jit = T.choose_jit("auto", strategy)
+    jits = {"auto": [auto_jit], "on": [True], "off": [False], "both": [False, True]}[jit_mode]
+    devices = [
+        d.name for d in tf.config.list_logical_devices() if "CPU" in d.name or "GPU" in d.name
+    ]
+    print(
+        f"TensorFlow {tf.__version__}, Keras {keras.__version__}, numpy {np.__version__}; "
+        f"{os.cpu_count()} CPU cores; devices {devices}; GPUs {T.gpu_info() or 'none'}"
+    )
+
+    n, repeats = 2048, (4 if args.quick else 10)
+    print(f"matmul = numpy float32 {n}×{n} @ {n}×{n}, best of {repeats}, measured before each row")
+    print()
+    header = (
+        f"{'model':8} {'XLA':4} {'batch':>5} {'MFLOP/patch':>11} {'pipeline p/s':>12} "
+        f"{'GFLOP/s':>8} {'matmul GFLOP/s':>14} {'% matmul':>8} {'memory fit p/s':>14} "
+        f"{'memory loop p/s':>15} {'pipe/mem':>8} {'data only p/s':>13}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name in args.model:
+        batch = args.batch or (126 if name == "report" else 128)
+        for jit in jits:
+            mm = matmul_gflops(n, repeats)
+            r = bench_model(name, batch, steps, jit, rounds)
+            gflops = r["pipeline"] * 3 * r["flops"] / 1e9
+            print(
+                f"{name:8} {'on' if jit else 'off':4} {batch:5d} {r['flops'] / 1e6:11.1f} "
+                f"{r['pipeline']:12.0f} {gflops:8.1f} {mm:14.1f} {100 * gflops / mm:7.1f}% "
+                f"{r['memory_fit']:14.0f} {r['memory_loop']:15.0f} "
+                f"{r['pipeline'] / max(r['memory_fit'], r['memory_loop']):8.3f} "
+                f"{r['pipeline_alone']:13.0f}",
+                flush=True,
+            )
+    print()
+    print("GFLOP/s = pipeline patches/s × 3 × forward FLOPs (forward + backward ≈ 3× forward);")
+    print("pipe/mem = tf.data pipeline throughput ÷ the faster of the two in-memory feeds of the")
+    print("           same batches (1 - pipe/mem = pipeline overhead; > 1 = noise of the machine);")
+    print("data only = the pipeline iterated without training (its own cost).")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

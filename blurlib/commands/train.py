@@ -1,0 +1,149 @@
+"""``python -m blurlib train``: train a patch classifier on a dataset folder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from blurlib.errors import BlurlibError, DatasetError
+
+PRESET_NAMES = ("report", "report_as_run", "recommended", "quick")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``train`` subcommand."""
+    p = subparsers.add_parser(
+        "train",
+        help="train the patch CNN on a dataset folder (checkpoints, logs, resume)",
+        description=(
+            "Train a patch classifier on a folder made by `python -m blurlib generate`. "
+            "The photos are split into train/validation/test by photo; an interrupted run "
+            "resumes where it stopped when started again with the same --out."
+        ),
+    )
+    p.add_argument("--data", required=True, help="dataset folder (from `blurlib generate`)")
+    p.add_argument("--out", required=True, help="run folder for models, logs and checkpoints")
+    p.add_argument(
+        "--preset",
+        choices=PRESET_NAMES,
+        default="recommended",
+        help="training recipe (default: recommended); the options below override it",
+    )
+    p.add_argument("--model", choices=("report", "compact"), help="network architecture")
+    p.add_argument("--epochs", type=int, help="number of epochs")
+    p.add_argument("--batch-size", type=int, help="batch size per device")
+    p.add_argument("--lr", type=float, help="(peak) learning rate")
+    p.add_argument("--schedule", choices=("constant", "cosine", "plateau"), help="lr schedule")
+    p.add_argument("--width", type=int, help="compact net: channels of the first block")
+    p.add_argument("--dropout", type=float, help="dropout rate (default: the model's)")
+    p.add_argument(
+        "--early-stopping", type=int, metavar="PATIENCE", help="epochs without val gain; 0 = off"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed for split, init and data order")
+    p.add_argument(
+        "--strategy",
+        choices=("auto", "cpu", "gpu", "mirrored", "multiworker"),
+        help="devices: auto (default) = one GPU if any, all GPUs if several, else CPU; "
+        "multiworker reads TF_CONFIG",
+    )
+    p.add_argument(
+        "--mixed-precision",
+        choices=("auto", "on", "off"),
+        help="float16 compute; auto = on for GPUs with compute capability >= 7.0",
+    )
+    p.add_argument("--jit", choices=("auto", "on", "off"), help="XLA compilation")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, help="flips/rotations")
+    p.add_argument(
+        "--min-texture",
+        type=float,
+        help="leave out training patches whose sharp gray std is below this (0 = keep all)",
+    )
+    p.add_argument(
+        "--test-sources",
+        help="comma-separated photo names to hold out as the test split",
+    )
+    p.add_argument(
+        "--no-tensorboard", action="store_true", help="do not write TensorBoard logs (tb/)"
+    )
+    p.add_argument(
+        "--no-resume",
+        action="store_true",
+        help="start over, deleting a previous run's files in --out",
+    )
+    p.add_argument(
+        "-q", "--quiet", action="store_true", help="one line per epoch instead of a progress bar"
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train, then print where the model, the logs and the split went."""
+    data = Path(args.data)
+    if not data.is_dir():
+        raise DatasetError(
+            f"dataset folder {data} does not exist; make one with "
+            f"`python -m blurlib generate --out {data}`"
+        )
+    from blurlib.dataset import load_metadata
+
+    load_metadata(data)  # "not a dataset folder" before TensorFlow starts
+
+    from blurlib import train
+
+    config = train.get_config(
+        args.preset,
+        model=args.model,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        schedule=args.schedule,
+        width=args.width,
+        dropout=args.dropout,
+        early_stopping=args.early_stopping,
+        strategy=args.strategy,
+        mixed_precision=args.mixed_precision,
+        jit_compile=args.jit,
+        augment=args.augment,
+        min_texture=args.min_texture,
+        test_sources=tuple(s.strip() for s in args.test_sources.split(",") if s.strip())
+        if args.test_sources
+        else None,
+        tensorboard=False if args.no_tensorboard else None,
+    )
+    for name, value in (("--epochs", config.epochs), ("--batch-size", config.batch_size)):
+        if value < 1:
+            raise BlurlibError(f"{name} must be at least 1, got {value}")
+    if config.lr <= 0:
+        raise BlurlibError(f"--lr must be positive, got {config.lr}")
+    result = train.fit(
+        config,
+        data,
+        args.out,
+        seed=args.seed,
+        resume=not args.no_resume,
+        verbose=2 if args.quiet else "auto",
+    )
+    hist = result.history
+    ran = len(next(iter(hist.values()), []))
+    devices = (
+        f"{result.replicas} device(s) [{result.strategy}, {result.precision}, "
+        f"XLA {'on' if result.jit_compile else 'off'}]"
+    )
+    if ran:
+        print(
+            f"trained {config.model} ({args.preset}) for epochs {result.initial_epoch + 1}–"
+            f"{result.initial_epoch + ran} of {config.epochs} on {result.train_patches} "
+            f"patches, {devices}, in {result.seconds:.0f} s"
+        )
+        last = {k: v[-1] for k, v in hist.items() if v}
+        print("last epoch: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(last.items())))
+    else:
+        print(f"nothing left to train: the run in {result.out_dir} already finished")
+    print(f"model:  {result.model_path}  (and {result.h5_path.name})")
+    if result.best_path is not None:
+        print(f"best:   {result.best_path}  (lowest validation loss)")
+    print(f"log:    {result.log_path}")
+    if config.tensorboard:
+        print(f"tensorboard --logdir {result.out_dir / 'tb'}")
+    print(f"split:  {result.split_path}  (test photos for `python -m blurlib evaluate`)")
+    return 0
