@@ -668,8 +668,10 @@ class _Server:
                 if owner.cut_next:
                     owner.cut_next = False
                     body = body[: len(body) // 2]
-                self.wfile.write(body)
+                # count before writing: the client may finish reading (and the test assert)
+                # before this thread runs again
                 owner.sent += len(body)
+                self.wfile.write(body)
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/{TAR}"
