@@ -478,3 +478,15 @@ def test_kernel_moments_of_a_delta():
 def test_kernels_module_does_not_import_tensorflow():
     code = "import sys, blurlib.kernels; assert 'tensorflow' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_mixed_kind_is_a_third_each_any_angle_axis_and_shake():
+    rng = np.random.default_rng(0)
+    specs = [random_kernel("mixed", rng)[1] for _ in range(600)]
+    shake = sum(s["type"] == "shake" for s in specs)
+    axis = sum(s["type"] == "linear" and s["angle"] in (0.0, 90.0) for s in specs)
+    assert 150 < shake < 250 and 150 < axis < 250
+    assert {s["angle"] for s in specs if s["type"] == "linear" and s["angle"] in (0.0, 90.0)} == {
+        0.0,
+        90.0,
+    }
