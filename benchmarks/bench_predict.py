@@ -39,22 +39,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+from _common import matmul_gflops  # noqa: E402
 
 MATMUL: list[float] = []  # matmul rates measured through the run, next to each timing
-
-
-def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
-    """Best numpy float32 n×n matmul rate in GFLOP/s (2 n³ FLOPs per product)."""
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((n, n), dtype=np.float32)
-    b = rng.standard_normal((n, n), dtype=np.float32)
-    a @ b
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - t)
-    return 2 * n**3 / best / 1e9
 
 
 def photo(height: int, width: int) -> np.ndarray:
