@@ -507,30 +507,16 @@ def analyse(
     )
 
 
-def overlay(image: np.ndarray, bmap: np.ndarray, alpha: float = 0.45) -> np.ndarray:
-    """Return an RGB uint8 picture: the photo blended with a jet heat-map of ``bmap``
-    (blue = sharp, red = blurred)."""
-    import cv2
-
-    image = _as_image(image, 1)
-    if image.dtype != np.uint8:
-        image = np.clip(image, 0, 255).astype(np.uint8)
-    heat = cv2.applyColorMap(np.round(bmap * 255).astype(np.uint8), cv2.COLORMAP_JET)
-    heat = cv2.cvtColor(heat, cv2.COLOR_BGR2RGB)
-    return cv2.addWeighted(np.ascontiguousarray(image), 1.0 - alpha, heat, alpha, 0.0)
-
-
 def save_outputs(
-    image: np.ndarray, result: PhotoResult, out_dir: str | os.PathLike, stem: str
+    picture: np.ndarray, result: PhotoResult, out_dir: str | os.PathLike, stem: str
 ) -> tuple[Path, Path]:
-    """Write ``<stem>_blurmap.png`` (overlay) and ``<stem>_blurmap.npy`` (the H×W map)
-    atomically into ``out_dir``; return both paths."""
+    """Write ``<stem>_blurmap.png`` (``picture``, e.g. ``blurlib.viz.overlay_blur_map``) and
+    ``<stem>_blurmap.npy`` (the H×W map) atomically into ``out_dir``; return both paths."""
     import cv2
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     png, npy = out_dir / f"{stem}_blurmap.png", out_dir / f"{stem}_blurmap.npy"
-    picture = overlay(image, result.blur_map)
     ok, data = cv2.imencode(
         ".png", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1]
     )

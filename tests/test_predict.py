@@ -265,7 +265,9 @@ def test_analyse_and_outputs(nets, tmp_path):
     assert res.probs.shape == res.textured.shape == (9, 13)
     assert 0 < res.textured_windows < res.probs.size
     assert 0 <= res.blurred_fraction <= 1
-    png, npy = bp.save_outputs(img, res, tmp_path / "out", "photo")
+    from blurlib.viz import overlay_blur_map
+
+    png, npy = bp.save_outputs(overlay_blur_map(img, res.blur_map), res, tmp_path / "out", "photo")
     assert np.array_equal(np.load(npy), res.blur_map)
     pic = cv2.imread(str(png))
     assert pic.shape == (64, 80, 3)

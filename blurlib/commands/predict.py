@@ -7,6 +7,7 @@ import json
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -30,6 +31,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         default=5.0,
         help="gray-level std (0–255) from which a window has content (default 5)",
+    )
+    p.add_argument(
+        "--max-side",
+        type=int,
+        default=1280,
+        help="analyse photos shrunk so their longer side is at most this many pixels, the "
+        "scale the default model was trained at (default 1280; 0 = full resolution). Motion "
+        "blur is measured in pixels: at full resolution a camera's own softness looks like blur",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object per photo")
     p.set_defaults(func=run)
@@ -65,6 +74,17 @@ def _stems(paths: list[Path | None]) -> list[str]:
     return stems
 
 
+def _shown(result: Any) -> Any:
+    """The blur map with NaN where the photo has no content (the overlay shows the photo)."""
+    import numpy as np
+
+    from blurlib.predict import windows_to_map
+
+    h, w = result.blur_map.shape
+    content = windows_to_map(result.textured.astype(np.float32), h, w, result.stride)
+    return np.where(content >= 0.5, result.blur_map, np.nan)
+
+
 def run(args: argparse.Namespace) -> int:
     """Predict every photo; one line (or JSON object) each; non-zero exit if any failed."""
     from blurlib.errors import BlurlibError
@@ -77,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from blurlib.model import load_model  # raises ModelFileError -> one line, exit 2
     from blurlib.predict import analyse, save_outputs
-    from blurlib.sources import load_image
+    from blurlib.sources import load_image, shrink_to
+    from blurlib.viz import overlay_blur_map
 
     model = load_model(args.model)
     photos = _expand(args.photos)
@@ -87,8 +108,11 @@ def run(args: argparse.Namespace) -> int:
             if error is not None:
                 raise BlurlibError(error)
             image = load_image(path)
+            if args.max_side:
+                image = shrink_to(image, args.max_side)
             result = analyse(model, image, args.stride, tile=args.tile, threshold=args.texture)
-            png, npy = save_outputs(image, result, args.out, stem)
+            picture = overlay_blur_map(image, _shown(result), alpha=0.6)
+            png, npy = save_outputs(picture, result, args.out, stem)
         except (BlurlibError, OSError) as exc:
             failed += 1
             msg = str(exc) if isinstance(exc, BlurlibError) else f"{exc.strerror or exc}"
