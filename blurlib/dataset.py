@@ -22,7 +22,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import warnings
 import zipfile
 from collections import deque
@@ -38,6 +37,7 @@ import numpy as np
 from blurlib import kernels as _kernels
 from blurlib import sources as _sources
 from blurlib.errors import DatasetError, ImageError
+from blurlib.fileio import atomic_path
 from blurlib.patches import PATCH, crop_to_grid, grid_shape
 
 FORMAT_VERSION = 1
@@ -188,46 +188,44 @@ def generate(
         raise DatasetError(f"no photos found in source {source!r}")
     n = len(refs) if n is None else int(n)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    (tmp / "sharp").mkdir(parents=True)
-    order_rng = np.random.default_rng([seed, 0])
-    order = _photo_order(len(refs), n, order_rng)
-    labels_list: list[np.ndarray] = []
-    workers = max(1, min(4, os.cpu_count() or 1))
+    with atomic_path(out) as tmp:
+        (tmp / "sharp").mkdir(parents=True)
+        order_rng = np.random.default_rng([seed, 0])
+        order = _photo_order(len(refs), n, order_rng)
+        labels_list: list[np.ndarray] = []
+        workers = max(1, min(4, os.cpu_count() or 1))
 
-    def load(ref: _sources.PhotoRef) -> np.ndarray:
-        photo = ref.load()
-        if grid is not None:
-            photo = _resize_to_grid(photo, grid, patch)
-        elif max_side is not None:
-            photo = _sources.shrink_to(photo, max_side)
-        crop_to_grid(photo, patch)  # raises ImageError for a photo smaller than a patch
-        return photo
+        def load(ref: _sources.PhotoRef) -> np.ndarray:
+            photo = ref.load()
+            if grid is not None:
+                photo = _resize_to_grid(photo, grid, patch)
+            elif max_side is not None:
+                photo = _sources.shrink_to(photo, max_side)
+            crop_to_grid(photo, patch)  # raises ImageError for a photo smaller than a patch
+            return photo
 
-    def make(i: int, photo: np.ndarray, source_name: str) -> tuple[np.ndarray, dict[str, Any]]:
-        rng = np.random.default_rng([seed, 1, i])
-        kern, spec = _kernels.random_kernel(kernel, rng, length_range=length_range)
-        composite, labels = partially_blur(photo, rng, kern, fraction, patch)
-        name = f"{i}.{fmt}"
-        (tmp / name).write_bytes(_encode(composite, fmt, jpeg_quality))
-        (tmp / "sharp" / name).write_bytes(_encode(crop_to_grid(photo, patch), fmt, jpeg_quality))
-        entry = {
-            "file": name,
-            "sharp": f"sharp/{name}",
-            "source": source_name,
-            "height": int(composite.shape[0]),
-            "width": int(composite.shape[1]),
-            "blurred_fraction": round(float(labels.mean()), 6),
-            "kernel": spec,
-        }
-        return labels, entry
+        def make(i: int, photo: np.ndarray, source_name: str) -> tuple[np.ndarray, dict[str, Any]]:
+            rng = np.random.default_rng([seed, 1, i])
+            kern, spec = _kernels.random_kernel(kernel, rng, length_range=length_range)
+            composite, labels = partially_blur(photo, rng, kern, fraction, patch)
+            name = f"{i}.{fmt}"
+            (tmp / name).write_bytes(_encode(composite, fmt, jpeg_quality))
+            (tmp / "sharp" / name).write_bytes(
+                _encode(crop_to_grid(photo, patch), fmt, jpeg_quality)
+            )
+            entry = {
+                "file": name,
+                "sharp": f"sharp/{name}",
+                "source": source_name,
+                "height": int(composite.shape[0]),
+                "width": int(composite.shape[1]),
+                "blurred_fraction": round(float(labels.mean()), 6),
+                "kernel": spec,
+            }
+            return labels, entry
 
-    entries: list[dict[str, Any]] = []
-    bad: set[int] = set()
-    try:
+        entries: list[dict[str, Any]] = []
+        bad: set[int] = set()
         with tqdm(total=n, desc="generate", unit="photo", disable=not progress) as bar:
             results: dict[int, tuple[np.ndarray, dict[str, Any]]] = {}
             with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -291,12 +289,6 @@ def generate(
             "images": entries,
         }
         (tmp / "metadata.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
