@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from blurlib import PATCH
 from blurlib.errors import DatasetError
 from blurlib.patches import (
     CONTENT_THRESHOLD,
@@ -33,13 +34,12 @@ from blurlib.patches import (
     TEXTURE_THRESHOLD,
     content_mask,
     gray_image,
+    grid_shape,
     patch_contrast,
     patch_stack,
     patch_texture,
     textured_mask,
 )
-
-PATCH = 30  # same as blurlib.PATCH (kept local so this module has no import-order surprises)
 
 __all__ = [
     "BASELINES",
@@ -219,10 +219,6 @@ def binary_metrics(y_true: Any, y_score: Any, threshold: float = 0.5) -> dict[st
 # ----------------------------------------------------------------------------------------------
 # Patch geometry and grayscale
 # ----------------------------------------------------------------------------------------------
-
-
-def _grid_shape(image: np.ndarray, patch: int) -> tuple[int, int]:
-    return image.shape[0] // patch, image.shape[1] // patch
 
 
 # ----------------------------------------------------------------------------------------------
@@ -422,11 +418,12 @@ def _example_arrays(example: Any, patch: int) -> tuple[np.ndarray, np.ndarray]:
     """(image, labels) of an Example-like object, checked against each other."""
     image = np.asarray(example.image)
     labels = np.asarray(example.labels)
-    if labels.shape != _grid_shape(image, patch):
+    grid = grid_shape(image.shape[0], image.shape[1], patch)
+    if labels.shape != grid:
         source = getattr(example, "source", "?")
         raise DatasetError(
             f"example from {source!r}: labels have shape {labels.shape} but the "
-            f"{image.shape[1]}×{image.shape[0]} image has a {_grid_shape(image, patch)} "
+            f"{image.shape[1]}×{image.shape[0]} image has a {grid} "
             "patch grid; regenerate the dataset"
         )
     return image, labels
@@ -441,7 +438,7 @@ def _example_textured(example: Any, patch: int, threshold: float) -> np.ndarray:
             "textured patches are unknown; load it with blurlib.dataset.load_dataset"
         )
     mask = textured_mask(sharp, patch, threshold)
-    image_grid = _grid_shape(np.asarray(example.image), patch)
+    image_grid = grid_shape(*np.asarray(example.image).shape[:2], patch)
     if mask.shape != image_grid:
         raise DatasetError(
             f"example from {getattr(example, 'source', '?')!r}: sharp photo grid {mask.shape} "

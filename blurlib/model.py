@@ -43,13 +43,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from blurlib import PATCH
 from blurlib.errors import ModelFileError
 from blurlib.fileio import atomic_path
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
-PATCH = 30
 MODEL_NAMES = ("report", "compact")
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "default.keras"
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")

@@ -11,9 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from blurlib import PATCH
 from blurlib.errors import ImageError
-
-PATCH = 30
 
 
 def grid_shape(height: int, width: int, patch: int = PATCH) -> tuple[int, int]:

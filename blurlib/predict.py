@@ -48,14 +48,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from blurlib import PATCH
 from blurlib.errors import ImageError
 from blurlib.fileio import atomic_path, write_bytes
-from blurlib.patches import CONTENT_THRESHOLD
+from blurlib.patches import CONTENT_THRESHOLD, gray_image
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
-PATCH = 30
 DEFAULT_STRIDE = 4
 DEFAULT_TILE = 1024  # pixels per tile side (input); ~1 GB of activations for the report net
 DEFAULT_BATCH = 512  # patches per call in patch_probabilities
@@ -412,11 +412,6 @@ def predict_many(
 # --------------------------------------------------------------------------------------------
 
 
-def _gray(block: np.ndarray) -> np.ndarray:
-    b = block.astype(np.float64)
-    return b[..., 0] * 0.299 + b[..., 1] * 0.587 + b[..., 2] * 0.114
-
-
 def window_std(image: Any, stride: int = DEFAULT_STRIDE, patch: int = PATCH) -> np.ndarray:
     """Return ``(rows, cols)`` float32: the gray-level standard deviation (0–255) of each
     window at ``stride``, computed in strips with integral images (bounded memory)."""
@@ -430,7 +425,7 @@ def window_std(image: Any, stride: int = DEFAULT_STRIDE, patch: int = PATCH) -> 
     for i0 in range(0, rows, per):
         i1 = min(i0 + per, rows)
         y0, y1 = i0 * stride, (i1 - 1) * stride + patch
-        g = _gray(image[y0:y1])
+        g = gray_image(image[y0:y1], patch).astype(np.float64)
         sums = []
         for v in (g, g * g):
             integ = np.zeros((v.shape[0] + 1, v.shape[1] + 1), np.float64)
