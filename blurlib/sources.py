@@ -346,7 +346,8 @@ def photo_refs(
     voc_root: str | os.PathLike[str] | None = None,
     voc_split: str = "trainval",
 ) -> list[PhotoRef]:
-    """List the photos of a source: "sample", "voc2010" (needs voc_root), a folder path,
+    """List the photos of a source: "sample" (or ``"sample:camera,coins"`` for some of them),
+    "voc2010" (needs voc_root), a folder path,
     a ``.txt`` list of image paths (``read_photo_list``; ``list.txt:test`` picks the photos
     after its ``# [test]`` line, ``list.txt:all`` every photo), or a list of such sources.
 
@@ -359,6 +360,8 @@ def photo_refs(
     if source == "sample":
         data_dir = _skimage_data_dir()
         return [PhotoRef(s.name, data_dir / s.file) for s in SAMPLE_PHOTOS]
+    if isinstance(source, str) and source.startswith("sample:"):
+        return _sample_subset(source)
     if source == "voc2010":
         if voc_root is None:
             raise DatasetError(
@@ -447,6 +450,22 @@ def list_file_refs(path: str | os.PathLike[str], section: str = "train") -> list
     """Refs for the photos of a list file (see ``read_photo_list``), named uniquely."""
     files = read_photo_list(path, section)
     return [PhotoRef(n, f) for n, f in zip(_unique_names(files), files, strict=True)]
+
+
+def _sample_subset(source: str) -> list[PhotoRef]:
+    """``"sample:camera,coins"`` → those bundled photos, in the order named."""
+    wanted = [n.strip() for n in source[len("sample:") :].split(",") if n.strip()]
+    by_name = {s.name: s for s in SAMPLE_PHOTOS}
+    unknown = [n for n in wanted if n not in by_name]
+    if not wanted or unknown:
+        what = f"unknown sample photo(s) {', '.join(unknown)}" if unknown else "no names"
+        raise DatasetError(
+            f"{what} in source {source!r}; the bundled photos are: {', '.join(by_name)}"
+        )
+    if len(set(wanted)) != len(wanted):
+        raise DatasetError(f"source {source!r} names a sample photo twice")
+    data_dir = _skimage_data_dir()
+    return [PhotoRef(n, data_dir / by_name[n].file) for n in wanted]
 
 
 def _many_refs(

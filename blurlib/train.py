@@ -91,6 +91,7 @@ class TrainConfig:
     early_stopping: int = 0  # patience in epochs on val_loss; 0 = off
     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)  # train/val/test photos
     test_sources: tuple[str, ...] | None = None  # these photos are the test split
+    val_sources: tuple[str, ...] | None = None  # these photos are the validation split
     dropout: float | None = None  # None: the model's default
     width: int | None = None  # compact net width; None: the model's default
     strategy: str = "auto"  # see choose_strategy
@@ -108,7 +109,8 @@ class TrainConfig:
         """Return the config as a JSON-ready dict."""
         d = dataclasses.asdict(self)
         d["fractions"] = list(self.fractions)
-        d["test_sources"] = list(self.test_sources) if self.test_sources is not None else None
+        for key in ("test_sources", "val_sources"):
+            d[key] = list(d[key]) if d[key] is not None else None
         return d
 
     @classmethod
@@ -118,8 +120,9 @@ class TrainConfig:
         kw = {k: v for k, v in d.items() if k in names}
         if "fractions" in kw:
             kw["fractions"] = tuple(kw["fractions"])
-        if kw.get("test_sources") is not None:
-            kw["test_sources"] = tuple(kw["test_sources"])
+        for key in ("test_sources", "val_sources"):
+            if kw.get(key) is not None:
+                kw[key] = tuple(kw[key])
         return cls(**kw)
 
 
@@ -235,6 +238,7 @@ def split_by_source(
     fractions: Sequence[float] = (0.7, 0.15, 0.15),
     seed: int = 0,
     test_sources: Sequence[str] | None = None,
+    val_sources: Sequence[str] | None = None,
 ) -> dict[str, list[int]]:
     """Return ``{"train", "val", "test"}`` → sorted image indices, split by photo ``source``.
 
@@ -242,21 +246,32 @@ def split_by_source(
     permuted with ``seed`` and cut by ``fractions`` of the photo count; each split with a
     non-zero fraction gets at least one photo. ``test_sources`` names the test photos
     explicitly; the others are then split into train/val in the ratio of the first two
-    fractions.
+    fractions. ``val_sources`` names the validation photos explicitly (needs
+    ``test_sources`` too); every other photo is then a training photo.
     """
     if len(fractions) != 3:
         raise ValueError(f"fractions must be (train, val, test), got {fractions}")
     names = sorted(set(sources))
     rng = np.random.default_rng([seed, 7919])
     side: dict[str, str] = {}
-    if test_sources is not None:
-        test = set(test_sources)
-        unknown = sorted(test - set(names))
+    for what, given in (("test", test_sources), ("validation", val_sources)):
+        unknown = sorted(set(given or ()) - set(names))
         if unknown:
             raise DatasetError(
-                f"test source(s) {', '.join(unknown)} are not in the dataset; "
+                f"{what} source(s) {', '.join(unknown)} are not in the dataset; "
                 f"its photos are: {', '.join(names)}"
             )
+    if val_sources is not None:
+        if test_sources is None:
+            raise ValueError("val_sources needs test_sources: name both splits or neither")
+        both = sorted(set(val_sources) & set(test_sources))
+        if both:
+            raise DatasetError(f"photo(s) {', '.join(both)} named as both test and validation")
+        side.update({s: "train" for s in names})
+        side.update({s: "val" for s in val_sources})
+        side.update({s: "test" for s in test_sources})
+    elif test_sources is not None:
+        test = set(test_sources)
         rest = [s for s in names if s not in test]
         perm = [rest[i] for i in rng.permutation(len(rest))]
         n_train, n_val = _split_counts(len(rest), list(fractions[:2]))
@@ -915,7 +930,9 @@ def fit(
         _clear_run(out)
 
     sources = [ex.source for ex in examples]
-    split = split_by_source(sources, config.fractions, seed, config.test_sources)
+    split = split_by_source(
+        sources, config.fractions, seed, config.test_sources, config.val_sources
+    )
     _write_json(
         out / "split.json",
         {

@@ -497,6 +497,21 @@ def test_photo_refs_sample_and_errors(tmp_path: Path) -> None:
         S.photo_refs(str(tmp_path / "nowhere"))
 
 
+def test_photo_refs_sample_subset() -> None:
+    refs = S.photo_refs("sample:coins,camera")
+    assert [r.name for r in refs] == ["coins", "camera"]
+    whole = {r.name: r.path for r in S.photo_refs("sample")}
+    assert [r.path for r in refs] == [whole["coins"], whole["camera"]]
+    with pytest.raises(DatasetError, match=r"unknown sample photo\(s\) moon.*camera"):
+        S.photo_refs("sample:camera,moon")
+    with pytest.raises(DatasetError, match="no names"):
+        S.photo_refs("sample:")
+    with pytest.raises(DatasetError, match="twice"):
+        S.photo_refs("sample:camera,camera")
+    with pytest.raises(DatasetError, match="named 'camera'"):
+        S.photo_refs(["sample", "sample:camera"])
+
+
 # --------------------------------------------------------------------------- VOC2010
 
 VOC_IDS = ["2008_000001", "2008_000002", "2009_000003", "2010_000004", "2010_000005"]

@@ -131,6 +131,20 @@ def test_split_test_sources_override_and_errors():
     assert train.split_by_source(["a", "b"], fractions=(0.5, 0, 0.5))["val"] == []
 
 
+def test_split_val_sources_named():
+    sources = ["a", "b", "c", "d", "e", "a", "f"]
+    split = train.split_by_source(sources, test_sources=["f"], val_sources=["b", "e"])
+    assert split == {"train": [0, 2, 3, 5], "val": [1, 4], "test": [6]}
+    with pytest.raises(DatasetError, match=r"validation source.*zzz"):
+        train.split_by_source(sources, test_sources=["f"], val_sources=["zzz"])
+    with pytest.raises(DatasetError, match="both test and validation"):
+        train.split_by_source(sources, test_sources=["f"], val_sources=["f"])
+    with pytest.raises(ValueError, match="needs test_sources"):
+        train.split_by_source(sources, val_sources=["b"])
+    config = train.get_config("quick", test_sources=("f",), val_sources=("b",))
+    assert train.TrainConfig.from_dict(config.to_dict()) == config
+
+
 # --------------------------------------------------------------------------------------------
 # patches
 # --------------------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--source",
         action="append",
-        help="'sample' (bundled photos, the default), 'voc2010' (with --voc-root), a folder of "
+        help="'sample' (bundled photos, the default; 'sample:camera,coins' for some of them), "
+        "'voc2010' (with --voc-root), a folder of "
         "images or a .txt list of photo paths; repeat to combine sources",
     )
     p.add_argument("--voc-root", help="VOCdevkit folder, its VOC2010 folder, or the VOC tar")

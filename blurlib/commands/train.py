@@ -63,6 +63,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="comma-separated photo names to hold out as the test split",
     )
     p.add_argument(
+        "--val-sources",
+        help="comma-separated photo names for the validation split (needs --test-sources; "
+        "all other photos train)",
+    )
+    p.add_argument(
         "--no-tensorboard", action="store_true", help="do not write TensorBoard logs (tb/)"
     )
     p.add_argument(
@@ -105,11 +110,12 @@ def run(args: argparse.Namespace) -> int:
         jit_compile=args.jit,
         augment=args.augment,
         min_texture=args.min_texture,
-        test_sources=tuple(s.strip() for s in args.test_sources.split(",") if s.strip())
-        if args.test_sources
-        else None,
+        test_sources=_names(args.test_sources),
+        val_sources=_names(args.val_sources),
         tensorboard=False if args.no_tensorboard else None,
     )
+    if config.val_sources and not config.test_sources:
+        raise BlurlibError("--val-sources needs --test-sources: name both splits or neither")
     for name, value in (("--epochs", config.epochs), ("--batch-size", config.batch_size)):
         if value < 1:
             raise BlurlibError(f"{name} must be at least 1, got {value}")
@@ -147,3 +153,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"tensorboard --logdir {result.out_dir / 'tb'}")
     print(f"split:  {result.split_path}  (test photos for `python -m blurlib evaluate`)")
     return 0
+
+
+def _names(text: str | None) -> tuple[str, ...] | None:
+    """``"a, b"`` → ``("a", "b")``; None or empty → None."""
+    names = tuple(n.strip() for n in (text or "").split(",") if n.strip())
+    return names or None
