@@ -402,7 +402,7 @@ def read_photo_list(path: str | os.PathLike[str], section: str = "train") -> lis
     """Return the image paths listed in a text file, one per line.
 
     ``#`` starts a comment; blank lines are skipped; relative paths are relative to the
-    file. A line that is exactly ``# [test]`` splits the list: ``section="train"`` gives the
+    file; ``sample:camera,coins`` lists bundled photos (:data:`SAMPLE_PHOTOS`). A line that is exactly ``# [test]`` splits the list: ``section="train"`` gives the
     paths before it, ``"test"`` those after it, ``"all"`` both. Missing files are an error.
     """
     if section not in ("train", "test", "all"):
@@ -420,6 +420,9 @@ def read_photo_list(path: str | os.PathLike[str], section: str = "train") -> lis
             continue
         entry = raw.split("#", 1)[0].strip()
         if not entry or (section != "all" and part != section):
+            continue
+        if entry.startswith("sample:"):
+            out.extend(ref.path for ref in _sample_subset(entry))
             continue
         photo = Path(entry) if Path(entry).is_absolute() else path.parent / entry
         if not photo.is_file():
@@ -447,9 +450,24 @@ def _unique_names(paths: list[Path]) -> list[str]:
 
 
 def list_file_refs(path: str | os.PathLike[str], section: str = "train") -> list[PhotoRef]:
-    """Refs for the photos of a list file (see ``read_photo_list``), named uniquely."""
+    """Refs for the photos of a list file (see ``read_photo_list``), named uniquely; bundled
+    photos listed as ``sample:camera,coins`` keep their sample names."""
     files = read_photo_list(path, section)
-    return [PhotoRef(n, f) for n, f in zip(_unique_names(files), files, strict=True)]
+    samples: dict[Path, str] = {}
+    if any(f.name in {s.file for s in SAMPLE_PHOTOS} for f in files):
+        samples = {r.path: r.name for r in photo_refs("sample")}
+    others = [f for f in files if f not in samples]
+    names = dict(zip(others, _unique_names(others), strict=True))
+    refs = [PhotoRef(samples.get(f) or names[f], f) for f in files]
+    seen: set[str] = set()
+    for ref in refs:
+        if ref.name in seen:
+            raise DatasetError(
+                f"{path}: two photos are both named {ref.name!r}; list each photo once and "
+                "rename a file that shares a bundled photo's name"
+            )
+        seen.add(ref.name)
+    return refs
 
 
 def _sample_subset(source: str) -> list[PhotoRef]:

@@ -512,6 +512,25 @@ def test_photo_refs_sample_subset() -> None:
         S.photo_refs(["sample", "sample:camera"])
 
 
+def test_photo_list_with_sample_entries(tmp_path: Path) -> None:
+    wall = tmp_path / "wall.png"
+    Image.fromarray(np.full((40, 40, 3), 7, np.uint8)).save(wall)
+    lst = tmp_path / "list.txt"
+    lst.write_text("sample:coins, camera  # two bundled photos\nwall.png\n# [test]\nsample:grass\n")
+    refs = S.photo_refs(str(lst))
+    assert [r.name for r in refs] == ["coins", "camera", "wall"]
+    assert refs[2].path == wall
+    assert refs[0].path == {r.name: r.path for r in S.photo_refs("sample")}["coins"]
+    assert [r.name for r in S.photo_refs(f"{lst}:test")] == ["grass"]
+    (tmp_path / "camera.png").write_bytes(wall.read_bytes())  # same name as a bundled photo
+    lst.write_text("sample:camera\ncamera.png\n")
+    with pytest.raises(DatasetError, match="named 'camera'"):
+        S.photo_refs(str(lst))
+    lst.write_text("sample:moon\n")
+    with pytest.raises(DatasetError, match="unknown sample photo"):
+        S.photo_refs(str(lst))
+
+
 # --------------------------------------------------------------------------- VOC2010
 
 VOC_IDS = ["2008_000001", "2008_000002", "2009_000003", "2010_000004", "2010_000005"]

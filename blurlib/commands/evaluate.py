@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-DEFAULT_TRAIN = ["sample", "models/training_photos.txt"]
+DEFAULT_TRAIN = ["models/training_photos.txt"]
 DEFAULT_TEST = ["models/training_photos.txt:test"]
 
 
@@ -32,8 +32,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--train-photos",
         action="append",
-        help="photos the baselines' thresholds are fitted on (repeatable; default: sample and "
-        "models/training_photos.txt)",
+        help="photos the baselines' thresholds are fitted on (repeatable; default: the "
+        "training part of models/training_photos.txt, the default model's training photos)",
     )
     p.add_argument(
         "--test-photos",
