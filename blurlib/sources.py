@@ -402,8 +402,9 @@ def read_photo_list(path: str | os.PathLike[str], section: str = "train") -> lis
     """Return the image paths listed in a text file, one per line.
 
     ``#`` starts a comment; blank lines are skipped; relative paths are relative to the
-    file; ``sample:camera,coins`` lists bundled photos (:data:`SAMPLE_PHOTOS`). A line that is exactly ``# [test]`` splits the list: ``section="train"`` gives the
-    paths before it, ``"test"`` those after it, ``"all"`` both. Missing files are an error.
+    file; ``sample:camera,coins`` lists bundled photos (:data:`SAMPLE_PHOTOS`). A line that
+    is exactly ``# [test]`` splits the list: ``section="train"`` gives the paths before it,
+    ``"test"`` those after it, ``"all"`` both. Missing files are an error.
     """
     if section not in ("train", "test", "all"):
         raise ValueError(f"section must be 'train', 'test' or 'all', got {section!r}")
