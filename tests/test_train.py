@@ -474,6 +474,11 @@ def test_cli_train_quick(data_dir, tmp_path, capsys):
     assert "nothing left to train" in capsys.readouterr().out
     bad = main([*argv, "--test-sources", "nosuchphoto", "--no-resume"])
     assert bad == 2 and "nosuchphoto" in capsys.readouterr().err
+    bad = main([*argv, "--val-sources", "astronaut", "--no-resume"])
+    assert bad == 2 and "needs --test-sources" in capsys.readouterr().err
+    bad = main([*argv, "--test-sources", "photo01", "--val-sources", "moon", "--no-resume"])
+    err = capsys.readouterr().err.strip()
+    assert bad == 2 and len(err.splitlines()) == 1 and "validation source(s) moon" in err
 
 
 def _free_ports(n: int) -> list[int]:
