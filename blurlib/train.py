@@ -385,7 +385,9 @@ def make_dataset(
     epochs: int | None = None,
     start_epoch: int = 0,
 ) -> tf.data.Dataset:
-    """Return a ``tf.data.Dataset`` of ``(float32 (B, P, P, 3) 0–255, int32 (B,))`` batches.
+    """Return a ``tf.data.Dataset`` of ``(float32 (B, P, P, 3) 0–255, int32 (B,))`` batches
+    (on another Keras backend, a ``keras.utils.PyDataset`` with the same batches' semantics:
+    see :func:`_array_batches`).
 
     With ``epochs=None`` the dataset is one pass over the data; iterating it again gives a
     new order (seeded) when ``shuffle``. With ``epochs`` it is the concatenation of epochs
@@ -395,8 +397,6 @@ def make_dataset(
     form with ``steps_per_epoch=`` :func:`steps_per_epoch`. ``cache`` caches the batches of
     an unshuffled, unaugmented dataset (validation/test). Arrays are held in memory.
     """
-    import tensorflow as tf
-
     X = np.ascontiguousarray(X)
     y = np.ascontiguousarray(y)
     n = len(X)
@@ -407,6 +407,10 @@ def make_dataset(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     drop = bool(drop_remainder) and n >= batch_size
+    if _backend() != "tensorflow":
+        return _array_batches(X, y, batch_size, shuffle, augment, seed, drop, epochs, start_epoch)
+    import tensorflow as tf
+
     autotune = tf.data.AUTOTUNE
 
     if not shuffle and not augment and epochs is None:
@@ -456,6 +460,79 @@ def make_dataset(
     return ds.with_options(options).prefetch(autotune)
 
 
+def _backend() -> str:
+    import keras
+
+    return keras.backend.backend()
+
+
+def augment_array(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """numpy twin of :func:`augment_batch`: each patch of ``(B, P, P, C)`` in one of the 8
+    flips/90° rotations of the square, drawn from ``rng``."""
+    b, p, q, c = x.shape
+    if p != q:
+        raise ValueError(f"augmentation needs square patches, got {x.shape}")
+    k = rng.integers(0, 8, b)
+    flat = x.reshape(b, p * p, c)
+    idx = _dihedral_table(p)[k][:, :, None]
+    return np.take_along_axis(flat, idx, axis=1).reshape(x.shape)
+
+
+def _array_batches(
+    X: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    shuffle: bool,
+    augment: bool,
+    seed: int,
+    drop: bool,
+    epochs: int | None,
+    start_epoch: int,
+) -> Any:
+    """The batches of :func:`make_dataset` for Keras backends other than TensorFlow (JAX,
+    PyTorch): a ``keras.utils.PyDataset`` whose batch ``i`` is a pure function of
+    ``(seed, epoch, i)`` — the epoch's order is ``default_rng([seed, epoch]).permutation``
+    and its augmentation ``default_rng([seed, epoch, i])`` — so a resumed run sees exactly
+    the batches an uninterrupted one would. With ``epochs`` it is the flat stream of epochs
+    ``start_epoch … epochs-1`` (use with ``steps_per_epoch=``); without, one pass (epoch
+    0's order, or data order when not shuffled)."""
+    import keras
+
+    n = len(X)
+    per_epoch = steps_per_epoch(n, batch_size, drop)
+    first = int(start_epoch) if epochs is not None else 0
+    n_epochs = max(0, int(epochs) - first) if epochs is not None else 1
+
+    class ArrayBatches(keras.utils.PyDataset):
+        def __init__(self) -> None:
+            super().__init__(workers=1, use_multiprocessing=False)
+            self._order: tuple[int, np.ndarray | None] = (-1, None)
+
+        def __len__(self) -> int:
+            return per_epoch * n_epochs
+
+        def _perm(self, epoch: int) -> np.ndarray | None:
+            if not shuffle:
+                return None
+            if self._order[0] != epoch:
+                self._order = (epoch, np.random.default_rng([seed, epoch]).permutation(n))
+            return self._order[1]
+
+        def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+            if not 0 <= i < len(self):
+                raise IndexError(i)
+            epoch, b = first + i // per_epoch, i % per_epoch
+            perm = self._perm(epoch)
+            lo, hi = b * batch_size, min(n, (b + 1) * batch_size)
+            idx = np.arange(lo, hi) if perm is None else perm[lo:hi]
+            xb = X[idx]
+            if augment:
+                xb = augment_array(xb, np.random.default_rng([seed, epoch, b]))
+            return xb.astype(np.float32), y[idx].astype(np.int32)
+
+    return ArrayBatches()
+
+
 def steps_per_epoch(n: int, batch_size: int, drop_remainder: bool) -> int:
     """Return the number of batches :func:`make_dataset` makes per epoch."""
     if drop_remainder and n >= batch_size:
@@ -469,7 +546,11 @@ def steps_per_epoch(n: int, batch_size: int, drop_remainder: bool) -> int:
 
 
 def gpu_info() -> list[dict[str, Any]]:
-    """Return name and compute capability of each visible GPU (empty list on CPU)."""
+    """Return name and compute capability of each visible GPU (empty list on CPU), as the
+    Keras backend sees them."""
+    backend = _backend()
+    if backend != "tensorflow":
+        return _portable_gpu_info(backend)
     import tensorflow as tf
 
     out = []
@@ -497,11 +578,15 @@ def choose_strategy(kind: str = "auto", devices: Sequence[str] | None = None) ->
     ``mirrored``: ``MirroredStrategy(devices)`` (default: all GPUs, or the CPU). ``multiworker``:
     ``MultiWorkerMirroredStrategy`` set up from the ``TF_CONFIG`` environment variable (make
     it before any other TensorFlow work in the process).
-    """
-    import tensorflow as tf
 
+    On another Keras backend the answer is a :class:`PortableStrategy` (see there).
+    """
     if kind not in STRATEGIES:
         raise BlurlibError(f"unknown strategy {kind!r}; choose one of {', '.join(STRATEGIES)}")
+    if _backend() != "tensorflow":
+        return _portable_strategy(kind, devices)
+    import tensorflow as tf
+
     if kind == "multiworker":
         tf_config = os.environ.get("TF_CONFIG")
         if not tf_config:
@@ -535,6 +620,110 @@ def choose_strategy(kind: str = "auto", devices: Sequence[str] | None = None) ->
     return tf.distribute.get_strategy()
 
 
+@dataclass
+class PortableStrategy:
+    """Devices for training on a Keras backend other than TensorFlow; it plays the part of
+    a ``tf.distribute`` strategy in :func:`fit`. ``distribution`` is a
+    ``keras.distribution.DataParallel`` over ``devices`` (JAX only: each device gets an
+    equal share of every batch, gradients are averaged), or None for Keras' own placement
+    on one device."""
+
+    devices: list[str]
+    distribution: Any = None
+
+    @property
+    def num_replicas_in_sync(self) -> int:
+        return len(self.devices) if self.distribution is not None else 1
+
+    def scope(self) -> Any:
+        """The distribution's scope (build, compile and fit inside it), or a no-op."""
+        import contextlib
+
+        return (
+            self.distribution.scope() if self.distribution is not None else contextlib.nullcontext()
+        )
+
+
+def _portable_devices(backend: str) -> list[str]:
+    """The backend's devices, accelerators first (e.g. ``["cuda:0", "cuda:1"]``, ``["cpu:0"]``)."""
+    if backend == "jax":
+        import jax
+
+        accel = [f"{d.platform}:{d.id}" for d in jax.devices() if d.platform != "cpu"]
+        return accel or [f"cpu:{d.id}" for d in jax.devices("cpu")]
+    if backend == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    return ["cpu:0"]
+
+
+def _portable_strategy(kind: str, devices: Sequence[str] | None) -> PortableStrategy:
+    backend = _backend()
+    if kind == "multiworker":
+        raise BlurlibError(
+            f"strategy 'multiworker' (TF_CONFIG) needs KERAS_BACKEND=tensorflow, not {backend}"
+        )
+    found = _portable_devices(backend)
+    accel = [d for d in found if not d.startswith("cpu")]
+    if devices is not None and kind != "mirrored":
+        raise ValueError(f"devices= applies to 'mirrored' only, not {kind!r}")
+    if kind == "cpu":
+        if accel:
+            raise BlurlibError(
+                f"strategy 'cpu' on the {backend} backend with a GPU visible: hide the GPUs "
+                "(CUDA_VISIBLE_DEVICES=) to train on the CPU"
+            )
+        return PortableStrategy(["cpu:0"])
+    if kind == "gpu":
+        if not accel:
+            raise BlurlibError(f"strategy 'gpu' asked for, but {backend} sees no GPU")
+        return PortableStrategy(accel[:1])
+    if kind == "mirrored" or (kind == "auto" and len(accel) > 1):
+        chosen = list(devices) if devices is not None else found
+        if backend != "jax":
+            if len(chosen) > 1:
+                raise BlurlibError(
+                    f"several devices need KERAS_BACKEND=jax or tensorflow, not {backend}"
+                )
+            return PortableStrategy(chosen)
+        import keras
+
+        return PortableStrategy(chosen, keras.distribution.DataParallel(devices=chosen))
+    return PortableStrategy(found[:1])
+
+
+def _portable_gpu_info(backend: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    if backend == "jax":
+        import jax
+
+        for d in jax.devices():
+            if d.platform == "cpu":
+                continue
+            cc = getattr(d, "compute_capability", None)
+            out.append(
+                {
+                    "device": f"{d.platform}:{d.id}",
+                    "name": d.device_kind,
+                    "compute_capability": [int(v) for v in str(cc).split(".")] if cc else None,
+                }
+            )
+    elif backend == "torch":
+        import torch
+
+        for i in range(torch.cuda.device_count() if torch.cuda.is_available() else 0):
+            out.append(
+                {
+                    "device": f"cuda:{i}",
+                    "name": torch.cuda.get_device_name(i),
+                    "compute_capability": list(torch.cuda.get_device_capability(i)),
+                }
+            )
+    return out
+
+
 def _worker_devices(strategy: Any) -> list[str] | None:
     """The strategy's compute devices; None for the default strategy (TF's own placement)."""
     try:
@@ -545,6 +734,8 @@ def _worker_devices(strategy: Any) -> list[str] | None:
 
 
 def _strategy_devices(strategy: Any) -> list[str]:
+    if isinstance(strategy, PortableStrategy):
+        return list(strategy.devices)
     import tensorflow as tf
 
     devices = _worker_devices(strategy)
@@ -555,7 +746,7 @@ def _strategy_devices(strategy: Any) -> list[str]:
 
 
 def _uses_gpu(strategy: Any) -> bool:
-    return any("GPU" in d.upper() for d in _strategy_devices(strategy))
+    return any("GPU" in d.upper() or "CUDA" in d.upper() for d in _strategy_devices(strategy))
 
 
 def choose_precision(mode: str = "auto", strategy: Any = None) -> str:
@@ -583,7 +774,7 @@ def choose_jit(mode: str | bool = "auto", strategy: Any = None) -> bool:
     ``auto`` → on for a single-replica GPU run; off on the CPU, where XLA made training
     slower in ``benchmarks/bench_train.py`` (TF 2.21, 2 cores: report net 2.1–3.6× and
     compact net 1.7–2.7× slower); off with several replicas, as Keras' own ``auto`` does
-    under ``tf.distribute``.
+    under ``tf.distribute``. On JAX always on (JAX compiles every step), on PyTorch off.
     """
     if mode in (True, "on", "true"):
         return True
@@ -591,6 +782,8 @@ def choose_jit(mode: str | bool = "auto", strategy: Any = None) -> bool:
         return False
     if mode != "auto":
         raise BlurlibError(f"unknown jit_compile mode {mode!r}; choose auto, on or off")
+    if isinstance(strategy, PortableStrategy) or (strategy is None and _backend() != "tensorflow"):
+        return _backend() == "jax"  # JAX always compiles its steps; PyTorch: eager
     replicas = getattr(strategy, "num_replicas_in_sync", 1) if strategy is not None else 1
     return bool(_uses_gpu(strategy) and replicas == 1) if strategy is not None else False
 
@@ -727,18 +920,30 @@ class TrainResult:
 
 def _machine_info() -> dict[str, Any]:
     import keras
-    import tensorflow as tf
 
-    return {
+    info = {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
-        "tensorflow": tf.__version__,
+        "keras_backend": keras.backend.backend(),
         "keras": keras.__version__,
         "numpy": np.__version__,
         "gpus": gpu_info(),
     }
+    for name in ("tensorflow", "jax", "torch"):
+        if name == "tensorflow" or name == info["keras_backend"]:
+            info[name] = _version_of(name)
+    return info
+
+
+def _version_of(package: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -752,6 +957,8 @@ _RESUME_FREE = {"epochs", "tensorboard", "description", "strategy", "jit_compile
 def _worker_dir(out: Path, strategy: Any) -> Path:
     """Where this process writes: ``out`` for the chief, a private sub-folder for the other
     workers of a multi-worker run (every worker must save, only the chief's files count)."""
+    if isinstance(strategy, PortableStrategy):
+        return out
     import tensorflow as tf
 
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
@@ -900,8 +1107,9 @@ def fit(
     ``config.strategy``; ``callbacks`` are added to Keras' list (e.g. to stop a run);
     ``max_train_patches`` subsamples the training patches (seeded), for demos.
     """
+    import contextlib
+
     import keras
-    import tensorflow as tf
 
     from blurlib import model as _model
 
@@ -957,7 +1165,10 @@ def fit(
 
     # 3. model
     keras.utils.set_random_seed(seed)
-    if config.deterministic:
+    portable = isinstance(strategy, PortableStrategy)
+    if config.deterministic and not portable:
+        import tensorflow as tf
+
         tf.config.experimental.enable_op_determinism()
     global_batch = config.batch_size * replicas
     drop = True  # static batch shapes (XLA) and equal shares for every replica
@@ -1052,26 +1263,34 @@ def fit(
         )
     if config.early_stopping:
         cbs.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=config.early_stopping))
-    if config.tensorboard:
+    tensorboard = config.tensorboard and _version_of("tensorflow") is not None
+    info["tensorboard"] = tensorboard  # Keras' TensorBoard callback writes through tf.summary
+    if tensorboard:
         cbs.append(
             keras.callbacks.TensorBoard(
                 str(out / "tb"), histogram_freq=0, write_graph=False, profile_batch=0
             )
         )
     cbs.extend(callbacks)
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        _patch_for_multiworker(net, strategy, X_train, y_train)
+    if not portable:
+        import tensorflow as tf
+
+        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            _patch_for_multiworker(net, strategy, X_train, y_train)
     t_fit = time.time()
+    # JAX's DataParallel shards each batch while its distribution is current
+    fit_scope = strategy.scope() if portable else contextlib.nullcontext()
     if target > start:
-        hist = net.fit(
-            train_ds,
-            epochs=target,
-            steps_per_epoch=steps,
-            validation_data=val_ds,
-            callbacks=cbs,
-            verbose=verbose,
-            shuffle=False,  # the dataset shuffles itself, reproducibly per epoch
-        )
+        with fit_scope:
+            hist = net.fit(
+                train_ds,
+                epochs=target,
+                steps_per_epoch=steps,
+                validation_data=val_ds,
+                callbacks=cbs,
+                verbose=verbose,
+                shuffle=False,  # the dataset shuffles itself, reproducibly per epoch
+            )
         history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
     else:  # restore the finished state to write the final files again
         if start > 0:
