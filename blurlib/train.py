@@ -28,7 +28,13 @@ Presets (:data:`PRESETS`): ``report`` (the report's recipe as written: Adam at l
 ``report_as_run`` (what the report's code really did: Adam at 1e-3), ``recommended`` (the
 compact net with augmentation and a cosine schedule) and ``quick`` (a minute on a CPU).
 
-TensorFlow is imported lazily inside the functions that need it.
+TensorFlow is imported lazily inside the functions that need it. On another Keras backend
+(``KERAS_BACKEND=jax`` or ``torch``, e.g. a GPU machine without TensorFlow) :func:`fit` runs
+the same recipe: :func:`make_dataset` gives a ``keras.utils.PyDataset`` whose batches are the
+same kind of pure function of ``(seed, epoch, index)`` (so resume stays exact), and
+:func:`choose_strategy` a :class:`PortableStrategy` — one device, or under JAX all of them
+through ``keras.distribution.DataParallel``. Not there: ``MultiWorkerMirroredStrategy``, op
+determinism and TensorBoard (which writes through TensorFlow).
 """
 
 from __future__ import annotations
@@ -937,6 +943,16 @@ def _machine_info() -> dict[str, Any]:
     return info
 
 
+def _has_tensorflow() -> bool:
+    """Whether TensorFlow can be imported (Keras' TensorBoard callback writes through it)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("tensorflow") is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def _version_of(package: str) -> str | None:
     from importlib import metadata
 
@@ -1263,7 +1279,7 @@ def fit(
         )
     if config.early_stopping:
         cbs.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=config.early_stopping))
-    tensorboard = config.tensorboard and _version_of("tensorflow") is not None
+    tensorboard = config.tensorboard and _has_tensorflow()
     info["tensorboard"] = tensorboard  # Keras' TensorBoard callback writes through tf.summary
     if tensorboard:
         cbs.append(

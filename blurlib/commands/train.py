@@ -44,7 +44,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--strategy",
         choices=("auto", "cpu", "gpu", "mirrored", "multiworker"),
         help="devices: auto (default) = one GPU if any, all GPUs if several, else CPU; "
-        "multiworker reads TF_CONFIG",
+        "multiworker reads TF_CONFIG (TensorFlow backend only; with KERAS_BACKEND=jax several "
+        "GPUs train through keras.distribution.DataParallel)",
     )
     p.add_argument(
         "--mixed-precision",
@@ -149,8 +150,10 @@ def run(args: argparse.Namespace) -> int:
     if result.best_path is not None:
         print(f"best:   {result.best_path}  (lowest validation loss)")
     print(f"log:    {result.log_path}")
-    if config.tensorboard:
+    if result.info.get("tensorboard"):
         print(f"tensorboard --logdir {result.out_dir / 'tb'}")
+    elif config.tensorboard:
+        print("tensorboard: not written (Keras' TensorBoard callback needs TensorFlow installed)")
     print(f"split:  {result.split_path}  (test photos for `python -m blurlib evaluate`)")
     return 0
 
