@@ -21,8 +21,8 @@ by side:
    inference: ``patch_probabilities`` patches/s and the default model's blur map of a 12 MP
    and a 40 MP photo (seconds, after one warm-up).
 
-``blurlib.train.fit`` itself needs TensorFlow (``tf.data``, ``tf.distribute``) and is not run
-here. Run:
+``blurlib.train.fit`` is not timed here: ``python -m blurlib train`` runs on JAX as it is
+(its H200 run is in ``models/default/h200_jax_rerun/``). Run:
 
     python benchmarks/bench_gpu.py --write-reference ref.npz          # on a CPU, TensorFlow
     KERAS_BACKEND=jax python benchmarks/bench_gpu.py --reference ref.npz --json out.json
