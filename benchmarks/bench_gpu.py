@@ -32,6 +32,7 @@ by side:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -54,7 +55,9 @@ def log(*args: object) -> None:
     print(*args, flush=True)
 
 
+@functools.cache
 def reference_photos() -> dict[str, np.ndarray]:
+    """The reference photos, read once per run (every section uses them)."""
     from blurlib.sources import real_blur_samples, sample_images
 
     photos = dict(real_blur_samples()) | dict(sample_images())

@@ -455,7 +455,8 @@ def list_file_refs(path: str | os.PathLike[str], section: str = "train") -> list
     photos listed as ``sample:camera,coins`` keep their sample names."""
     files = read_photo_list(path, section)
     samples: dict[Path, str] = {}
-    if any(f.name in {s.file for s in SAMPLE_PHOTOS} for f in files):
+    sample_files = {s.file for s in SAMPLE_PHOTOS}
+    if any(f.name in sample_files for f in files):
         samples = {r.path: r.name for r in photo_refs("sample")}
     others = [f for f in files if f not in samples]
     names = dict(zip(others, _unique_names(others), strict=True))

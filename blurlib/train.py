@@ -937,9 +937,9 @@ def _machine_info() -> dict[str, Any]:
         "numpy": np.__version__,
         "gpus": gpu_info(),
     }
-    for name in ("tensorflow", "jax", "torch"):
-        if name == "tensorflow" or name == info["keras_backend"]:
-            info[name] = _version_of(name)
+    info["tensorflow"] = _version_of("tensorflow")
+    if info["keras_backend"] != "tensorflow":
+        info[info["keras_backend"]] = _version_of(info["keras_backend"])
     return info
 
 
