@@ -21,9 +21,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from blurlib import dataset
-from blurlib.kernels import apply_kernel, report_kernel
-from blurlib.sources import folder_images, load_image, sample_images
+from blurlib.data import dataset
+from blurlib.data.convolve import apply_kernel
+from blurlib.data.images import load_image
+from blurlib.data.kernels import report_kernel
+from blurlib.data.photos import folder_images
+from blurlib.data.samples import sample_images
 
 
 def make_photos(folder: Path, count: int) -> None:

@@ -6,7 +6,8 @@ emulate very slowly). Everything in one process, side
 by side:
 
 1. **environment**: backend, devices, and the accelerator's own dense matmul rate (8192³
-   float32 and bfloat16 through the backend: the ceiling the nets are compared with);
+   float32 and bfloat16 through the backend: the ceiling the nets are compared with; on a
+   CPU also ``_common.gemm_ceiling``, the best float32 GEMM it runs, numpy included);
 2. **agreement with the CPU** (``--reference FILE``): the shipped default model's patch
    probabilities of the real motion-blurred ``clock`` photo and of ``coffee``, against a
    reference written on a CPU with TensorFlow (``--write-reference FILE``): the largest
@@ -18,11 +19,12 @@ by side:
    blur; split by photo), under float32, mixed_bfloat16 and mixed_float16 (loss scaling):
    held-out accuracy, float32 outputs, finite losses;
 5. **throughput**: training patches/s (fit from memory, batch 512) of both nets under each
-   policy, with achieved TFLOP/s (3 × forward FLOPs per patch) next to the matmul rate;
+   policy, with achieved TFLOP/s (3 × forward FLOPs per patch) and its % of the ceiling
+   (the best matmul rate measured: bfloat16's too under mixed precision);
    inference: ``patch_probabilities`` patches/s and the default model's blur map of a 12 MP
    and a 40 MP photo (seconds, after one warm-up).
 
-``blurlib.train.fit`` is not timed here: ``python -m blurlib train`` runs on JAX as it is
+``blurlib.training.fit.fit`` is not timed here: ``python -m blurlib train`` runs on JAX as it is
 (its H200 run is in ``models/default/h200_jax_rerun/``). Run:
 
     python benchmarks/bench_gpu.py --write-reference ref.npz          # on a CPU, TensorFlow
@@ -58,7 +60,7 @@ def log(*args: object) -> None:
 @functools.cache
 def reference_photos() -> dict[str, np.ndarray]:
     """The reference photos, read once per run (every section uses them)."""
-    from blurlib.sources import real_blur_samples, sample_images
+    from blurlib.data.samples import real_blur_samples, sample_images
 
     photos = dict(real_blur_samples()) | dict(sample_images())
     return {name: photos[name] for name in REFERENCE_PHOTOS}
@@ -68,8 +70,8 @@ def write_reference(path: Path) -> None:
     """Patch probabilities of the default model on the reference photos (run on a CPU)."""
     import keras
 
-    from blurlib.model import load_model
-    from blurlib.predict import patch_probabilities
+    from blurlib.inference.windows import patch_probabilities
+    from blurlib.nets.files import load_model
 
     net = load_model()
     probs = {n: patch_probabilities(net, im) for n, im in reference_photos().items()}
@@ -114,8 +116,8 @@ def matmul_tflops(dtype: str, n: int, repeats: int = 5) -> float:
 
 
 def check_reference(path: Path) -> dict:
-    from blurlib.model import load_model
-    from blurlib.predict import patch_probabilities
+    from blurlib.inference.windows import patch_probabilities
+    from blurlib.nets.files import load_model
 
     ref = np.load(path)
     net = load_model()
@@ -133,22 +135,23 @@ def check_reference(path: Path) -> dict:
 
 
 def check_fcn(quick: bool) -> dict:
-    from blurlib import predict as bp
-    from blurlib.model import build_model
+    from blurlib.inference.windows import window_probabilities, windows_by_cropping
+    from blurlib.nets.builders import build_model
 
     image = reference_photos()["coffee"][: 120 if quick else 400, : 160 if quick else 600]
     out = {}
     for name in ("compact", "report"):
         net = build_model(name, seed=3)
-        fcn = bp.window_probabilities(net, image, stride=4)
-        crop = bp.windows_by_cropping(net, image, stride=4)
+        fcn = window_probabilities(net, image, stride=4)
+        crop = windows_by_cropping(net, image, stride=4)
         out[name] = {"windows": int(fcn.size), "max_abs_diff": float(np.abs(fcn - crop).max())}
     return out
 
 
 def small_dataset(quick: bool, tmp: Path) -> tuple[np.ndarray, ...]:
     """Textured patches of a seeded dataset of the sample photos, split by photo."""
-    from blurlib import dataset, train
+    from blurlib.data import dataset
+    from blurlib.training.split import patch_arrays, split_by_source
 
     folder = dataset.generate(
         tmp / "data",
@@ -160,9 +163,9 @@ def small_dataset(quick: bool, tmp: Path) -> tuple[np.ndarray, ...]:
         progress=False,
     )
     examples = dataset.load_dataset(folder, with_sharp=True)
-    split = train.split_by_source([e.source for e in examples], (0.8, 0.0, 0.2), seed=0)
-    xtr, ytr = train.patch_arrays(examples, split["train"], min_texture=5.0)
-    xte, yte = train.patch_arrays(examples, split["test"], min_texture=5.0)
+    split = split_by_source([e.source for e in examples], (0.8, 0.0, 0.2), seed=0)
+    xtr, ytr = patch_arrays(examples, split["train"], min_texture=5.0)
+    xte, yte = patch_arrays(examples, split["test"], min_texture=5.0)
     return xtr, ytr, xte, yte
 
 
@@ -171,7 +174,7 @@ def check_mixed_precision(
 ) -> dict:
     import keras
 
-    from blurlib.model import build_model, compile_model
+    from blurlib.nets.builders import build_model, compile_model
 
     xtr, ytr, xte, yte = data
     out = {}
@@ -197,7 +200,8 @@ def check_mixed_precision(
 def train_throughput(name: str, policy: str, steps: int, batch: int = 512) -> dict:
     import keras
 
-    from blurlib.model import build_model, compile_model, count_flops
+    from blurlib.nets.builders import build_model, compile_model
+    from blurlib.nets.flops import count_flops
 
     keras.config.set_dtype_policy(policy)
     try:
@@ -224,17 +228,19 @@ def train_throughput(name: str, policy: str, steps: int, batch: int = 512) -> di
 def inference(quick: bool) -> dict:
     import cv2
 
-    from blurlib import predict as bp
-    from blurlib.model import build_model, load_model
+    from blurlib.inference.maps import blur_map
+    from blurlib.inference.windows import patch_probabilities
+    from blurlib.nets.builders import build_model
+    from blurlib.nets.files import load_model
 
     coffee = reference_photos()["coffee"]
     out: dict = {}
     big = cv2.resize(coffee, (2048, 1536), interpolation=cv2.INTER_CUBIC)
     for name in ("compact", "report"):
         net = build_model(name, seed=0)
-        bp.patch_probabilities(net, big)
+        patch_probabilities(net, big)
         t = time.perf_counter()
-        bp.patch_probabilities(net, big)
+        patch_probabilities(net, big)
         out[f"patch_probabilities_{name}_patches_per_s"] = (
             (2048 // 30) * (1536 // 30) / (time.perf_counter() - t)
         )
@@ -242,9 +248,9 @@ def inference(quick: bool) -> dict:
     sizes = {"0.8MP": (1024, 768)} if quick else {"12MP": (4000, 3000), "40MP": (7296, 5472)}
     for label, (w, h) in sizes.items():
         photo = cv2.resize(coffee, (w, h), interpolation=cv2.INTER_CUBIC)
-        bp.blur_map(net, photo)  # warm-up: compiles this shape's tiles
+        blur_map(net, photo)  # warm-up: compiles this shape's tiles
         t = time.perf_counter()
-        bp.blur_map(net, photo)
+        blur_map(net, photo)
         out[f"blur_map_default_{label}_s"] = time.perf_counter() - t
     return out
 
@@ -281,6 +287,24 @@ def main(argv: list[str] | None = None) -> int:
     policies = QUICK_POLICIES if args.quick else POLICIES
     section("environment", environment)
     section("matmul_tflops", lambda: {d: matmul_tflops(d, n) for d in ("float32", "bfloat16")})
+    devices = " ".join(map(str, results["environment"].get("devices", []))).lower()
+    if "gpu" not in devices and "cuda" not in devices:  # a CPU: the best float32 GEMM it runs
+        from _common import gemm_ceiling
+
+        section("cpu_gemm_ceiling", lambda: gemm_ceiling().as_dict())
+
+    def with_ceiling(name: str, policy: str, steps: int) -> dict:
+        """train_throughput plus its % of the best matmul rate measured above."""
+        out = train_throughput(name, policy, steps)
+        mm = results.get("matmul_tflops", {})
+        kinds = ("float32",) if policy == "float32" else ("float32", "bfloat16")
+        rates = [mm.get(k) for k in kinds]
+        rates.append(results.get("cpu_gemm_ceiling", {}).get("ceiling_gflops", 0) / 1e3)
+        best = max((r for r in rates if isinstance(r, float)), default=0.0)
+        if best > 0:
+            out["pct_of_ceiling"] = 100 * out["tflops"] / best
+        return out
+
     if args.reference:
         section("reference", check_reference, args.reference)
     section("fcn_vs_cropping", check_fcn, args.quick)
@@ -297,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("compact", "report"):
         for policy in policies:
             steps = 4 if args.quick else 200
-            section(f"train/{name}/{policy}", train_throughput, name, policy, steps)
+            section(f"train/{name}/{policy}", with_ceiling, name, policy, steps)
     section("inference", inference, args.quick)
     if failed:
         log(f"FAILED sections: {', '.join(failed)}")

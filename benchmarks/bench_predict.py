@@ -3,19 +3,22 @@ patch-grid throughput, and the memory of a 40-megapixel photo.
 
 Measured side by side in one run (all on this machine, same process unless stated):
 
-* numpy float32 matmul (n×n @ n×n, best of several): the machine's dense-math ceiling;
+* the float32 GEMM ceiling (``_common.gemm_ceiling``: the best of numpy in a subprocess
+  without OPENBLAS_CORETYPE/L2_SIZE, TensorFlow's matmul and numpy in-process);
 * for the report net and the compact net (random weights: timing does not depend on them)
   on a 1024×768 photo at stride 4: every window cropped and classified
-  (:func:`blurlib.predict.windows_by_cropping`) vs. :func:`blurlib.predict.window_probabilities`
-  (one fully-convolutional pass) — both times, their ratio, the FLOP ratio, the largest
-  difference, and the fully-convolutional pass's achieved GFLOP/s (FLOPs of the tensors it
-  really ran, padding included) next to the matmul rate;
-* patches/s of :func:`blurlib.predict.patch_probabilities` (2048×1536 photo, 3 468 patches);
+  (:func:`blurlib.inference.windows.windows_by_cropping`) vs.
+  :func:`blurlib.inference.windows.window_probabilities` (one fully-convolutional pass) —
+  both times, their ratio, the FLOP ratio, the largest difference, and the
+  fully-convolutional pass's achieved GFLOP/s (FLOPs of the tensors it really ran, padding
+  included) next to the GEMM ceiling;
+* patches/s of :func:`blurlib.inference.windows.patch_probabilities` (2048×1536 photo,
+  3 468 patches);
 * peak resident memory (``ru_maxrss``) and time of a 7296×5472 (40 MP) blur map, run in a
   fresh subprocess so nothing else counts, with the shipped default model if there is one,
   else the compact net;
 * the shipped default model's blur map of a 4000×3000 (12 MP) photo, if
-  ``models/default.keras`` exists (else the compact net, labelled as a stand-in).
+  ``blurlib/nets/default.keras`` exists (else the compact net, labelled as a stand-in).
 
 ``--quick`` crops only a band of window rows and extrapolates the cropping time (said so
 in the table). Run:
@@ -39,9 +42,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
-from _common import matmul_gflops  # noqa: E402
+from _common import gemm_ceiling  # noqa: E402
 
-MATMUL: list[float] = []  # matmul rates measured through the run, next to each timing
+MATMUL: list = []  # GEMM ceilings (_common.GemmCeiling) measured through the run
 
 
 def photo(height: int, width: int) -> np.ndarray:
@@ -49,7 +52,7 @@ def photo(height: int, width: int) -> np.ndarray:
     import cv2
 
     try:
-        from blurlib.sources import sample_images
+        from blurlib.data.samples import sample_images
 
         _, img = max(sample_images(), key=lambda item: item[1].shape[0] * item[1].shape[1])
     except Exception:  # the bundled photos are optional for a benchmark
@@ -69,49 +72,54 @@ def best_time(fn, repeats: int) -> float:
 
 def fcn_flops_of_run(model, image, stride: int, tile: int | None) -> int:
     """FLOPs of the tensors one window_probabilities call really runs (padding included)."""
-    from blurlib import predict as bp
-    from blurlib.model import count_flops
+    from blurlib.inference import windows
+    from blurlib.nets.flops import count_flops
 
-    fcn, _, _ = bp.fully_convolutional(model)
+    fcn, _, _ = windows.fully_convolutional(model)
     shapes: list[tuple[int, ...]] = []
-    real = bp._forward
+    real = windows._forward
 
     def spy(net, x):
         shapes.append(x.shape)
         return real(net, x)
 
-    bp._forward = spy
+    windows._forward = spy
     try:
-        bp.window_probabilities(model, image, stride, tile=tile)
+        windows.window_probabilities(model, image, stride, tile=tile)
     finally:
-        bp._forward = real
+        windows._forward = real
     return sum(s[0] * count_flops(fcn, s[1:3]) for s in shapes)
 
 
 def bench_windows(name: str, img: np.ndarray, stride: int, tile: int, quick: bool) -> dict:
     """Cropping vs fully-convolutional window probabilities for one net."""
-    from blurlib import predict as bp
-    from blurlib.model import build_model, count_flops
+    from blurlib.inference.windows import (
+        window_grid_shape,
+        window_probabilities,
+        windows_by_cropping,
+    )
+    from blurlib.nets.builders import build_model
+    from blurlib.nets.flops import count_flops
 
     model = build_model(name, seed=0)
     h, w = img.shape[:2]
-    rows, cols = bp.window_grid_shape(h, w, stride)
-    bp.window_probabilities(model, img, stride, tile=tile)  # convert + trace once
+    rows, cols = window_grid_shape(h, w, stride)
+    window_probabilities(model, img, stride, tile=tile)  # convert + trace once
     band = rows if not quick else min(rows, 24)
     sub = img[: stride * (band - 1) + 30]
-    bp.windows_by_cropping(model, sub[:40], stride)  # warm-up
+    windows_by_cropping(model, sub[:40], stride)  # warm-up
     # interleaved, best of each: load from other processes hits both alike
     t_fcn = t_crop = float("inf")
     for _ in range(2):
-        MATMUL.append(matmul_gflops(repeats=3))
+        MATMUL.append(gemm_ceiling(repeats=3))
         t0 = time.perf_counter()
-        fcn_probs = bp.window_probabilities(model, img, stride, tile=tile)
+        fcn_probs = window_probabilities(model, img, stride, tile=tile)
         t_fcn = min(t_fcn, time.perf_counter() - t0)
         t0 = time.perf_counter()
-        crop_probs = bp.windows_by_cropping(model, sub, stride)
+        crop_probs = windows_by_cropping(model, sub, stride)
         t_crop = min(t_crop, (time.perf_counter() - t0) * rows / band)
     t0 = time.perf_counter()
-    bp.window_probabilities(model, img, stride, tile=tile)
+    window_probabilities(model, img, stride, tile=tile)
     t_fcn = min(t_fcn, time.perf_counter() - t0)
     flops_fcn = fcn_flops_of_run(model, img, stride, tile)
     flops_crop = rows * cols * count_flops(model)
@@ -129,19 +137,20 @@ def bench_windows(name: str, img: np.ndarray, stride: int, tile: int, quick: boo
 
 def bench_patches(name: str, img: np.ndarray, quick: bool) -> float:
     """patch_probabilities throughput in patches/s."""
-    from blurlib import predict as bp
-    from blurlib.model import build_model
+    from blurlib.inference.windows import patch_probabilities
+    from blurlib.nets.builders import build_model
 
     model = build_model(name, seed=0)
     n = (img.shape[0] // 30) * (img.shape[1] // 30)
-    bp.patch_probabilities(model, img[:300, :300])
-    bp.patch_probabilities(model, img)
-    return n / best_time(lambda: bp.patch_probabilities(model, img), 1 if quick else 2)
+    patch_probabilities(model, img[:300, :300])
+    patch_probabilities(model, img)
+    return n / best_time(lambda: patch_probabilities(model, img), 1 if quick else 2)
 
 
 def _model_for(spec: str):
     """'default' = the shipped model if present (else compact), or a build_model name."""
-    from blurlib.model import DEFAULT_MODEL_PATH, build_model, load_model
+    from blurlib.nets.builders import build_model
+    from blurlib.nets.files import DEFAULT_MODEL_PATH, load_model
 
     if spec == "default":
         if DEFAULT_MODEL_PATH.is_file():
@@ -152,13 +161,13 @@ def _model_for(spec: str):
 
 def child(spec: str, height: int, width: int, stride: int, tile: int) -> None:
     """Subprocess body: one blur map of a height×width photo; print JSON time + peak RSS."""
-    from blurlib import predict as bp
+    from blurlib.inference.maps import blur_map
 
     model, label = _model_for(spec)
     img = photo(height, width)
-    bp.blur_map(model, img[:200, :200], stride, tile=tile)  # convert + trace
+    blur_map(model, img[:200, :200], stride, tile=tile)  # convert + trace
     t = time.perf_counter()
-    bmap = bp.blur_map(model, img, stride, tile=tile)
+    bmap = blur_map(model, img, stride, tile=tile)
     seconds = time.perf_counter() - t
     assert bmap.shape == (height, width)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
@@ -200,24 +209,25 @@ def main(argv: list[str] | None = None) -> int:
     import keras
 
     print(f"keras {keras.__version__} backend={keras.backend.backend()}, {os.cpu_count()} CPUs")
-    MATMUL.append(matmul_gflops())
+    MATMUL.append(gemm_ceiling())
     img = photo(768, 1024)
     rows = []
     for name in args.models:
         rows.append(bench_windows(name, img, args.stride, args.tile, args.quick))
     big = photo(1536, 2048)
     pps = {name: bench_patches(name, big, args.quick) for name in args.models}
-    MATMUL.append(matmul_gflops())
-    mm = max(MATMUL)
+    MATMUL.append(gemm_ceiling())
+    ceiling = max(MATMUL, key=lambda c: c.gflops)
+    mm = ceiling.gflops
 
     print(
-        f"\nnumpy float32 matmul: {mm:.0f} GFLOP/s (best of {len(MATMUL)} measurements "
-        f"interleaved with the timings; lowest {min(MATMUL):.0f})\n"
+        f"\nfloat32 GEMM {ceiling.describe()}\n(best of {len(MATMUL)} ceiling measurements "
+        f"interleaved with the timings; lowest {min(c.gflops for c in MATMUL):.0f})\n"
     )
     print(f"1024×768 photo, stride {args.stride}, tile {args.tile}:")
     head = (
         f"{'net':<8} {'windows':>8} {'crop s':>8} {'FCN s':>7} {'speed-up':>9} {'FLOP ratio':>10} "
-        f"{'FCN GFLOP/s':>11} {'% matmul':>8} {'max |diff|':>10}"
+        f"{'FCN GFLOP/s':>11} {'% ceil':>8} {'max |diff|':>10}"
     )
     print(head)
     print("-" * len(head))

@@ -1,11 +1,12 @@
-"""Training throughput: patches/s and achieved GFLOP/s beside this machine's numpy matmul
-GFLOP/s, and the tf.data pipeline against the same batches fed from memory.
+"""Training throughput: patches/s and achieved GFLOP/s beside this machine's float32 GEMM
+ceiling, and the tf.data pipeline against the same batches fed from memory.
 
 Measured side by side in one run:
 
-* numpy float32 matmul (n×n @ n×n, best of several) — the machine's dense-math ceiling as
-  numpy's BLAS reaches it;
-* for each network: training patches/s through ``blurlib.train.make_dataset`` (seeded
+* the float32 GEMM ceiling (n×n @ n×n, best of several; ``_common.gemm_ceiling``): the best
+  of numpy in a subprocess without OPENBLAS_CORETYPE/L2_SIZE, TensorFlow's matmul and numpy
+  in-process — the best dense math this machine runs;
+* for each network: training patches/s through ``blurlib.training.pipeline.make_dataset`` (seeded
   shuffle, flips/rotations, cast, prefetch) with ``model.fit``, and achieved GFLOP/s =
   patches/s × 3 × forward FLOPs per patch (backward ≈ 2× forward);
 * the same batches taken out of the pipeline beforehand and fed from memory, once through
@@ -13,7 +14,7 @@ Measured side by side in one run:
   Python list — the pipeline overhead is ``1 - pipeline / (faster memory feed)``; the
   feeds alternate in rounds and the best round of each counts;
 * unless ``--quick``, the same with XLA (``jit_compile=True``), which is how
-  ``blurlib.train.choose_jit`` was decided for the CPU.
+  ``blurlib.training.devices.choose_jit`` was decided for the CPU.
 
 The patches are random uint8 (throughput does not depend on content). Run:
 
@@ -32,7 +33,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
-from _common import matmul_gflops
+from _common import gemm_ceiling
 
 
 class _StepTimer:
@@ -65,20 +66,21 @@ def bench_model(
     import keras
     import tensorflow as tf
 
-    from blurlib import model as M
-    from blurlib import train as T
+    from blurlib.nets.builders import build_model, compile_model
+    from blurlib.nets.flops import count_flops
+    from blurlib.training.pipeline import make_dataset
 
     rng = np.random.default_rng(seed)
     n = batch * steps
     X = rng.integers(0, 256, (n, 30, 30, 3), dtype=np.uint8)
     y = rng.integers(0, 2, n, dtype=np.uint8)
     keras.utils.set_random_seed(seed)
-    net = M.build_model(name, seed=seed)
-    M.compile_model(net, lr=1e-4, jit_compile=jit)
-    flops = M.count_flops(net)
+    net = build_model(name, seed=seed)
+    compile_model(net, lr=1e-4, jit_compile=jit)
+    flops = count_flops(net)
 
-    def pipeline() -> tf.data.Dataset:  # as blurlib.train.fit builds it
-        return T.make_dataset(
+    def pipeline() -> tf.data.Dataset:  # as blurlib.training.fit.fit builds it
+        return make_dataset(
             X, y, batch, shuffle=True, augment=True, seed=seed, drop_remainder=True, epochs=1
         )
 
@@ -105,7 +107,7 @@ def bench_model(
         return (steps - 1) * batch / (time.perf_counter() - t)
 
     def timed_pipeline_alone() -> float:
-        ds = T.make_dataset(
+        ds = make_dataset(
             X, y, batch, shuffle=True, augment=True, seed=seed, drop_remainder=True, epochs=4
         )
         it = iter(ds)
@@ -141,28 +143,29 @@ def main(argv: list[str] | None = None) -> int:
     import keras
     import tensorflow as tf
 
-    from blurlib import train as T
+    from blurlib.training.devices import choose_jit, choose_strategy, gpu_info
 
     steps = args.steps or (6 if args.quick else 16)
     rounds = 2 if args.quick else 4
     jit_mode = args.jit or ("auto" if args.quick else "both")
-    strategy = T.choose_strategy("auto")
-    auto_jit = T.choose_jit("auto", strategy)
+    strategy = choose_strategy("auto")
+    auto_jit = choose_jit("auto", strategy)
     jits = {"auto": [auto_jit], "on": [True], "off": [False], "both": [False, True]}[jit_mode]
     devices = [
         d.name for d in tf.config.list_logical_devices() if "CPU" in d.name or "GPU" in d.name
     ]
     print(
         f"TensorFlow {tf.__version__}, Keras {keras.__version__}, numpy {np.__version__}; "
-        f"{os.cpu_count()} CPU cores; devices {devices}; GPUs {T.gpu_info() or 'none'}"
+        f"{os.cpu_count()} CPU cores; devices {devices}; GPUs {gpu_info() or 'none'}"
     )
 
     n, repeats = 2048, (4 if args.quick else 10)
-    print(f"matmul = numpy float32 {n}×{n} @ {n}×{n}, best of {repeats}, measured before each row")
+    print(f"ceil = best float32 GEMM {n}×{n} @ {n}×{n}, best of {repeats}, before each row")
+    ceilings: list[str] = []  # each row's describe() line, printed under the table
     print()
     header = (
         f"{'model':8} {'XLA':4} {'batch':>5} {'MFLOP/patch':>11} {'pipeline p/s':>12} "
-        f"{'GFLOP/s':>8} {'matmul GFLOP/s':>14} {'% matmul':>8} {'memory fit p/s':>14} "
+        f"{'GFLOP/s':>8} {'ceil GFLOP/s':>14} {'% ceil':>8} {'memory fit p/s':>14} "
         f"{'memory loop p/s':>15} {'pipe/mem':>8} {'data only p/s':>13}"
     )
     print(header)
@@ -170,7 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.model:
         batch = args.batch or (126 if name == "report" else 128)
         for jit in jits:
-            mm = matmul_gflops(n, repeats)
+            ceiling = gemm_ceiling(n, repeats)
+            mm = ceiling.gflops
+            ceilings.append(f"{name} XLA {'on' if jit else 'off'}: {ceiling.describe()}")
             r = bench_model(name, batch, steps, jit, rounds)
             gflops = r["pipeline"] * 3 * r["flops"] / 1e9
             print(
@@ -186,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     print("pipe/mem = tf.data pipeline throughput ÷ the faster of the two in-memory feeds of the")
     print("           same batches (1 - pipe/mem = pipeline overhead; > 1 = noise of the machine);")
     print("data only = the pipeline iterated without training (its own cost).")
+    print("ceil = the largest of these float32 GEMM rates (GFLOP/s), measured before each row:")
+    print("\n".join(f"  {line}" for line in ceilings))
     return 0
 
 

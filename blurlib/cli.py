@@ -16,6 +16,7 @@ import sys
 from blurlib.errors import BlurlibError
 
 COMMANDS = ("generate", "train", "evaluate", "predict", "reproduce")
+KERAS_COMMANDS = ("train", "evaluate", "predict")  # started quietly before they run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command in KERAS_COMMANDS:
+            from blurlib.runtime import start_keras
+
+            start_keras()
         return int(args.func(args) or 0)
     except BlurlibError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -19,21 +19,20 @@ from the repository root, or the test suite runs it from a temporary folder.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import platform
-import sys
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import blurlib
+from blurlib.paths import work_root
+from blurlib.runtime import filtered_stderr, start_keras
 
-INLINE_DPI = 72  # inline display only; viz.save_fig writes figures/ at viz.FIG_DPI
+INLINE_DPI = 72  # inline display only; viz.style.save_fig writes figures/ at its FIG_DPI
 INLINE_JPEG_QUALITY = 85  # inline display of figures with photos
 PHOTO_PIXELS = 100 * 100  # a shown image at least this large makes a figure a 'photo figure'
 
@@ -48,25 +47,9 @@ __all__ = [
 ]
 
 
-def _is_repo(folder: Path) -> bool:
-    return (folder / "pyproject.toml").is_file() and (folder / "blurlib").is_dir()
-
-
 def find_repo_root() -> Path:
-    """Return the blurlib repository folder (the one holding ``pyproject.toml`` and ``blurlib/``).
-
-    The folder above the imported ``blurlib`` package (an editable install, as
-    ``requirements.txt`` makes) wins; otherwise the first such folder above the working
-    folder; otherwise the working folder itself.
-    """
-    package_parent = Path(blurlib.__file__).resolve().parent.parent
-    if _is_repo(package_parent):
-        return package_parent
-    here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
-        if _is_repo(folder):
-            return folder
-    return here
+    """Return the checkout to work in (:func:`blurlib.paths.work_root`): the working folder's."""
+    return work_root()
 
 
 REPO_ROOT = find_repo_root()
@@ -87,24 +70,6 @@ def display_path(path: str | os.PathLike[str]) -> str:
         return str(p)
 
 
-@contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """Send file descriptor 2 to /dev/null for a moment (C++ log lines that no flag silences)."""
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no real fd 2 (embedded interpreters): nothing to hide
-        yield
-        return
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def environment(tensorflow: bool = True) -> dict[str, Any]:
     """Return versions (python, numpy, blurlib; tensorflow, keras) and the GPUs TensorFlow sees."""
     env: dict[str, Any] = {
@@ -116,9 +81,8 @@ def environment(tensorflow: bool = True) -> dict[str, Any]:
     }
     if not tensorflow:
         return env
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with _quiet_stderr():
-        import keras
+    keras = start_keras()
+    with filtered_stderr():
         import tensorflow as tf
 
         gpus = tf.config.list_physical_devices("GPU")
@@ -194,7 +158,7 @@ def setup(tensorflow: bool = True) -> dict[str, Any]:
 
     Also: inline figures are shown at ``INLINE_DPI``, those with photos as JPEG and plots as
     PNG (a notebook with a dozen photo figures stays well under a megabyte; the PNGs that
-    ``viz.save_fig`` writes are not affected), and tqdm's "IProgress not found" notice is
+    ``viz.style.save_fig`` writes are not affected), and tqdm's "IProgress not found" notice is
     silenced (the notebooks turn progress bars off; without ipywidgets tqdm falls back to
     text bars anyway).
     """

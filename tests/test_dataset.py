@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from blurlib import dataset
 from blurlib.cli import main
+from blurlib.data import dataset
+from blurlib.data.images import load_image
+from blurlib.data.kernels import report_kernel
+from blurlib.data.patches import to_patches
 from blurlib.errors import DatasetError
-from blurlib.kernels import report_kernel
-from blurlib.patches import to_patches
-from blurlib.sources import load_image
 
 
 def _texture(h: int, w: int, seed: int) -> np.ndarray:
@@ -227,3 +227,82 @@ def test_cli_generate_and_errors(photo_dir, tmp_path, capsys):
     code = main(["generate", "--source", str(photo_dir), "--out", str(out)])
     err = capsys.readouterr().err
     assert code != 0 and "already exists" in err
+
+
+def _tree_bytes(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+    }
+
+
+def test_degrade_realistic_is_recorded_replayable_and_keeps_labels(photo_dir, tmp_path):
+    from blurlib.data.degrade import apply_specs
+
+    plain = dataset.generate(tmp_path / "plain", photo_dir, seed=4, fmt="png", progress=False)
+    out = dataset.generate(
+        tmp_path / "deg", photo_dir, seed=4, fmt="png", degrade="realistic", progress=False
+    )
+    again = dataset.generate(
+        tmp_path / "deg2", photo_dir, seed=4, fmt="png", degrade="realistic", progress=False
+    )
+    assert _tree_bytes(out) == _tree_bytes(again)  # same seed, same bytes
+    meta = dataset.load_metadata(out)
+    assert meta["degrade"] == "realistic"
+    assert "degrade" not in dataset.load_metadata(plain)["images"][0]
+    # the degradation has its own random stream: the label matrices are the report recipe's
+    for a, b in zip(dataset.load_labels(plain), dataset.load_labels(out), strict=True):
+        assert np.array_equal(a, b)
+    sources = {"a": "a.png", "sub/b": "sub/b.png", "c": "c.jpg"}
+    ops = set()
+    for entry in meta["images"]:
+        drawn = entry["degrade"]
+        ops |= {s["op"] for s in drawn["base"] + drawn["finish"]}
+        source = load_image(photo_dir / sources[entry["source"]])
+        sharp = load_image(out / entry["sharp"])
+        replay = apply_specs(source, drawn["base"])
+        h, w = sharp.shape[:2]
+        assert np.array_equal(replay[:h, :w], sharp)  # sharp/ = the degraded photo, replayed
+    assert ops  # at least one degradation was drawn over three photos
+
+
+def test_unknown_degrade_mix_is_a_dataset_error(photo_dir, tmp_path):
+    with pytest.raises(DatasetError, match="degradation mix"):
+        dataset.generate(tmp_path / "x", photo_dir, degrade="heavy", progress=False)
+
+
+def test_deadleaves_source(tmp_path):
+    from blurlib.data.photos import photo_refs
+
+    refs = photo_refs("deadleaves:3:96")
+    assert [r.name for r in refs] == ["deadleaves-0000", "deadleaves-0001", "deadleaves-0002"]
+    first = refs[0].load()
+    assert first.shape == (96, 96, 3) and first.dtype == np.uint8
+    assert np.array_equal(first, photo_refs("deadleaves:1:96")[0].load())  # fixed by index
+    assert not np.array_equal(first, refs[1].load())
+    out = dataset.generate(tmp_path / "dl", "deadleaves:2:96", seed=1, progress=False)
+    assert sorted(e["source"] for e in dataset.load_metadata(out)["images"]) == [
+        "deadleaves-0000",
+        "deadleaves-0001",
+    ]
+    for bad in ("deadleaves:x", "deadleaves:0", "deadleaves:2:8", "deadleaves:1:2:3"):
+        with pytest.raises(DatasetError, match="deadleaves"):
+            photo_refs(bad)
+
+
+def test_cli_degrade_options(photo_dir, tmp_path, capsys):
+    out = tmp_path / "cli"
+    rc = main(
+        ["generate", "--source", str(photo_dir), "--out", str(out), "--degrade", "realistic",
+         "--degrade-set", "jpeg_prob=1.0", "--degrade-set", "noise_prob=0"]
+    )  # fmt: skip
+    assert rc == 0
+    meta = dataset.load_metadata(out)
+    assert meta["degrade"]["jpeg_prob"] == 1.0 and meta["degrade"]["noise_prob"] == 0
+    for entry in meta["images"]:
+        assert [s["op"] for s in entry["degrade"]["finish"]] == ["jpeg"]
+    capsys.readouterr()
+    for bad in ("jpeg_prob", "no_such_field=1", "jpeg_prob=abc"):
+        rc = main(["generate", "--source", str(photo_dir), "--out", str(tmp_path / "b"),
+                   "--degrade", "realistic", "--degrade-set", bad])  # fmt: skip
+        err = capsys.readouterr().err
+        assert rc == 2 and err.startswith("error: --degrade-set") and err.count("\n") == 1

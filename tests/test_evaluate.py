@@ -1,4 +1,4 @@
-"""Tests for blurlib.evaluate: metrics by hand, baselines, texture mask, the evaluation runner."""
+"""Tests for blurlib.evaluation: metrics by hand, baselines, texture mask, the evaluation runner."""
 
 from __future__ import annotations
 
@@ -11,8 +11,40 @@ import cv2
 import numpy as np
 import pytest
 
-from blurlib import evaluate as ev
+from blurlib.data.patches import (
+    TEXTURE_SIGMA,
+    content_mask,
+    patch_contrast,
+    patch_texture,
+    textured_mask,
+)
 from blurlib.errors import DatasetError, ImageError
+from blurlib.evaluation.baselines import (
+    BASELINES,
+    FFT_CUTOFF,
+    LOG_EPS,
+    Baseline,
+    fit_baseline,
+    fit_baselines,
+    fit_threshold,
+    laplacian_variance,
+    tenengrad,
+)
+from blurlib.evaluation.examples import PROTOCOLS, make_protocol_examples
+from blurlib.evaluation.metrics import (
+    average_precision,
+    binary_metrics,
+    confusion_matrix,
+    precision_recall_curve,
+    roc_auc,
+    roc_curve,
+)
+from blurlib.evaluation.runner import evaluate, results_table
+from blurlib.evaluation.suite import (
+    blurred_fraction,
+    real_blur_detection_rate,
+    sharp_photo_false_positive_rate,
+)
 
 P = 30
 
@@ -22,7 +54,7 @@ P = 30
 def test_binary_metrics_hand_computed():
     y = [0, 0, 1, 1, 1]
     s = [0.1, 0.6, 0.4, 0.8, 0.9]
-    m = ev.binary_metrics(y, s, threshold=0.5)
+    m = binary_metrics(y, s, threshold=0.5)
     # calls at > 0.5: [0, 1, 0, 1, 1] -> tp = 2 (.8, .9), fp = 1 (.6), tn = 1 (.1), fn = 1 (.4)
     assert (m["tp"], m["fp"], m["tn"], m["fn"]) == (2, 1, 1, 1)
     assert m["confusion"] == [[1, 1], [1, 2]]
@@ -42,35 +74,35 @@ def test_binary_metrics_hand_computed():
 def test_curves_hand_computed():
     y = [0, 0, 1, 1, 1]
     s = [0.1, 0.6, 0.4, 0.8, 0.9]
-    fpr, tpr, thr = ev.roc_curve(y, s)
+    fpr, tpr, thr = roc_curve(y, s)
     np.testing.assert_allclose(thr, [np.inf, 0.9, 0.8, 0.6, 0.4, 0.1])
     np.testing.assert_allclose(tpr, [0, 1 / 3, 2 / 3, 2 / 3, 1, 1])
     np.testing.assert_allclose(fpr, [0, 0, 0, 0.5, 0.5, 1])
     assert np.trapezoid(tpr, fpr) == pytest.approx(5 / 6)
-    precision, recall, thr2 = ev.precision_recall_curve(y, s)
+    precision, recall, thr2 = precision_recall_curve(y, s)
     np.testing.assert_allclose(thr2, thr)
     np.testing.assert_allclose(precision, [1, 1, 1, 2 / 3, 3 / 4, 3 / 5])
     np.testing.assert_allclose(recall, [0, 1 / 3, 2 / 3, 2 / 3, 1, 1])
-    assert ev.average_precision(y, s) == pytest.approx(11 / 12)
+    assert average_precision(y, s) == pytest.approx(11 / 12)
 
 
 def test_ties_and_threshold_is_strict():
     # pairs (pos, neg): (.5, .5) tie = 1/2, (.5, .2) = 1, (.9, .5) = 1, (.9, .2) = 1 -> 3.5 / 4
-    assert ev.roc_auc([0, 1, 0, 1], [0.5, 0.5, 0.2, 0.9]) == pytest.approx(0.875)
-    assert ev.roc_auc([0, 1, 1, 0], [0.3, 0.3, 0.3, 0.3]) == pytest.approx(0.5)
-    assert ev.roc_auc([1, 1, 0, 0], [0.1, 0.2, 0.3, 0.4]) == pytest.approx(0.0)
+    assert roc_auc([0, 1, 0, 1], [0.5, 0.5, 0.2, 0.9]) == pytest.approx(0.875)
+    assert roc_auc([0, 1, 1, 0], [0.3, 0.3, 0.3, 0.3]) == pytest.approx(0.5)
+    assert roc_auc([1, 1, 0, 0], [0.1, 0.2, 0.3, 0.4]) == pytest.approx(0.0)
     # a score equal to the threshold is NOT called blurred
-    m = ev.binary_metrics([1, 0], [0.5, 0.5], threshold=0.5)
+    m = binary_metrics([1, 0], [0.5, 0.5], threshold=0.5)
     assert (m["tp"], m["fp"], m["tn"], m["fn"]) == (0, 0, 1, 1)
     # tied scores form one point on the ROC curve
-    fpr, tpr, _ = ev.roc_curve([0, 1, 0, 1], [0.5, 0.5, 0.2, 0.9])
+    fpr, tpr, _ = roc_curve([0, 1, 0, 1], [0.5, 0.5, 0.2, 0.9])
     np.testing.assert_allclose(fpr, [0, 0, 0.5, 1])
     np.testing.assert_allclose(tpr, [0, 0.5, 1, 1])
 
 
 def test_degenerate_cases():
     # no positives at all: recall, ROC AUC and AP undefined; one false call -> precision 0
-    m = ev.binary_metrics([0, 0, 0], [0.2, 0.7, 0.1])
+    m = binary_metrics([0, 0, 0], [0.2, 0.7, 0.1])
     assert (m["tp"], m["fp"], m["tn"], m["fn"]) == (0, 1, 2, 0)
     assert m["accuracy"] == pytest.approx(2 / 3)
     assert m["precision"] == 0.0
@@ -79,35 +111,35 @@ def test_degenerate_cases():
     assert math.isnan(m["roc_auc"])
     assert math.isnan(m["average_precision"])
     # positives but nothing called blurred: precision undefined, recall 0, F1 0
-    m = ev.binary_metrics([1, 0], [0.1, 0.2])
+    m = binary_metrics([1, 0], [0.1, 0.2])
     assert math.isnan(m["precision"])
     assert m["recall"] == 0.0
     assert m["f1"] == 0.0
     assert m["roc_auc"] == 0.0
     # neither positives nor positive calls: precision, recall and F1 all undefined
-    m = ev.binary_metrics([0, 0], [0.1, 0.2])
+    m = binary_metrics([0, 0], [0.1, 0.2])
     assert m["accuracy"] == 1.0
     assert math.isnan(m["precision"]) and math.isnan(m["recall"]) and math.isnan(m["f1"])
     # only positives: specificity and AUC undefined
-    m = ev.binary_metrics([1, 1], [0.9, 0.1])
+    m = binary_metrics([1, 1], [0.9, 0.1])
     assert math.isnan(m["specificity"]) and math.isnan(m["roc_auc"])
     assert m["recall"] == 0.5
     # empty input
-    m = ev.binary_metrics([], [])
+    m = binary_metrics([], [])
     assert m["n"] == 0 and math.isnan(m["accuracy"])
 
 
 def test_input_validation():
     with pytest.raises(ValueError, match="must match"):
-        ev.binary_metrics([0, 1], [0.5])
+        binary_metrics([0, 1], [0.5])
     with pytest.raises(ValueError, match="only 0"):
-        ev.roc_auc([0, 2], [0.1, 0.2])
+        roc_auc([0, 2], [0.1, 0.2])
     with pytest.raises(ValueError, match="NaN"):
-        ev.roc_auc([0, 1], [0.1, np.nan])
+        roc_auc([0, 1], [0.1, np.nan])
 
 
 def test_confusion_matrix_layout():
-    cm = ev.confusion_matrix([0, 0, 1, 1, 1, 0], [0, 1, 0, 1, 1, 0])
+    cm = confusion_matrix([0, 0, 1, 1, 1, 0], [0, 1, 0, 1, 1, 0])
     np.testing.assert_array_equal(cm, [[2, 1], [1, 2]])
 
 
@@ -120,8 +152,8 @@ def test_roc_auc_equals_brute_force_pair_count():
         pos, neg = s[y == 1], s[y == 0]
         diff = pos[:, None] - neg[None, :]
         brute = ((diff > 0).sum() + 0.5 * (diff == 0).sum()) / diff.size
-        assert ev.roc_auc(y, s) == pytest.approx(brute, abs=1e-12)
-        fpr, tpr, _ = ev.roc_curve(y, s)
+        assert roc_auc(y, s) == pytest.approx(brute, abs=1e-12)
+        fpr, tpr, _ = roc_curve(y, s)
         assert np.trapezoid(tpr, fpr) == pytest.approx(brute, abs=1e-12)
 
 
@@ -158,7 +190,7 @@ def _reference(image: np.ndarray, name: str) -> np.ndarray:
                 out[i, j] = np.mean(gx**2 + gy**2)
             elif name == "fft":
                 power = np.abs(np.fft.fft2((p - p.mean()) * win)) ** 2
-                out[i, j] = power[radius > ev.FFT_CUTOFF].sum() / power[radius > 0].sum()
+                out[i, j] = power[radius > FFT_CUTOFF].sum() / power[radius > 0].sum()
             elif name == "contrast":
                 out[i, j] = p.std()
     return out
@@ -167,7 +199,7 @@ def _reference(image: np.ndarray, name: str) -> np.ndarray:
 @pytest.mark.parametrize("name", ["laplacian", "tenengrad", "fft"])
 def test_baseline_measures_match_per_patch_loop(name):
     image = _texture(95, 125, seed=1)  # 3 × 4 patches, remainder cropped
-    got = ev.BASELINES[name](image)
+    got = BASELINES[name](image)
     assert got.shape == (3, 4) and got.dtype == np.float32
     np.testing.assert_allclose(got, _reference(image, name), rtol=1e-5)
 
@@ -175,7 +207,7 @@ def test_baseline_measures_match_per_patch_loop(name):
 def test_texture_and_contrast_match_reference():
     image = _texture(64, 100, seed=2)
     g = _gray(image)
-    detail = g - cv2.GaussianBlur(g, (0, 0), ev.TEXTURE_SIGMA, borderType=cv2.BORDER_REFLECT_101)
+    detail = g - cv2.GaussianBlur(g, (0, 0), TEXTURE_SIGMA, borderType=cv2.BORDER_REFLECT_101)
     expect = np.array(
         [
             [
@@ -185,18 +217,18 @@ def test_texture_and_contrast_match_reference():
             for i in range(2)
         ]
     )
-    np.testing.assert_allclose(ev.patch_texture(image), expect, rtol=1e-4)
-    np.testing.assert_allclose(ev.patch_contrast(image), _reference(image, "contrast"), rtol=1e-4)
+    np.testing.assert_allclose(patch_texture(image), expect, rtol=1e-4)
+    np.testing.assert_allclose(patch_contrast(image), _reference(image, "contrast"), rtol=1e-4)
 
 
 def test_gray_input_and_too_small_image():
     image = _texture(60, 60)
     gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    assert ev.laplacian_variance(gray).shape == (2, 2)
+    assert laplacian_variance(gray).shape == (2, 2)
     with pytest.raises(ImageError, match="smaller than one"):
-        ev.tenengrad(np.zeros((20, 40, 3), np.uint8))
+        tenengrad(np.zeros((20, 40, 3), np.uint8))
     with pytest.raises(ImageError):
-        ev.patch_texture(np.zeros((40, 40, 4), np.uint8))
+        patch_texture(np.zeros((40, 40, 4), np.uint8))
 
 
 @pytest.mark.parametrize("name", ["laplacian", "tenengrad", "fft"])
@@ -204,7 +236,7 @@ def test_gray_input_and_too_small_image():
 def test_blur_lowers_every_measure(name, ksize):
     sharp = _texture(120, 150, seed=3)
     blurred = cv2.blur(sharp, ksize)  # horizontal, vertical and box blur
-    fn = ev.BASELINES[name]
+    fn = BASELINES[name]
     assert np.all(fn(blurred) < fn(sharp))
 
 
@@ -213,8 +245,8 @@ def test_blur_lowers_measures_on_a_photo():
 
     sharp = skimage.data.astronaut()
     blurred = cv2.blur(sharp, (11, 1))
-    textured = ev.textured_mask(sharp)
-    for fn in ev.BASELINES.values():
+    textured = textured_mask(sharp)
+    for fn in BASELINES.values():
         lower = fn(blurred)[textured] < fn(sharp)[textured]
         assert lower.mean() > 0.95
 
@@ -224,14 +256,14 @@ def test_textured_mask_flat_ramp_and_noise():
     ramp = np.repeat(np.linspace(0, 200, 120, dtype=np.float32)[None, :, None], 90, 0)
     ramp = np.repeat(ramp, 3, 2).astype(np.uint8)  # smooth shading: a blur cannot change it
     noise = np.random.default_rng(0).integers(0, 256, (90, 120, 3), dtype=np.uint8)
-    assert not ev.textured_mask(flat).any()
-    assert not ev.textured_mask(ramp).any()
-    assert ev.textured_mask(noise).all()
-    assert ev.textured_mask(_texture(90, 120)).all()
-    assert ev.textured_mask(flat).shape == (3, 4)
-    assert not ev.content_mask(flat).any()
-    assert ev.content_mask(noise).all()
-    assert ev.patch_texture(flat).max() == 0.0
+    assert not textured_mask(flat).any()
+    assert not textured_mask(ramp).any()
+    assert textured_mask(noise).all()
+    assert textured_mask(_texture(90, 120)).all()
+    assert textured_mask(flat).shape == (3, 4)
+    assert not content_mask(flat).any()
+    assert content_mask(noise).all()
+    assert patch_texture(flat).max() == 0.0
 
 
 def test_texture_threshold_calibration_on_bundled_photos():
@@ -239,7 +271,7 @@ def test_texture_threshold_calibration_on_bundled_photos():
 
     flat = total = 0
     for name in ("astronaut", "chelsea", "coffee", "rocket"):
-        mask = ev.textured_mask(getattr(skimage.data, name)())
+        mask = textured_mask(getattr(skimage.data, name)())
         assert 0.15 < 1 - mask.mean() < 0.75, name
         flat += int((~mask).sum())
         total += mask.size
@@ -252,33 +284,33 @@ def test_texture_threshold_calibration_on_bundled_photos():
 def test_fit_threshold_separates_and_respects_ties():
     blurred = [0.0, 1.0, 1.5]
     sharp = [3.0, 4.0, 5.0]
-    t = ev.fit_threshold(blurred + sharp, [1, 1, 1, 0, 0, 0])
+    t = fit_threshold(blurred + sharp, [1, 1, 1, 0, 0, 0])
     assert t == pytest.approx(2.25)
-    t_acc = ev.fit_threshold(np.array(sharp + blurred), [0, 0, 0, 1, 1, 1], balanced=False)
+    t_acc = fit_threshold(np.array(sharp + blurred), [0, 0, 0, 1, 1, 1], balanced=False)
     assert t_acc == pytest.approx(2.25)
     # the cut never falls between equal scores: best legal cut is between 1 and 5
-    assert ev.fit_threshold([1, 1, 1, 5], [1, 1, 0, 0]) == pytest.approx(3.0)
+    assert fit_threshold([1, 1, 1, 5], [1, 1, 0, 0]) == pytest.approx(3.0)
     # inverted data: no cut beats calling everything one class (balanced accuracy 1/2)
-    assert ev.fit_threshold([5, 6, 1, 2], [1, 1, 0, 0]) == pytest.approx(0.0)
+    assert fit_threshold([5, 6, 1, 2], [1, 1, 0, 0]) == pytest.approx(0.0)
     with pytest.raises(DatasetError, match="only sharp"):
-        ev.fit_threshold([1, 2], [0, 0])
+        fit_threshold([1, 2], [0, 0])
 
 
 def test_baseline_object_scores_predict_and_proba():
     sharp = _texture(90, 120, seed=4)
     blurred = cv2.blur(sharp, (9, 1))
-    lv_sharp = np.log(ev.laplacian_variance(sharp).astype(np.float64) + ev.LOG_EPS)
-    lv_blur = np.log(ev.laplacian_variance(blurred).astype(np.float64) + ev.LOG_EPS)
-    b = ev.Baseline("laplacian", float((lv_sharp.min() + lv_blur.max()) / 2))
+    lv_sharp = np.log(laplacian_variance(sharp).astype(np.float64) + LOG_EPS)
+    lv_blur = np.log(laplacian_variance(blurred).astype(np.float64) + LOG_EPS)
+    b = Baseline("laplacian", float((lv_sharp.min() + lv_blur.max()) / 2))
     assert np.all(b.scores(blurred) > b.scores(sharp))
     assert b.predict(blurred).all() and not b.predict(sharp).any()
     for image in (sharp, blurred):
         p = b.predict_proba(image)
         assert p.dtype == np.float32 and p.min() >= 0 and p.max() <= 1
         np.testing.assert_array_equal(p > 0.5, b.predict(image).astype(bool))
-    assert ev.Baseline(**b.to_dict()) == b
+    assert Baseline(**b.to_dict()) == b
     with pytest.raises(ValueError, match="unknown baseline"):
-        ev.Baseline("sobel", 1.0)
+        Baseline("sobel", 1.0)
 
 
 # ------------------------------------------------------------------------- evaluation runner
@@ -306,18 +338,18 @@ def _example(seed: int, rows: int = 4, cols: int = 5) -> Ex:
 def test_evaluate_baselines_only_and_table():
     train = [_example(s) for s in range(3)]
     test = [_example(s) for s in range(10, 12)]
-    baselines = ev.fit_baselines(train)
+    baselines = fit_baselines(train)
     assert set(baselines) == {"laplacian", "tenengrad", "fft"}
-    res = ev.evaluate(None, test, baselines)
+    res = evaluate(None, test, baselines)
     assert res.methods == ["laplacian", "tenengrad", "fft"]
     n_all = sum(e.labels.size for e in test)
-    n_tex = sum(int(ev.textured_mask(e.sharp).sum()) for e in test)
+    n_tex = sum(int(textured_mask(e.sharp).sum()) for e in test)
     assert n_tex == n_all - 2 * 5  # exactly the flat top row is untextured
     for method in res.methods:
         assert res[method]["all"]["n"] == n_all
         assert res[method]["textured"]["n"] == n_tex
         assert res[method]["textured"]["n_pos"] == int(
-            sum(e.labels[ev.textured_mask(e.sharp)].sum() for e in test)
+            sum(e.labels[textured_mask(e.sharp)].sum() for e in test)
         )
     assert res["laplacian"]["textured"]["roc_auc"] > 0.95
     assert res["laplacian"]["textured"]["accuracy"] > 0.9
@@ -326,14 +358,14 @@ def test_evaluate_baselines_only_and_table():
     assert [m["source"] for m in per_image] == ["photo10", "photo11"]
     assert sum(m["n"] for m in per_image) == n_tex
 
-    table = ev.results_table(res)
+    table = results_table(res)
     lines = table.strip().splitlines()
     assert lines[0] == "| method | subset | accuracy | precision | recall | F1 | ROC AUC | n |"
     assert len(lines) == 2 + 6
     assert lines[2].startswith("| laplacian | all | ")
     assert lines[3].startswith("| laplacian | textured | ")
     assert lines[3].endswith(f"| {n_tex} |")
-    assert ev.results_table(res.metrics) == table
+    assert results_table(res.metrics) == table
 
 
 def test_evaluate_with_a_callable_model_and_nan_in_table():
@@ -342,15 +374,15 @@ def test_evaluate_with_a_callable_model_and_nan_in_table():
     def oracle(image):  # a "model" that knows the truth: P(blurred) = label
         return next(e.labels for e in test if np.array_equal(e.image, image)).astype(np.float32)
 
-    res = ev.evaluate(oracle, test, subsets=("textured",))
+    res = evaluate(oracle, test, subsets=("textured",))
     assert res.methods == ["cnn"]
     assert res["cnn"]["textured"]["accuracy"] == 1.0
     assert res["cnn"]["textured"]["roc_auc"] == 1.0
     # a set with no blurred patch: recall and AUC are undefined and print as n/a
     for e in test:
         e.labels[:] = 0
-    res = ev.evaluate(oracle, test)
-    assert "n/a" in ev.results_table(res)
+    res = evaluate(oracle, test)
+    assert "n/a" in results_table(res)
 
 
 def test_evaluate_routes_a_keras_model_through_predict(monkeypatch):
@@ -362,23 +394,23 @@ def test_evaluate_routes_a_keras_model_through_predict(monkeypatch):
         calls.append(patch)
         return np.full((image.shape[0] // patch, image.shape[1] // patch), 0.75, np.float32)
 
-    fake = types.ModuleType("blurlib.predict")
+    fake = types.ModuleType("blurlib.inference.windows")
     fake.patch_probabilities = patch_probabilities
-    monkeypatch.setitem(sys.modules, "blurlib.predict", fake)
+    monkeypatch.setitem(sys.modules, "blurlib.inference.windows", fake)
 
     class FakeKerasModel:
         def predict(self, x):  # pragma: no cover - never called directly
             raise AssertionError
 
     test = [_example(30)]
-    res = ev.evaluate(FakeKerasModel(), test)
+    res = evaluate(FakeKerasModel(), test)
     assert calls == [30]
     assert res["cnn"]["all"]["recall"] == 1.0  # everything called blurred at P = 0.75
     _, tpr, _ = res.roc_curve("cnn", "all")
     np.testing.assert_allclose(tpr, [0, 1])
     # a Baseline can stand in for the model (its predict_proba is P(blurred)-like)
-    b = ev.Baseline("laplacian", 5.0)
-    res = ev.evaluate(b, test)
+    b = Baseline("laplacian", 5.0)
+    res = evaluate(b, test)
     assert res["cnn"]["all"]["tp"] + res["cnn"]["all"]["fn"] == int(test[0].labels.sum())
     assert res["cnn"]["all"]["tp"] + res["cnn"]["all"]["fp"] == int(b.predict(test[0].image).sum())
 
@@ -386,31 +418,31 @@ def test_evaluate_routes_a_keras_model_through_predict(monkeypatch):
 def test_evaluate_errors():
     ex = _example(0)
     with pytest.raises(ValueError, match="nothing to evaluate"):
-        ev.evaluate(None, [ex])
+        evaluate(None, [ex])
     bad = Ex(ex.image, ex.sharp, ex.labels[:-1], "bad")
     with pytest.raises(DatasetError, match="bad"):
-        ev.evaluate(None, [bad], [ev.Baseline("laplacian", 1.0)])
+        evaluate(None, [bad], [Baseline("laplacian", 1.0)])
     no_sharp = Ex(ex.image, None, ex.labels, "nosharp")
     with pytest.raises(DatasetError, match="sharp"):
-        ev.evaluate(None, [no_sharp], [ev.Baseline("laplacian", 1.0)])
+        evaluate(None, [no_sharp], [Baseline("laplacian", 1.0)])
     with pytest.raises(DatasetError, match="only"):
-        ev.fit_baseline("laplacian", [Ex(ex.image, ex.sharp, np.zeros_like(ex.labels), "z")])
+        fit_baseline("laplacian", [Ex(ex.image, ex.sharp, np.zeros_like(ex.labels), "z")])
     with pytest.raises(ValueError, match="subset"):
-        ev.evaluate(None, [ex], [ev.Baseline("laplacian", 1.0)], subsets=("flat",))
+        evaluate(None, [ex], [Baseline("laplacian", 1.0)], subsets=("flat",))
 
 
 # ----------------------------------------------------------------------- protocols, photos
 
 
 def test_make_protocol_examples():
-    pytest.importorskip("blurlib.kernels")
-    pytest.importorskip("blurlib.dataset")
+    pytest.importorskip("blurlib.data.kernels")
+    pytest.importorskip("blurlib.data.dataset")
     photos = [("a", _texture(95, 130, seed=5)), ("b", _texture(64, 61, seed=6))]
     with pytest.raises(ValueError, match="protocol"):
-        ev.make_protocol_examples(photos, "defocus", seed=0)
-    for protocol in ev.PROTOCOLS:
-        one = ev.make_protocol_examples(photos, protocol, seed=3)
-        two = ev.make_protocol_examples(photos, protocol, seed=3)
+        make_protocol_examples(photos, "defocus", seed=0)
+    for protocol in PROTOCOLS:
+        one = make_protocol_examples(photos, protocol, seed=3)
+        two = make_protocol_examples(photos, protocol, seed=3)
         assert [e.source for e in one] == ["a", "b"]
         for e, f in zip(one, two, strict=True):
             np.testing.assert_array_equal(e.image, f.image)
@@ -422,8 +454,8 @@ def test_make_protocol_examples():
             same = np.all(e.image == e.sharp, axis=2)
             for i, j in zip(*np.nonzero(e.labels == 0), strict=True):
                 assert same[i * P : (i + 1) * P, j * P : (j + 1) * P].all()
-    res = ev.evaluate(
-        None, ev.make_protocol_examples(photos, "linear", seed=1), [ev.Baseline("laplacian", 5.0)]
+    res = evaluate(
+        None, make_protocol_examples(photos, "linear", seed=1), [Baseline("laplacian", 5.0)]
     )
     assert res["laplacian"]["all"]["n"] == 3 * 4 + 2 * 2
 
@@ -432,19 +464,19 @@ def test_photo_rates():
     probs = [np.array([[0.9, 0.2], [0.6, 0.1]]), np.array([[0.7, 0.8, 0.4]])]
     masks = [np.array([[True, True], [False, True]]), np.array([[True, False, True]])]
     # masked: .9 .2 .1 | .7 .4 -> 2 of 5 above 0.5
-    assert ev.blurred_fraction(probs, masks) == pytest.approx(2 / 5)
-    assert ev.sharp_photo_false_positive_rate(probs, masks) == pytest.approx(2 / 5)
-    assert ev.real_blur_detection_rate(probs, masks, threshold=0.15) == pytest.approx(4 / 5)
-    assert math.isnan(ev.blurred_fraction(probs, [np.zeros_like(m) for m in masks]))
+    assert blurred_fraction(probs, masks) == pytest.approx(2 / 5)
+    assert sharp_photo_false_positive_rate(probs, masks) == pytest.approx(2 / 5)
+    assert real_blur_detection_rate(probs, masks, threshold=0.15) == pytest.approx(4 / 5)
+    assert math.isnan(blurred_fraction(probs, [np.zeros_like(m) for m in masks]))
     with pytest.raises(ValueError, match="differ"):
-        ev.blurred_fraction(probs, masks[::-1])
+        blurred_fraction(probs, masks[::-1])
     with pytest.raises(ValueError, match="masks"):
-        ev.blurred_fraction(probs, masks[:1])
+        blurred_fraction(probs, masks[:1])
 
 
 def test_import_does_not_load_tensorflow():
     code = (
-        "import sys, blurlib.evaluate; "
+        "import sys, blurlib.evaluation.suite; "
         "bad = [m for m in ('tensorflow', 'keras', 'sklearn') if m in sys.modules]; "
         "assert not bad, bad"
     )

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from blurlib import dataset
 from blurlib.cli import main
+from blurlib.data import dataset
 
 pytest.importorskip("keras")
 
@@ -23,14 +23,15 @@ def _photo(seed: int, h: int = 120, w: int = 150) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    from blurlib import model as bm
+    from blurlib.nets.builders import build_model
+    from blurlib.nets.files import save_model
 
     root = tmp_path_factory.mktemp("evalcli")
     for part, seeds in (("train", (1, 2, 3)), ("test", (4, 5))):
         (root / part).mkdir()
         for s in seeds:
             Image.fromarray(_photo(s)).save(root / part / f"p{s}.png")
-    model_path = bm.save_model(bm.build_model("compact", seed=0, width=8), root / "tiny.keras")
+    model_path = save_model(build_model("compact", seed=0, width=8), root / "tiny.keras")
     return root, model_path
 
 

@@ -1,18 +1,25 @@
-"""blurlib.model: the report net layer by layer, the compact net, FLOPs, save/load, bad files,
-and the fully-convolutional conversion."""
+"""blurlib.nets: the report net layer by layer, the compact net (builders), FLOPs (flops),
+save/load, bad files and the shipped default (files), and the fully-convolutional conversion
+(fully_conv)."""
 
 from __future__ import annotations
 
 import os
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 keras = pytest.importorskip("keras")
 
-from blurlib import model as bm  # noqa: E402
 from blurlib.errors import ModelFileError  # noqa: E402
+from blurlib.nets import builders, flops, fully_conv  # noqa: E402
+from blurlib.nets import files as model_files  # noqa: E402
+from blurlib.nets.builders import blur_probability, build_model, compile_model  # noqa: E402
+from blurlib.nets.files import load_model, save_model  # noqa: E402
+from blurlib.nets.flops import count_flops, count_params, summary_line  # noqa: E402
+from blurlib.nets.fully_conv import native_stride, to_fully_convolutional  # noqa: E402
 
 REPORT_PARAMS = 7 * 7 * 3 * 96 + 96 + 5 * 5 * 96 * 256 + 256 + 4096 * 1024 + 1024 + 1024 * 2 + 2
 REPORT_FLOPS = 2 * (24 * 24 * 96 * 147 + 8 * 8 * 256 * 2400 + 4096 * 1024 + 1024 * 2)
@@ -20,18 +27,18 @@ REPORT_FLOPS = 2 * (24 * 24 * 96 * 147 + 8 * 8 * 256 * 2400 + 4096 * 1024 + 1024
 
 @pytest.fixture(scope="module")
 def report():
-    return bm.build_model("report", seed=0)
+    return build_model("report", seed=0)
 
 
 @pytest.fixture(scope="module")
 def compact():
-    return bm.build_model("compact", seed=0)
+    return build_model("compact", seed=0)
 
 
 @pytest.fixture(scope="module")
 def tiny_trained():
     """A narrow compact net trained a few steps, so batch-norm statistics are not trivial."""
-    m = bm.compile_model(bm.build_model("compact", seed=1, width=8), lr=1e-2)
+    m = compile_model(build_model("compact", seed=1, width=8), lr=1e-2)
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 255, (64, 30, 30, 3)).astype("float32")
     y = rng.integers(0, 2, 64)
@@ -85,11 +92,11 @@ def test_report_layer_by_layer(report):
         (2,),
     ]
     assert tuple(report.inputs[0].shape) == (None, 30, 30, 3)
-    assert bm.count_params(report) == REPORT_PARAMS == 4_826_242
-    assert bm.count_flops(report) == REPORT_FLOPS
-    assert 102e6 < bm.count_flops(report) < 104e6
-    assert bm.native_stride(report) == 4
-    assert "4,826,242 parameters" in bm.summary_line(report)
+    assert count_params(report) == REPORT_PARAMS == 4_826_242
+    assert count_flops(report) == REPORT_FLOPS
+    assert 102e6 < count_flops(report) < 104e6
+    assert native_stride(report) == 4
+    assert "4,826,242 parameters" in summary_line(report)
 
 
 def test_report_output_is_softmax_on_raw_pixels(report):
@@ -97,8 +104,8 @@ def test_report_output_is_softmax_on_raw_pixels(report):
     y = np.asarray(report(x, training=False))
     assert y.shape == (5, 2)
     np.testing.assert_allclose(y.sum(axis=1), 1.0, atol=1e-6)
-    assert bm.blur_probability(y).shape == (5,)
-    np.testing.assert_array_equal(bm.blur_probability(y), y[:, 1])
+    assert blur_probability(y).shape == (5,)
+    np.testing.assert_array_equal(blur_probability(y), y[:, 1])
 
 
 def test_compact_is_smaller_and_cheaper(report, compact):
@@ -108,31 +115,31 @@ def test_compact_is_smaller_and_cheaper(report, compact):
     assert all(tuple(c.kernel_size) == (3, 3) for c in convs[:-1])
     assert tuple(convs[-1].kernel_size) == (4, 4)  # head covers the remaining extent
     assert sum(type(la).__name__ == "BatchNormalization" for la in layers) == len(convs)
-    assert 100_000 < bm.count_params(compact) < 300_000
-    assert bm.count_flops(compact) < bm.count_flops(report) / 3
+    assert 100_000 < count_params(compact) < 300_000
+    assert count_flops(compact) < count_flops(report) / 3
     assert tuple(compact.outputs[0].shape) == (None, 2)
-    assert bm.native_stride(compact) == 4
+    assert native_stride(compact) == 4
     # the receptive field is the whole patch: the last row and column matter
     x = np.random.default_rng(1).uniform(0, 255, (1, 30, 30, 3)).astype("float32")
     x2 = x.copy()
     x2[0, 29, 29] = 255 - x2[0, 29, 29]
     assert np.abs(np.asarray(compact(x)) - np.asarray(compact(x2))).max() > 0
     # per window of a dense map the compact net is ~10x cheaper than the report net
-    full = bm.count_flops(bm.to_fully_convolutional(compact), (286, 286))
-    assert full * 8 < bm.count_flops(bm.to_fully_convolutional(report), (286, 286))
+    full = count_flops(to_fully_convolutional(compact), (286, 286))
+    assert full * 8 < count_flops(to_fully_convolutional(report), (286, 286))
 
 
 def test_unknown_name_lists_valid_names():
     with pytest.raises(ValueError, match="report, compact"):
-        bm.build_model("resnet")
+        build_model("resnet")
     with pytest.raises(ValueError):
-        bm.build_model("report", width=8)
+        build_model("report", width=8)
 
 
 def test_seed_makes_weights_reproducible():
-    a = bm.build_model("compact", seed=5, width=8).get_weights()
-    b = bm.build_model("compact", seed=5, width=8).get_weights()
-    c = bm.build_model("compact", seed=6, width=8).get_weights()
+    a = build_model("compact", seed=5, width=8).get_weights()
+    b = build_model("compact", seed=5, width=8).get_weights()
+    c = build_model("compact", seed=6, width=8).get_weights()
     assert all(np.array_equal(u, v) for u, v in zip(a, b))
     assert not all(np.array_equal(u, v) for u, v in zip(a, c))
 
@@ -147,10 +154,10 @@ def test_compile_and_train_a_few_steps(tiny_trained):
 @pytest.mark.parametrize("name", ["model.keras", "motionblur.h5"])
 def test_save_load_round_trip(tmp_path, tiny_trained, name):
     m, x = tiny_trained
-    path = bm.save_model(m, tmp_path / name)
+    path = save_model(m, tmp_path / name)
     assert path == tmp_path / name
     assert sorted(os.listdir(tmp_path)) == [name]  # no temp file left behind
-    loaded = bm.load_model(path)
+    loaded = load_model(path)
     np.testing.assert_array_equal(
         loaded.predict(x, verbose=0), m.predict(x, verbose=0)
     )  # identical predictions
@@ -158,11 +165,11 @@ def test_save_load_round_trip(tmp_path, tiny_trained, name):
 
 def test_save_overwrites_atomically(tmp_path, tiny_trained):
     m, _ = tiny_trained
-    bm.save_model(m, tmp_path / "m.keras")
-    bm.save_model(m, tmp_path / "m.keras")
+    save_model(m, tmp_path / "m.keras")
+    save_model(m, tmp_path / "m.keras")
     assert os.listdir(tmp_path) == ["m.keras"]
     with pytest.raises(ModelFileError, match=r"\.keras or \.h5"):
-        bm.save_model(m, tmp_path / "m.pt")
+        save_model(m, tmp_path / "m.pt")
 
 
 def _bad_files(tmp_path, good_keras, good_h5):
@@ -191,36 +198,39 @@ def test_bad_model_files_raise_model_file_error(tmp_path, tiny_trained):
     m, _ = tiny_trained
     good = tmp_path / "good"
     good.mkdir()
-    bm.save_model(m, good / "a.keras")
-    bm.save_model(m, good / "a.h5")
+    save_model(m, good / "a.keras")
+    save_model(m, good / "a.h5")
     names = _bad_files(tmp_path, (good / "a.keras").read_bytes(), (good / "a.h5").read_bytes())
     for name in names:
         with pytest.raises(ModelFileError) as info:
-            bm.load_model(tmp_path / name)
+            load_model(tmp_path / name)
         msg = str(info.value)
         assert name in msg, msg
         assert "python -m blurlib train" in msg or "--model" in msg, msg
         assert "\n" not in msg
     with pytest.raises(ModelFileError, match="folder"):
-        bm.load_model(tmp_path)
+        load_model(tmp_path)
 
 
 def test_missing_default_model_is_a_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(bm, "DEFAULT_MODEL_PATH", tmp_path / "models" / "default.keras")
+    monkeypatch.setattr(model_files, "DEFAULT_MODEL_PATH", tmp_path / "nets" / "default.keras")
     with pytest.raises(ModelFileError, match=r"default\.keras.*does not exist yet"):
-        bm.load_model()
+        load_model()
 
 
-def test_default_model_path_is_next_to_the_package():
-    assert bm.DEFAULT_MODEL_PATH.parent.name == "models"
-    assert bm.DEFAULT_MODEL_PATH.parent.parent == bm.Path(bm.__file__).resolve().parent.parent
+def test_default_model_is_package_data():
+    path = model_files.DEFAULT_MODEL_PATH
+    assert path == model_files.default_model_path()
+    here = Path(model_files.__file__).resolve().parent
+    assert Path(str(path)).resolve() == here / "default.keras"
+    assert path.is_file()
 
 
 def test_fcn_flops_match_the_issue(report):
-    fcn = bm.to_fully_convolutional(report)
-    assert bm.count_flops(fcn, (768, 1024)) == pytest.approx(0.642e12, rel=0.01)
+    fcn = to_fully_convolutional(report)
+    assert count_flops(fcn, (768, 1024)) == pytest.approx(0.642e12, rel=0.01)
     with pytest.raises(ValueError, match="input_shape"):
-        bm.count_flops(fcn)
+        count_flops(fcn)
 
 
 def _crops(img, out_shape, stride):
@@ -237,7 +247,7 @@ def _crops(img, out_shape, stride):
 @pytest.mark.parametrize("which", ["report", "compact", "trained"])
 def test_fcn_matches_the_classifier(report, compact, tiny_trained, which):
     m = {"report": report, "compact": compact, "trained": tiny_trained[0]}[which]
-    fcn = bm.to_fully_convolutional(m)
+    fcn = to_fully_convolutional(m)
     assert "Dropout" not in {type(la).__name__ for la in fcn.layers}
     assert "BatchNormalization" not in {type(la).__name__ for la in fcn.layers}
     img = np.random.default_rng(2).uniform(0, 255, (45, 67, 3)).astype("float32")
@@ -268,8 +278,8 @@ def test_fcn_converts_other_layer_stacks():
     bn.set_weights(
         [rng.uniform(0.5, 2, 6), rng.normal(size=6), rng.normal(size=6), np.full(6, 2.0)]
     )
-    fcn = bm.to_fully_convolutional(m)
-    assert bm.native_stride(m) == 2
+    fcn = to_fully_convolutional(m)
+    assert native_stride(m) == 2
     img = rng.uniform(0, 255, (37, 41, 3)).astype("float32")
     out = np.asarray(fcn(img[None]))[0]
     assert out.shape == ((37 - 30) // 2 + 1, (41 - 30) // 2 + 1, 1)
@@ -287,9 +297,10 @@ def test_fcn_refuses_what_it_cannot_convert():
         ]
     )
     with pytest.raises(ValueError, match="valid padding"):
-        bm.to_fully_convolutional(m)
+        to_fully_convolutional(m)
 
 
 def test_model_code_is_backend_neutral():
-    src = bm.Path(bm.__file__).read_text()
-    assert "import tensorflow" not in src and "tf." not in src
+    for module in (builders, model_files, flops, fully_conv):
+        src = Path(module.__file__).read_text()
+        assert "import tensorflow" not in src and "tf." not in src, module.__name__

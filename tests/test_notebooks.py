@@ -88,7 +88,7 @@ def long_definitions(source: str, limit: int = MAX_DEF_LINES) -> list[str]:
 def _repo_outputs() -> dict[str, int]:
     """mtimes of what a course run could write into the repository: its figures, its models."""
     paths = [ROOT / "figures" / f"{name}.png" for name in FIGURES]
-    paths += [*(ROOT / "models").glob("motionblur*"), ROOT / "models" / "default.keras"]
+    paths += [*(ROOT / "models").glob("motionblur*"), ROOT / "blurlib" / "nets" / "default.keras"]
     return {str(p): p.stat().st_mtime_ns for p in paths if p.exists()}
 
 
@@ -218,7 +218,8 @@ def test_failed_or_interrupted_run_keeps_previous_outputs(tmp_path, monkeypatch,
 @pytest.mark.notebooks
 def test_quick_run_with_a_non_default_seed(tmp_path):
     """papermill over 01 → 04 with quick=True, seed=7 and temporary folders."""
-    from blurlib import dataset, model
+    from blurlib.data import dataset
+    from blurlib.nets.files import load_model
 
     seed = 7
     out, figs = tmp_path / "out", tmp_path / "figures"
@@ -258,7 +259,7 @@ def test_quick_run_with_a_non_default_seed(tmp_path):
     assert json.loads((run / "split.json").read_text())["seed"] == seed
     sides = metrics["split"]
     assert not set(sides["train"]) & set(sides["test"])
-    net = model.load_model(run / "motionblur.keras")
+    net = load_model(run / "motionblur.keras")
     assert tuple(net.outputs[0].shape)[1:] == (2,)
     assert (run / "motionblur.h5").stat().st_size > 0
 

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from blurlib.data.patches import crop_to_grid, from_patches, grid_shape, to_patches, upsample_labels
 from blurlib.errors import ImageError
-from blurlib.patches import crop_to_grid, from_patches, grid_shape, to_patches, upsample_labels
 
 
 @settings(max_examples=60, deadline=None)

@@ -1,4 +1,4 @@
-"""blurlib.predict: fully-convolutional windows vs cropping (every stride), tiling, patch grid,
+"""blurlib.inference: fully-convolutional windows vs cropping (every stride), tiling, patch grid,
 blur maps, texture, batches, the converted-network cache, and the predict CLI."""
 
 from __future__ import annotations
@@ -11,10 +11,21 @@ import pytest
 keras = pytest.importorskip("keras")
 cv2 = pytest.importorskip("cv2")
 
-from blurlib import model as bm  # noqa: E402
-from blurlib import predict as bp  # noqa: E402
 from blurlib.cli import main  # noqa: E402
 from blurlib.errors import ImageError  # noqa: E402
+from blurlib.inference import windows as win  # noqa: E402
+from blurlib.inference.maps import blur_map, predict_many, windows_to_map  # noqa: E402
+from blurlib.inference.photos import analyse, save_outputs, texture_mask, window_std  # noqa: E402
+from blurlib.inference.windows import (  # noqa: E402
+    fully_convolutional,
+    patch_probabilities,
+    window_grid_shape,
+    window_probabilities,
+    windows_by_cropping,
+)
+from blurlib.nets import files as model_files  # noqa: E402
+from blurlib.nets.builders import build_model, compile_model  # noqa: E402
+from blurlib.nets.files import save_model  # noqa: E402
 
 SIZES = [(67, 91), (30, 30), (45, 120)]
 STRIDES = [1, 2, 3, 4, 5, 6, 8]
@@ -39,7 +50,7 @@ def _sharpen(m, spread: float = 2.0) -> None:
 
 def _trained(name: str, seed: int, **kw):
     """A net trained a few steps on random data: batch-norm statistics are not trivial."""
-    m = bm.compile_model(bm.build_model(name, seed=seed, **kw), lr=1e-3)
+    m = compile_model(build_model(name, seed=seed, **kw), lr=1e-3)
     rng = np.random.default_rng(seed)
     x = rng.uniform(0, 255, (32, 30, 30, 3)).astype("float32")
     m.fit(x, rng.integers(0, 2, 32), epochs=1, batch_size=16, verbose=0)
@@ -48,8 +59,8 @@ def _trained(name: str, seed: int, **kw):
 
 @pytest.fixture(scope="module")
 def nets():
-    report = bm.build_model("report", seed=0)
-    compact = bm.build_model("compact", seed=0, width=16)
+    report = build_model("report", seed=0)
+    compact = build_model("compact", seed=0, width=16)
     report_t = _trained("report", 1)
     compact_t = _trained("compact", 2, width=16)
     _sharpen(report_t)
@@ -66,9 +77,9 @@ def nets():
 def tiny(tmp_path_factory):
     """A small compact net saved as .keras, for the CLI."""
     path = tmp_path_factory.mktemp("model") / "tiny.keras"
-    m = bm.build_model("compact", seed=3, width=8)
+    m = build_model("compact", seed=3, width=8)
     _sharpen(m)
-    bm.save_model(m, path)
+    save_model(m, path)
     return path
 
 
@@ -87,14 +98,12 @@ def test_fcn_agrees_with_cropping_every_stride(nets, which):
     spread = []
     for h, w in SIZES:
         img = _photo(h, w, seed=h + w)
-        ref = bp.windows_by_cropping(m, img, stride=1)  # every window, classified one by one
+        ref = windows_by_cropping(m, img, stride=1)  # every window, classified one by one
         assert ref.shape == (h - 29, w - 29)
         spread.append(ref.std())
         for s in STRIDES:
-            got = bp.window_probabilities(m, img, stride=s)
-            assert (
-                got.shape == bp.window_grid_shape(h, w, s) == ((h - 30) // s + 1, (w - 30) // s + 1)
-            )
+            got = window_probabilities(m, img, stride=s)
+            assert got.shape == window_grid_shape(h, w, s) == ((h - 30) // s + 1, (w - 30) // s + 1)
             assert got.dtype == np.float32
             np.testing.assert_allclose(
                 got, ref[::s, ::s], atol=1e-4, rtol=0, err_msg=f"{h}x{w} s={s}"
@@ -106,7 +115,7 @@ def test_fcn_agrees_with_cropping_every_stride(nets, which):
 def test_cropping_reference_crops_the_right_windows(nets):
     m = nets["compact-trained"]
     img = _photo(50, 61, seed=9)
-    got = bp.windows_by_cropping(m, img, stride=7)
+    got = windows_by_cropping(m, img, stride=7)
     crops = np.stack(
         [img[i * 7 : i * 7 + 30, j * 7 : j * 7 + 30] for i in range(3) for j in range(5)]
     )
@@ -130,8 +139,8 @@ def test_cropping_reference_crops_the_right_windows(nets):
 def test_tiles_equal_the_untiled_call(nets, which, stride, tile):
     m = nets[which]
     img = _photo(97, 131, seed=5)
-    whole = bp.window_probabilities(m, img, stride, tile=None)
-    tiled = bp.window_probabilities(m, img, stride, tile=tile)
+    whole = window_probabilities(m, img, stride, tile=None)
+    tiled = window_probabilities(m, img, stride, tile=tile)
     assert tiled.shape == whole.shape
     np.testing.assert_allclose(tiled, whole, atol=1e-5, rtol=0)
 
@@ -139,19 +148,19 @@ def test_tiles_equal_the_untiled_call(nets, which, stride, tile):
 def test_tiles_have_one_shape_and_bounded_size(nets, monkeypatch):
     m = nets["compact-trained"]
     shapes = []
-    real = bp._forward
+    real = win._forward
 
     def spy(net, x):
         shapes.append(x.shape)
         return real(net, x)
 
-    monkeypatch.setattr(bp, "_forward", spy)
+    monkeypatch.setattr(win, "_forward", spy)
     img = _photo(150, 210, seed=1)
-    bp.window_probabilities(m, img, 4, tile=64)
+    window_probabilities(m, img, 4, tile=64)
     assert len(shapes) > 4 and len(set(shapes)) == 1
     assert max(shapes[0][1:3]) <= 64
     # each window is computed once: tiles overlap by exactly patch - native stride pixels
-    rows, cols = bp.window_grid_shape(150, 210, 4)
+    rows, cols = window_grid_shape(150, 210, 4)
     per = (64 - 30) // 4 + 1
     assert len(shapes) == -(-rows // per) * -(-cols // per)
 
@@ -159,50 +168,50 @@ def test_tiles_have_one_shape_and_bounded_size(nets, monkeypatch):
 def test_patch_probabilities(nets):
     m = nets["report-trained"]
     img = _photo(95, 130, seed=2)
-    pp = bp.patch_probabilities(m, img)
+    pp = patch_probabilities(m, img)
     assert pp.shape == (3, 4) and pp.dtype == np.float32
     assert np.all((pp >= 0) & (pp <= 1))
     crops = img[:90, :120].reshape(3, 30, 4, 30, 3).transpose(0, 2, 1, 3, 4).reshape(-1, 30, 30, 3)
     ref = m.predict(crops.astype("float32"), verbose=0)[:, 1].reshape(3, 4)
     np.testing.assert_allclose(pp, ref, atol=1e-5)
-    np.testing.assert_allclose(pp, bp.window_probabilities(m, img, 30), atol=1e-4)
-    np.testing.assert_allclose(bp.patch_probabilities(m, img, batch_size=5), pp, atol=1e-5)
+    np.testing.assert_allclose(pp, window_probabilities(m, img, 30), atol=1e-4)
+    np.testing.assert_allclose(patch_probabilities(m, img, batch_size=5), pp, atol=1e-5)
     # grayscale and RGBA input go through the same path
     gray = img[..., 0]
     np.testing.assert_allclose(
-        bp.patch_probabilities(m, gray), bp.patch_probabilities(m, np.dstack([gray] * 3)), atol=0
+        patch_probabilities(m, gray), patch_probabilities(m, np.dstack([gray] * 3)), atol=0
     )
     rgba = np.dstack([img, np.full(img.shape[:2], 255, np.uint8)])
-    np.testing.assert_allclose(bp.patch_probabilities(m, rgba), pp, atol=0)
+    np.testing.assert_allclose(patch_probabilities(m, rgba), pp, atol=0)
     with pytest.raises(ValueError):
-        bp.patch_probabilities(m, img, patch=32)
+        patch_probabilities(m, img, patch=32)
 
 
 def test_too_small_or_wrong_images_raise(nets):
     m = nets["compact-random"]
     with pytest.raises(ImageError, match="smaller than one"):
-        bp.window_probabilities(m, np.zeros((29, 100, 3), np.uint8))
+        window_probabilities(m, np.zeros((29, 100, 3), np.uint8))
     with pytest.raises(ImageError, match="smaller than one"):
-        bp.patch_probabilities(m, np.zeros((100, 20, 3), np.uint8))
+        patch_probabilities(m, np.zeros((100, 20, 3), np.uint8))
     with pytest.raises(ImageError, match="H×W×3"):
-        bp.blur_map(m, np.zeros((40, 40, 5), np.uint8))
+        blur_map(m, np.zeros((40, 40, 5), np.uint8))
     with pytest.raises(ValueError, match="stride"):
-        bp.window_probabilities(m, np.zeros((40, 40, 3), np.uint8), stride=0)
+        window_probabilities(m, np.zeros((40, 40, 3), np.uint8), stride=0)
 
 
 def test_windows_to_map_interpolates_between_centres():
     rows, cols, s = 5, 7, 4
     h, w = 30 + s * (rows - 1) + 3, 30 + s * (cols - 1) + 2  # plus an uncovered remainder
     ramp = np.tile(np.linspace(0, 1, rows, dtype=np.float32)[:, None], (1, cols))
-    m = bp.windows_to_map(ramp, h, w, s)
+    m = windows_to_map(ramp, h, w, s)
     assert m.shape == (h, w) and m.dtype == np.float32
     y = np.arange(h)
     expect = np.clip((y - 14.5) / s, 0, rows - 1) / (rows - 1)  # linear inside, clamped outside
     np.testing.assert_allclose(m, np.tile(expect[:, None], (1, w)), atol=1e-6)
     assert np.all(m[:15] == 0) and np.all(m[-5:] == 1)  # edges take the nearest centre
-    const = bp.windows_to_map(np.full((3, 4), 0.3, np.float32), 50, 60, 8)
+    const = windows_to_map(np.full((3, 4), 0.3, np.float32), 50, 60, 8)
     np.testing.assert_allclose(const, 0.3, atol=1e-7)
-    one = bp.windows_to_map(np.array([[0.7]], np.float32), 30, 30, 4)
+    one = windows_to_map(np.array([[0.7]], np.float32), 30, 30, 4)
     np.testing.assert_allclose(one, 0.7, atol=1e-7)
 
 
@@ -211,10 +220,10 @@ def test_blur_map_shape_and_range(nets):
     for h, w in [(67, 91), (30, 30), (45, 120)]:
         img = _photo(h, w, seed=4)
         for s in (1, 4, 5):
-            bmap = bp.blur_map(m, img, stride=s)
+            bmap = blur_map(m, img, stride=s)
             assert bmap.shape == (h, w) and bmap.dtype == np.float32
             assert np.all((bmap >= 0) & (bmap <= 1))
-            probs = bp.window_probabilities(m, img, s)
+            probs = window_probabilities(m, img, s)
             assert bmap.min() >= probs.min() - 1e-6 and bmap.max() <= probs.max() + 1e-6
 
 
@@ -222,13 +231,13 @@ def test_window_std_and_texture_mask():
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, (64, 75, 3), dtype=np.uint8)
     img[:, :40] = 100  # a flat left part
-    std = bp.window_std(img, stride=5)
+    std = window_std(img, stride=5)
     gray = img.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
     for i in range(std.shape[0]):
         for j in range(std.shape[1]):
             ref = gray[i * 5 : i * 5 + 30, j * 5 : j * 5 + 30].std()
             assert abs(std[i, j] - ref) < 1e-3
-    mask = bp.texture_mask(img, stride=5)
+    mask = texture_mask(img, stride=5)
     assert mask.shape == std.shape and mask.dtype == bool
     assert not mask[:, :2].any() and mask[:, -1].all()
 
@@ -237,23 +246,23 @@ def test_predict_many_arrays_and_paths(nets, tmp_path):
     m = nets["compact-trained"]
     a, b = _photo(60, 70, seed=1), _photo(45, 90, seed=2)
     cv2.imwrite(str(tmp_path / "b.png"), cv2.cvtColor(b, cv2.COLOR_RGB2BGR))
-    maps = bp.predict_many(m, [a, tmp_path / "b.png"], stride=4)
+    maps = predict_many(m, [a, tmp_path / "b.png"], stride=4)
     assert [x.shape for x in maps] == [(60, 70), (45, 90)]
-    np.testing.assert_allclose(maps[0], bp.blur_map(m, a), atol=1e-6)
-    np.testing.assert_allclose(maps[1], bp.blur_map(m, b), atol=1e-6)
+    np.testing.assert_allclose(maps[0], blur_map(m, a), atol=1e-6)
+    np.testing.assert_allclose(maps[1], blur_map(m, b), atol=1e-6)
 
 
 def test_converted_network_is_cached_and_follows_weight_changes():
-    m = bm.build_model("compact", seed=7, width=8)
+    m = build_model("compact", seed=7, width=8)
     img = _photo(40, 50, seed=3)
-    fcn1, stride, patch = bp.fully_convolutional(m)
+    fcn1, stride, patch = fully_convolutional(m)
     assert (stride, patch) == (4, 30)
-    assert bp.fully_convolutional(m)[0] is fcn1  # no reconversion
-    before = bp.window_probabilities(m, img, 4)
+    assert fully_convolutional(m)[0] is fcn1  # no reconversion
+    before = window_probabilities(m, img, 4)
     _sharpen(m, 4.0)
-    assert bp.fully_convolutional(m)[0] is not fcn1  # the weights changed: reconverted
-    after = bp.window_probabilities(m, img, 4)
-    np.testing.assert_allclose(after, bp.windows_by_cropping(m, img, 4), atol=1e-4)
+    assert fully_convolutional(m)[0] is not fcn1  # the weights changed: reconverted
+    after = window_probabilities(m, img, 4)
+    np.testing.assert_allclose(after, windows_by_cropping(m, img, 4), atol=1e-4)
     assert np.abs(after - before).max() > 1e-3
 
 
@@ -261,13 +270,13 @@ def test_analyse_and_outputs(nets, tmp_path):
     m = nets["compact-trained"]
     img = _photo(64, 80, seed=6)
     img[:, :35] = 128
-    res = bp.analyse(m, img, stride=4)
+    res = analyse(m, img, stride=4)
     assert res.probs.shape == res.textured.shape == (9, 13)
     assert 0 < res.textured_windows < res.probs.size
     assert 0 <= res.blurred_fraction <= 1
-    from blurlib.viz import overlay_blur_map
+    from blurlib.viz.maps import overlay_blur_map
 
-    png, npy = bp.save_outputs(overlay_blur_map(img, res.blur_map), res, tmp_path / "out", "photo")
+    png, npy = save_outputs(overlay_blur_map(img, res.blur_map), res, tmp_path / "out", "photo")
     assert np.array_equal(np.load(npy), res.blur_map)
     pic = cv2.imread(str(png))
     assert pic.shape == (64, 80, 3)
@@ -286,7 +295,7 @@ def _write(path, image):
 
 
 def test_cli_good_photos_and_a_folder(tiny, tmp_path, capsys):
-    pytest.importorskip("blurlib.sources")
+    pytest.importorskip("blurlib.data.photos")
     a = _write(tmp_path / "a.png", _photo(70, 100, seed=1))
     folder = tmp_path / "more"
     folder.mkdir()
@@ -309,7 +318,7 @@ def test_cli_good_photos_and_a_folder(tiny, tmp_path, capsys):
 
 
 def test_cli_json(tiny, tmp_path, capsys):
-    pytest.importorskip("blurlib.sources")
+    pytest.importorskip("blurlib.data.photos")
     a = _write(tmp_path / "a.png", _photo(70, 100, seed=1))
     code = main(
         ["predict", str(a), "--model", str(tiny), "--out", str(tmp_path), "--json", "--stride", "8"]
@@ -326,7 +335,7 @@ def test_cli_json(tiny, tmp_path, capsys):
 
 
 def test_cli_bad_photo_does_not_stop_the_others(tiny, tmp_path, capsys):
-    pytest.importorskip("blurlib.sources")
+    pytest.importorskip("blurlib.data.photos")
     good = _write(tmp_path / "good.png", _photo(60, 60, seed=1))
     junk = tmp_path / "junk.jpg"
     junk.write_bytes(b"this is not a jpeg")
@@ -353,7 +362,7 @@ def test_cli_wrong_model_file(tmp_path, capsys, monkeypatch):
     assert main(["predict", str(photo), "--model", str(bad), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "model.keras" in err[0] and err[0].startswith("error:")
-    monkeypatch.setattr(bm, "DEFAULT_MODEL_PATH", tmp_path / "models" / "default.keras")
+    monkeypatch.setattr(model_files, "DEFAULT_MODEL_PATH", tmp_path / "nets" / "default.keras")
     assert main(["predict", str(photo), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "default.keras" in err[0]

@@ -1,4 +1,5 @@
-"""Tests of blurlib.sources: decoding odd files, bundled photos, folders, VOC2010, download."""
+"""Tests of the photo sources in blurlib.data: decoding odd files, bundled photos, folders,
+VOC2010, download."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ import pytest
 from PIL import Image, ImageFile, ImageOps
 
 from blurlib import PATCH
-from blurlib import sources as S
+from blurlib.data import download, images, photos, samples
+from blurlib.data import voc as pascal_voc
 from blurlib.errors import BlurlibError, DatasetError, ImageError
 
 RNG = np.random.default_rng(1234)
@@ -75,7 +77,7 @@ def _check_rgb8(img: np.ndarray, shape: tuple[int, int]) -> None:
 
 def test_import_leaves_pillow_strict_and_raises_bomb_limit() -> None:
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
-    assert Image.MAX_IMAGE_PIXELS is None or Image.MAX_IMAGE_PIXELS >= S.MAX_PIXELS
+    assert Image.MAX_IMAGE_PIXELS is None or Image.MAX_IMAGE_PIXELS >= images.MAX_PIXELS
 
 
 @pytest.mark.parametrize("fmt", ["png", "jpg", "bmp", "tif", "webp"])
@@ -84,7 +86,7 @@ def test_rgb_formats(tmp_path: Path, fmt: str) -> None:
     path = tmp_path / f"x.{fmt}"
     kwargs = {"lossless": True} if fmt == "webp" else {}
     Image.fromarray(a).save(path, **kwargs)
-    img = S.load_image(path)
+    img = images.load_image(path)
     _check_rgb8(img, (40, 50))
     np.testing.assert_array_equal(img, np.array(Image.open(path).convert("RGB")))
     if fmt != "jpg":  # lossless formats give back the very pixels
@@ -94,7 +96,7 @@ def test_rgb_formats(tmp_path: Path, fmt: str) -> None:
 def test_load_image_accepts_str(tmp_path: Path) -> None:
     a = _rgb()
     Image.fromarray(a).save(tmp_path / "x.png")
-    np.testing.assert_array_equal(S.load_image(str(tmp_path / "x.png")), a)
+    np.testing.assert_array_equal(images.load_image(str(tmp_path / "x.png")), a)
 
 
 @pytest.mark.parametrize("fmt", ["png", "tif", "jpg"])
@@ -102,7 +104,7 @@ def test_grayscale(tmp_path: Path, fmt: str) -> None:
     g = RNG.integers(0, 256, (40, 50), dtype=np.uint8)
     path = tmp_path / f"g.{fmt}"
     Image.fromarray(g).save(path)
-    img = S.load_image(path)
+    img = images.load_image(path)
     _check_rgb8(img, (40, 50))
     assert (img[..., 0] == img[..., 1]).all() and (img[..., 1] == img[..., 2]).all()
     if fmt != "jpg":
@@ -112,7 +114,7 @@ def test_grayscale(tmp_path: Path, fmt: str) -> None:
 def test_bilevel(tmp_path: Path) -> None:
     g = (RNG.random((40, 50)) > 0.5).astype(np.uint8) * 255
     Image.fromarray(g).convert("1").save(tmp_path / "b.png")
-    img = S.load_image(tmp_path / "b.png")
+    img = images.load_image(tmp_path / "b.png")
     np.testing.assert_array_equal(img, np.repeat(g[..., None], 3, axis=2))
 
 
@@ -121,7 +123,7 @@ def test_gray_alpha_on_white(tmp_path: Path) -> None:
     la[0, 0] = (0, 0)  # fully transparent black -> white
     la[0, 1] = (17, 255)  # opaque -> itself
     Image.fromarray(la, mode="LA").save(tmp_path / "la.png")
-    img = S.load_image(tmp_path / "la.png")
+    img = images.load_image(tmp_path / "la.png")
     _check_rgb8(img, (40, 50))
     expected = _on_white(la[..., 0], la[..., 1], 255.0)
     np.testing.assert_array_equal(img, np.repeat(expected[..., None], 3, axis=2))
@@ -133,7 +135,7 @@ def test_rgba_on_white(tmp_path: Path) -> None:
     rgba[0, 0] = (0, 0, 0, 0)
     rgba[0, 1] = (10, 20, 30, 255)
     Image.fromarray(rgba, mode="RGBA").save(tmp_path / "rgba.png")
-    img = S.load_image(tmp_path / "rgba.png")
+    img = images.load_image(tmp_path / "rgba.png")
     _check_rgb8(img, (40, 50))
     np.testing.assert_array_equal(img, _on_white(rgba[..., :3], rgba[..., 3:], 255.0))
     assert tuple(img[0, 0]) == (255, 255, 255) and tuple(img[0, 1]) == (10, 20, 30)
@@ -143,11 +145,11 @@ def test_palette(tmp_path: Path) -> None:
     a = _rgb()
     pal = Image.fromarray(a).quantize(colors=16)
     pal.save(tmp_path / "p.png")
-    img = S.load_image(tmp_path / "p.png")
+    img = images.load_image(tmp_path / "p.png")
     _check_rgb8(img, (40, 50))
     np.testing.assert_array_equal(img, np.array(pal.convert("RGB")))
     pal.save(tmp_path / "p.gif")  # GIF is palette too
-    np.testing.assert_array_equal(S.load_image(tmp_path / "p.gif"), img)
+    np.testing.assert_array_equal(images.load_image(tmp_path / "p.gif"), img)
 
 
 def test_palette_transparency_on_white(tmp_path: Path) -> None:
@@ -155,7 +157,7 @@ def test_palette_transparency_on_white(tmp_path: Path) -> None:
     im = Image.fromarray(idx, mode="P")
     im.putpalette([200, 0, 0, 0, 200, 0, 0, 0, 200, 9, 9, 9] + [0] * (252 * 3))
     im.save(tmp_path / "pt.png", transparency=3)
-    img = S.load_image(tmp_path / "pt.png")
+    img = images.load_image(tmp_path / "pt.png")
     colours = np.array([[200, 0, 0], [0, 200, 0], [0, 0, 200], [255, 255, 255]], np.uint8)
     np.testing.assert_array_equal(img, colours[idx])
 
@@ -165,14 +167,14 @@ def test_gray16_png_is_scaled_not_clipped(tmp_path: Path) -> None:
     g[0, :4] = (0, 65535, 300, 386)  # 300 -> 1 (clipping would give 255), 386 -> 2
     Image.fromarray(g).save(tmp_path / "g16.png")
     assert Image.open(tmp_path / "g16.png").mode.startswith("I;16")
-    img = S.load_image(tmp_path / "g16.png")
+    img = images.load_image(tmp_path / "g16.png")
     _check_rgb8(img, (40, 50))
     np.testing.assert_array_equal(img[..., 0], _expected_u16(g))
     assert tuple(img[0, :4, 0]) == (0, 255, 1, 2)
     assert (img[..., 0] == img[..., 2]).all()
     # The same pixels as a 16-bit TIFF.
     Image.fromarray(g).save(tmp_path / "g16.tif")
-    np.testing.assert_array_equal(S.load_image(tmp_path / "g16.tif"), img)
+    np.testing.assert_array_equal(images.load_image(tmp_path / "g16.tif"), img)
 
 
 @pytest.mark.parametrize("fmt", ["png", "tif"])
@@ -181,7 +183,7 @@ def test_rgb16_full_precision(tmp_path: Path, fmt: str) -> None:
     rgb[0, 0] = (386, 65535, 0)
     path = tmp_path / f"c16.{fmt}"
     assert cv2.imwrite(str(path), rgb[..., ::-1])  # OpenCV writes BGR
-    img = S.load_image(path)
+    img = images.load_image(path)
     _check_rgb8(img, (40, 50))
     np.testing.assert_array_equal(img, _expected_u16(rgb))
     assert tuple(img[0, 0]) == (2, 255, 0)  # Pillow's own high-byte reading gives 1 for 386
@@ -192,7 +194,7 @@ def test_rgb16_exif_orientation(tmp_path: Path) -> None:
     exif = Image.Exif()
     exif[0x0112] = 6
     _write_png16(tmp_path / "rot16.png", rgb, color_type=2, exif=exif.tobytes())
-    img = S.load_image(tmp_path / "rot16.png")
+    img = images.load_image(tmp_path / "rot16.png")
     _check_rgb8(img, (60, 40))
     np.testing.assert_array_equal(img, np.rot90(_expected_u16(rgb), k=-1))
 
@@ -201,7 +203,7 @@ def test_rgba16_on_white(tmp_path: Path) -> None:
     rgba = RNG.integers(0, 65536, (40, 50, 4), dtype=np.uint16)
     rgba[0, 0, 3] = 0
     assert cv2.imwrite(str(tmp_path / "ca16.png"), rgba[..., [2, 1, 0, 3]])
-    img = S.load_image(tmp_path / "ca16.png")
+    img = images.load_image(tmp_path / "ca16.png")
     np.testing.assert_array_equal(img, _on_white(rgba[..., :3], rgba[..., 3:], 65535.0))
     assert tuple(img[0, 0]) == (255, 255, 255)
 
@@ -209,14 +211,14 @@ def test_rgba16_on_white(tmp_path: Path) -> None:
 def test_gray_alpha16_on_white(tmp_path: Path) -> None:
     la = RNG.integers(0, 65536, (40, 50, 2), dtype=np.uint16)
     _write_png16(tmp_path / "la16.png", la, color_type=4)
-    img = S.load_image(tmp_path / "la16.png")
+    img = images.load_image(tmp_path / "la16.png")
     expected = _on_white(la[..., 0], la[..., 1], 65535.0)
     np.testing.assert_array_equal(img, np.repeat(expected[..., None], 3, axis=2))
 
 
 def test_cmyk_jpeg(tmp_path: Path) -> None:
     Image.new("CMYK", (40, 30), (0, 255, 255, 0)).save(tmp_path / "cmyk.jpg")
-    img = S.load_image(tmp_path / "cmyk.jpg")
+    img = images.load_image(tmp_path / "cmyk.jpg")
     _check_rgb8(img, (30, 40))
     r, g, b = img.reshape(-1, 3).mean(axis=0)
     assert r > 200 and g < 60 and b < 60  # red
@@ -240,7 +242,7 @@ def test_exif_rotated_jpeg(tmp_path: Path, orientation: int, k: int, red_corner:
     exif[0x0112] = orientation
     Image.fromarray(_quadrant_image()).save(path, exif=exif, quality=95)
     stored = np.array(Image.open(path).convert("RGB"))  # the pixels as stored, not rotated
-    img = S.load_image(path)
+    img = images.load_image(path)
     h, w = (40, 60) if orientation == 3 else (60, 40)
     _check_rgb8(img, (h, w))
     np.testing.assert_array_equal(img, np.rot90(stored, k=k))
@@ -260,39 +262,39 @@ def test_orient_helper_matches_pillow(orientation: int) -> None:
     im = Image.fromarray(a)
     im.getexif()[0x0112] = orientation
     expected = np.array(ImageOps.exif_transpose(im))
-    np.testing.assert_array_equal(S._orient(a, orientation), expected)
+    np.testing.assert_array_equal(images._orient(a, orientation), expected)
 
 
 def test_big_photo_loads_without_warnings(tmp_path: Path) -> None:
     Image.new("L", (8000, 5000), 7).save(tmp_path / "big.png")  # 40 megapixels
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        img = S.load_image(tmp_path / "big.png")
+        img = images.load_image(tmp_path / "big.png")
     assert img.shape == (5000, 8000, 3) and int(img[-1, -1, 2]) == 7
 
 
 def test_too_many_pixels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     Image.fromarray(_rgb()).save(tmp_path / "x.png")
-    monkeypatch.setattr(S, "MAX_PIXELS", 1000)
+    monkeypatch.setattr(images, "MAX_PIXELS", 1000)
     with pytest.raises(ImageError, match=r"x\.png is too large"):
-        S.load_image(tmp_path / "x.png")
+        images.load_image(tmp_path / "x.png")
     # Pillow's own decompression-bomb guard also ends as an ImageError, not a warning.
-    monkeypatch.setattr(S, "MAX_PIXELS", None)
+    monkeypatch.setattr(images, "MAX_PIXELS", None)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
     with pytest.raises(ImageError, match=r"x\.png is too large"):
-        S.load_image(tmp_path / "x.png")
+        images.load_image(tmp_path / "x.png")
 
 
 def test_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "nope.jpg"
     with pytest.raises(ImageError, match="no such file") as e:
-        S.load_image(path)
+        images.load_image(path)
     assert str(path) in str(e.value) and "check the path" in str(e.value)
 
 
 def test_directory(tmp_path: Path) -> None:
     with pytest.raises(ImageError, match="is a folder") as e:
-        S.load_image(tmp_path)
+        images.load_image(tmp_path)
     assert str(tmp_path) in str(e.value)
 
 
@@ -302,7 +304,7 @@ def test_truncated_jpeg(tmp_path: Path) -> None:
     path = tmp_path / "cut.jpg"
     path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
     with pytest.raises(ImageError, match="corrupt or truncated") as e:
-        S.load_image(path)
+        images.load_image(path)
     assert str(path) in str(e.value)
 
 
@@ -315,7 +317,7 @@ def test_corrupt_png_data(tmp_path: Path) -> None:
     path = tmp_path / "bad.png"
     path.write_bytes(bytes(data))
     with pytest.raises(ImageError, match="corrupt") as e:
-        S.load_image(path)
+        images.load_image(path)
     assert str(path) in str(e.value)
 
 
@@ -327,14 +329,14 @@ def test_not_an_image(tmp_path: Path, name: str, content: bytes) -> None:
     path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(ImageError, match="not an image") as e:
-        S.load_image(path)
+        images.load_image(path)
     assert str(path) in str(e.value) and "re-save" in str(e.value)
 
 
 def test_unsupported_format_is_refused(tmp_path: Path) -> None:
     Image.fromarray(_rgb(32, 32)).save(tmp_path / "icon.ico")
     with pytest.raises(ImageError, match=r"icon\.ico is not an image"):
-        S.load_image(tmp_path / "icon.ico")
+        images.load_image(tmp_path / "icon.ico")
 
 
 @pytest.mark.parametrize("size", [(29, 100), (100, 29), (10, 10)])
@@ -342,37 +344,37 @@ def test_too_small(tmp_path: Path, size: tuple[int, int]) -> None:
     path = tmp_path / "tiny.png"
     Image.new("RGB", size).save(path)
     with pytest.raises(ImageError, match=rf"smaller than one {PATCH}×{PATCH} patch") as e:
-        S.load_image(path)
+        images.load_image(path)
     assert str(path) in str(e.value)
 
 
 def test_one_patch_is_enough(tmp_path: Path) -> None:
     Image.new("RGB", (PATCH, PATCH), (1, 2, 3)).save(tmp_path / "p.png")
-    assert S.load_image(tmp_path / "p.png").shape == (PATCH, PATCH, 3)
+    assert images.load_image(tmp_path / "p.png").shape == (PATCH, PATCH, 3)
 
 
 def test_errors_are_blurlib_and_value_errors(tmp_path: Path) -> None:
     with pytest.raises(BlurlibError):
-        S.load_image(tmp_path / "nope.png")
+        images.load_image(tmp_path / "nope.png")
     with pytest.raises(ValueError):
-        S.folder_images(tmp_path / "nope")
+        photos.folder_images(tmp_path / "nope")
 
 
 # --------------------------------------------------------------------------- bundled photos
 
 
 def test_sample_images() -> None:
-    first = S.sample_images()
+    first = samples.sample_images()
     names = [n for n, _ in first]
-    assert names == [p.name for p in S.SAMPLE_PHOTOS]
+    assert names == [p.name for p in samples.SAMPLE_PHOTOS]
     assert len(names) == len(set(names)) >= 8
-    assert "clock" not in names and all("clock" not in p.file for p in S.SAMPLE_PHOTOS)
+    assert "clock" not in names and all("clock" not in p.file for p in samples.SAMPLE_PHOTOS)
     assert {"astronaut", "chelsea", "coffee", "rocket"} <= set(names)
     for _, img in first:
         assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
         assert min(img.shape[:2]) >= PATCH
         assert img.std() > 10  # real pictures, not flat fields
-    again = S.sample_images()
+    again = samples.sample_images()
     assert [n for n, _ in again] == names
     for (_, a), (_, b) in zip(first, again, strict=True):
         np.testing.assert_array_equal(a, b)
@@ -381,18 +383,18 @@ def test_sample_images() -> None:
 
 
 def test_real_blur_samples() -> None:
-    (name, img), *rest = S.real_blur_samples()
+    (name, img), *rest = samples.real_blur_samples()
     assert name == "clock" and not rest
     assert img.shape == (300, 400, 3) and img.dtype == np.uint8
 
 
 def test_sample_photos_table() -> None:
-    md = S.sample_photos_markdown()
+    md = samples.sample_photos_markdown()
     rows = md.splitlines()
-    assert len(rows) == 2 + len(S.SAMPLE_PHOTOS)
-    for p in S.SAMPLE_PHOTOS:
+    assert len(rows) == 2 + len(samples.SAMPLE_PHOTOS)
+    for p in samples.SAMPLE_PHOTOS:
         assert f"`{p.name}`" in md and p.licence in md
-        assert (S._skimage_data_dir() / p.file).is_file()
+        assert (samples._skimage_data_dir() / p.file).is_file()
 
 
 def test_samples_need_no_network_nor_tensorflow() -> None:
@@ -402,7 +404,7 @@ def test_samples_need_no_network_nor_tensorflow() -> None:
         "    raise RuntimeError('network used')\n"
         "socket.socket.connect = refuse\n"
         "socket.create_connection = refuse\n"
-        "import blurlib.sources as s\n"
+        "import blurlib.data.samples as s\n"
         "assert len(s.sample_images()) == len(s.SAMPLE_PHOTOS)\n"
         "assert s.real_blur_samples()[0][0] == 'clock'\n"
         "bad = [m for m in ('tensorflow', 'keras', 'pooch', 'skimage.data') if m in sys.modules]\n"
@@ -440,28 +442,28 @@ def test_folder_images_order_and_filter(tmp_path: Path) -> None:
         ".git/x.png",
         "a/._z.png",
     )
-    got = [p.relative_to(tmp_path).as_posix() for p in S.folder_images(tmp_path)]
+    got = [p.relative_to(tmp_path).as_posix() for p in photos.folder_images(tmp_path)]
     assert got == ["A.webp", "a/b/c.tiff", "a/z.png", "b.JPG", "c.Jpeg", "d.TIF", "e.bmp"]
-    assert S.folder_images(str(tmp_path)) == S.folder_images(tmp_path)
+    assert photos.folder_images(str(tmp_path)) == photos.folder_images(tmp_path)
 
 
 @pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlinks")
 def test_folder_images_survives_symlink_loop(tmp_path: Path) -> None:
     _touch(tmp_path, "a/x.png")
     os.symlink(tmp_path / "a", tmp_path / "a" / "loop")
-    got = [p.relative_to(tmp_path).as_posix() for p in S.folder_images(tmp_path)]
+    got = [p.relative_to(tmp_path).as_posix() for p in photos.folder_images(tmp_path)]
     assert got == ["a/x.png"]
 
 
 def test_folder_images_errors(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="no such folder") as e:
-        S.folder_images(tmp_path / "missing")
+        photos.folder_images(tmp_path / "missing")
     assert str(tmp_path / "missing") in str(e.value)
     _touch(tmp_path, "f.png", "empty/readme.txt")
     with pytest.raises(DatasetError, match="is a file"):
-        S.folder_images(tmp_path / "f.png")
+        photos.folder_images(tmp_path / "f.png")
     with pytest.raises(DatasetError, match="no images") as e:
-        S.folder_images(tmp_path / "empty")
+        photos.folder_images(tmp_path / "empty")
     assert str(tmp_path / "empty") in str(e.value)
 
 
@@ -470,10 +472,10 @@ def test_photo_refs_folder(tmp_path: Path) -> None:
         p = tmp_path / rel
         p.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(_rgb()).save(p)
-    refs = S.photo_refs(tmp_path)
+    refs = photos.photo_refs(tmp_path)
     assert [r.name for r in refs] == ["sub/deeper/z", "sub/y", "x.jpg", "x.png"]
-    assert refs == S.photo_refs(str(tmp_path))
-    np.testing.assert_array_equal(refs[1].load(), S.load_image(tmp_path / "sub/y.png"))
+    assert refs == photos.photo_refs(str(tmp_path))
+    np.testing.assert_array_equal(refs[1].load(), images.load_image(tmp_path / "sub/y.png"))
 
 
 def test_iter_photos_skips_unreadable_with_warning(tmp_path: Path) -> None:
@@ -481,35 +483,35 @@ def test_iter_photos_skips_unreadable_with_warning(tmp_path: Path) -> None:
     (tmp_path / "bad.jpg").write_text("not an image")
     Image.new("RGB", (10, 10)).save(tmp_path / "small.png")
     with pytest.warns(UserWarning) as record:
-        got = list(S.iter_photos(tmp_path))
+        got = list(photos.iter_photos(tmp_path))
     assert [n for n, _ in got] == ["good"]
     messages = " ".join(str(w.message) for w in record)
     assert "bad.jpg" in messages and "small.png" in messages
 
 
 def test_photo_refs_sample_and_errors(tmp_path: Path) -> None:
-    refs = S.photo_refs("sample")
-    assert [r.name for r in refs] == [p.name for p in S.SAMPLE_PHOTOS]
-    np.testing.assert_array_equal(refs[0].load(), S.sample_images()[0][1])
+    refs = photos.photo_refs("sample")
+    assert [r.name for r in refs] == [p.name for p in samples.SAMPLE_PHOTOS]
+    np.testing.assert_array_equal(refs[0].load(), samples.sample_images()[0][1])
     with pytest.raises(DatasetError, match="needs voc_root"):
-        S.photo_refs("voc2010")
+        photos.photo_refs("voc2010")
     with pytest.raises(DatasetError, match="unknown photo source"):
-        S.photo_refs(str(tmp_path / "nowhere"))
+        photos.photo_refs(str(tmp_path / "nowhere"))
 
 
 def test_photo_refs_sample_subset() -> None:
-    refs = S.photo_refs("sample:coins,camera")
+    refs = photos.photo_refs("sample:coins,camera")
     assert [r.name for r in refs] == ["coins", "camera"]
-    whole = {r.name: r.path for r in S.photo_refs("sample")}
+    whole = {r.name: r.path for r in photos.photo_refs("sample")}
     assert [r.path for r in refs] == [whole["coins"], whole["camera"]]
     with pytest.raises(DatasetError, match=r"unknown sample photo\(s\) moon.*camera"):
-        S.photo_refs("sample:camera,moon")
+        photos.photo_refs("sample:camera,moon")
     with pytest.raises(DatasetError, match="no names"):
-        S.photo_refs("sample:")
+        photos.photo_refs("sample:")
     with pytest.raises(DatasetError, match="twice"):
-        S.photo_refs("sample:camera,camera")
+        photos.photo_refs("sample:camera,camera")
     with pytest.raises(DatasetError, match="named 'camera'"):
-        S.photo_refs(["sample", "sample:camera"])
+        photos.photo_refs(["sample", "sample:camera"])
 
 
 def test_photo_list_with_sample_entries(tmp_path: Path) -> None:
@@ -517,18 +519,18 @@ def test_photo_list_with_sample_entries(tmp_path: Path) -> None:
     Image.fromarray(np.full((40, 40, 3), 7, np.uint8)).save(wall)
     lst = tmp_path / "list.txt"
     lst.write_text("sample:coins, camera  # two bundled photos\nwall.png\n# [test]\nsample:grass\n")
-    refs = S.photo_refs(str(lst))
+    refs = photos.photo_refs(str(lst))
     assert [r.name for r in refs] == ["coins", "camera", "wall"]
     assert refs[2].path == wall
-    assert refs[0].path == {r.name: r.path for r in S.photo_refs("sample")}["coins"]
-    assert [r.name for r in S.photo_refs(f"{lst}:test")] == ["grass"]
+    assert refs[0].path == {r.name: r.path for r in photos.photo_refs("sample")}["coins"]
+    assert [r.name for r in photos.photo_refs(f"{lst}:test")] == ["grass"]
     (tmp_path / "camera.png").write_bytes(wall.read_bytes())  # same name as a bundled photo
     lst.write_text("sample:camera\ncamera.png\n")
     with pytest.raises(DatasetError, match="named 'camera'"):
-        S.photo_refs(str(lst))
+        photos.photo_refs(str(lst))
     lst.write_text("sample:moon\n")
     with pytest.raises(DatasetError, match="unknown sample photo"):
-        S.photo_refs(str(lst))
+        photos.photo_refs(str(lst))
 
 
 # --------------------------------------------------------------------------- VOC2010
@@ -565,48 +567,48 @@ def _make_tar(src: Path, tar_path: Path, arcname: str = "VOCdevkit") -> Path:
     return tar_path
 
 
-def _names(refs: list[S.PhotoRef]) -> list[str]:
+def _names(refs: list[images.PhotoRef]) -> list[str]:
     return [r.name for r in refs]
 
 
 def test_voc_folder_path_styles(voc: Path) -> None:
     for root in (voc / "VOCdevkit", voc / "VOCdevkit" / "VOC2010", voc, str(voc)):
-        assert _names(S.voc2010_images(root)) == VOC_IDS
-    assert _names(S.voc2010_images(voc / "VOCdevkit", "train")) == VOC_IDS[:3]
-    assert _names(S.voc2010_images(voc / "VOCdevkit", "val")) == VOC_IDS[3:]
-    assert _names(S.voc2010_images(voc, "aeroplane_train")) == VOC_IDS[:3]
-    refs = S.photo_refs("voc2010", voc_root=voc / "VOCdevkit", voc_split="val")
+        assert _names(pascal_voc.voc2010_images(root)) == VOC_IDS
+    assert _names(pascal_voc.voc2010_images(voc / "VOCdevkit", "train")) == VOC_IDS[:3]
+    assert _names(pascal_voc.voc2010_images(voc / "VOCdevkit", "val")) == VOC_IDS[3:]
+    assert _names(pascal_voc.voc2010_images(voc, "aeroplane_train")) == VOC_IDS[:3]
+    refs = photos.photo_refs("voc2010", voc_root=voc / "VOCdevkit", voc_split="val")
     assert _names(refs) == VOC_IDS[3:]
     img = refs[0].load()
     assert img.shape == (40, 53, 3)
     np.testing.assert_array_equal(
-        img, S.load_image(voc / "VOCdevkit/VOC2010/JPEGImages/2010_000004.jpg")
+        img, images.load_image(voc / "VOCdevkit/VOC2010/JPEGImages/2010_000004.jpg")
     )
 
 
 @pytest.mark.parametrize("arcname", ["VOCdevkit", "./VOCdevkit"])
 def test_voc_tar(voc: Path, tmp_path: Path, arcname: str) -> None:
-    tar = _make_tar(voc, tmp_path / S.VOC2010_TAR_NAME, arcname)
-    folder_refs = S.voc2010_images(voc)
-    tar_refs = S.voc2010_images(tar)
+    tar = _make_tar(voc, tmp_path / pascal_voc.VOC2010_TAR_NAME, arcname)
+    folder_refs = pascal_voc.voc2010_images(voc)
+    tar_refs = pascal_voc.voc2010_images(tar)
     assert _names(tar_refs) == VOC_IDS
     assert all(r.path == tar and r.member and r.member.endswith(".jpg") for r in tar_refs)
     for a, b in zip(folder_refs, tar_refs, strict=True):
         np.testing.assert_array_equal(a.load(), b.load())
-    assert _names(S.voc2010_images(str(tar), "train")) == VOC_IDS[:3]
-    assert _names(S.voc2010_images(tar, "aeroplane_train")) == VOC_IDS[:3]
+    assert _names(pascal_voc.voc2010_images(str(tar), "train")) == VOC_IDS[:3]
+    assert _names(pascal_voc.voc2010_images(tar, "aeroplane_train")) == VOC_IDS[:3]
     # A folder holding just the downloaded tar works too.
-    assert _names(S.voc2010_images(tmp_path, "val")) == VOC_IDS[3:]
+    assert _names(pascal_voc.voc2010_images(tmp_path, "val")) == VOC_IDS[3:]
     # Refs hold no open file: they pickle and still load.
     clone = pickle.loads(pickle.dumps(tar_refs[2]))
     np.testing.assert_array_equal(clone.load(), folder_refs[2].load())
-    first = next(iter(S.iter_photos("voc2010", voc_root=tar, voc_split="val")))
+    first = next(iter(photos.iter_photos("voc2010", voc_root=tar, voc_split="val")))
     assert first[0] == VOC_IDS[3]
 
 
 def test_voc_tar_truncated_after_indexing(voc: Path, tmp_path: Path) -> None:
     tar = _make_tar(voc, tmp_path / "voc.tar")
-    refs = S.voc2010_images(tar)
+    refs = pascal_voc.voc2010_images(tar)
     last = max(refs, key=lambda r: r.offset or 0)
     with tar.open("r+b") as f:
         f.truncate(last.offset + 10)
@@ -617,49 +619,49 @@ def test_voc_tar_truncated_after_indexing(voc: Path, tmp_path: Path) -> None:
 
 def test_voc_errors(voc: Path, tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="no such file or folder") as e:
-        S.voc2010_images(tmp_path / "missing")
+        pascal_voc.voc2010_images(tmp_path / "missing")
     assert str(tmp_path / "missing") in str(e.value)
     (tmp_path / "other").mkdir()
     with pytest.raises(DatasetError, match="not a Pascal VOC2010 tree") as e:
-        S.voc2010_images(tmp_path / "other")
+        pascal_voc.voc2010_images(tmp_path / "other")
     assert "VOCdevkit" in str(e.value)
     with pytest.raises(DatasetError, match=r"no ImageSets/Main/test\.txt") as e:
-        S.voc2010_images(voc, "test")
+        pascal_voc.voc2010_images(voc, "test")
     assert "train, val, trainval" in str(e.value)
     with pytest.raises(DatasetError, match="bad VOC split"):
-        S.voc2010_images(voc, "../train")
+        pascal_voc.voc2010_images(voc, "../train")
     (voc / "VOCdevkit/VOC2010/JPEGImages/2009_000003.jpg").unlink()
     with pytest.raises(DatasetError, match=r"missing .*first: 2009_000003\.jpg"):
-        S.voc2010_images(voc, "train")
-    assert _names(S.voc2010_images(voc, "val")) == VOC_IDS[3:]
+        pascal_voc.voc2010_images(voc, "train")
+    assert _names(pascal_voc.voc2010_images(voc, "val")) == VOC_IDS[3:]
 
 
 def test_voc_tar_errors(voc: Path, tmp_path: Path) -> None:
     tar = _make_tar(voc, tmp_path / "voc.tar")
     with pytest.raises(DatasetError, match=r"no ImageSets/Main/test\.txt"):
-        S.voc2010_images(tar, "test")
+        pascal_voc.voc2010_images(tar, "test")
     gz = tmp_path / "voc.tar.gz"
     with tarfile.open(gz, "w:gz") as tf:
         tf.add(voc / "VOCdevkit", arcname="VOCdevkit")
     with pytest.raises(DatasetError, match="compressed tar") as e:
-        S.voc2010_images(gz)
+        pascal_voc.voc2010_images(gz)
     assert str(gz) in str(e.value)
     junk = tmp_path / "junk.tar"
     junk.write_bytes(b"hello" * 1000)
     with pytest.raises(DatasetError, match="not a tar file"):
-        S.voc2010_images(junk)
+        pascal_voc.voc2010_images(junk)
     other = tmp_path / "other.tar"
     with tarfile.open(other, "w") as tf:
         tf.add(voc / "VOCdevkit" / "VOC2010" / "Annotations", arcname="Annotations")
     with pytest.raises(DatasetError, match="holds no Pascal VOC tree"):
-        S.voc2010_images(other)
+        pascal_voc.voc2010_images(other)
 
 
 # --------------------------------------------------------------------------- fetch_voc2010
 
 PAYLOAD = RNG.integers(0, 256, 300_000, dtype=np.uint8).tobytes()
 PAYLOAD_MD5 = hashlib.md5(PAYLOAD).hexdigest()
-TAR = S.VOC2010_TAR_NAME
+TAR = pascal_voc.VOC2010_TAR_NAME
 
 
 class _Server:
@@ -733,14 +735,15 @@ def test_fetch_file_url(tmp_path: Path) -> None:
     dest = tmp_path / "dl"
     (dest).mkdir()
     (dest / f"{TAR}.part").write_bytes(b"stale bytes")  # file:// restarts from zero
-    got = S.fetch_voc2010(dest, url=src.as_uri(), md5=PAYLOAD_MD5, progress=False)
+    got = download.fetch_voc2010(dest, url=src.as_uri(), md5=PAYLOAD_MD5, progress=False)
     assert got == dest / TAR and got.read_bytes() == PAYLOAD
     assert not (dest / f"{TAR}.part").exists()
     # Already there with the right checksum: nothing is downloaded (the URL is dead now).
     src.unlink()
-    assert S.fetch_voc2010(dest, url=src.as_uri(), md5=PAYLOAD_MD5, progress=False) == got
+    assert download.fetch_voc2010(dest, url=src.as_uri(), md5=PAYLOAD_MD5, progress=False) == got
     sha1 = hashlib.sha1(PAYLOAD).hexdigest()
-    assert S.fetch_voc2010(dest, url=src.as_uri(), md5=None, sha1=sha1, progress=False) == got
+    again = download.fetch_voc2010(dest, url=src.as_uri(), md5=None, sha1=sha1, progress=False)
+    assert again == got
 
 
 def test_fetch_file_url_bad_checksum(tmp_path: Path) -> None:
@@ -748,28 +751,28 @@ def test_fetch_file_url_bad_checksum(tmp_path: Path) -> None:
     src.write_bytes(PAYLOAD)
     dest = tmp_path / "dl"
     with pytest.raises(DatasetError, match=r"md5 is .* expected 0{32}") as e:
-        S.fetch_voc2010(dest, url=src.as_uri(), md5="0" * 32, progress=False)
+        download.fetch_voc2010(dest, url=src.as_uri(), md5="0" * 32, progress=False)
     assert "delete" in str(e.value) and str(dest / f"{TAR}.part") in str(e.value)
     assert not (dest / TAR).exists()
     # A wrong file already in place is reported, not silently used or overwritten.
     (dest / TAR).write_bytes(b"something else")
     with pytest.raises(DatasetError, match="exists but its md5"):
-        S.fetch_voc2010(dest, url=src.as_uri(), md5=PAYLOAD_MD5, progress=False)
+        download.fetch_voc2010(dest, url=src.as_uri(), md5=PAYLOAD_MD5, progress=False)
 
 
 def test_fetch_missing_file_url(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="failed"):
-        S.fetch_voc2010(tmp_path, url=(tmp_path / "none.tar").as_uri(), progress=False)
+        download.fetch_voc2010(tmp_path, url=(tmp_path / "none.tar").as_uri(), progress=False)
 
 
 def test_fetch_http(tmp_path: Path, server: _Server) -> None:
-    got = S.fetch_voc2010(tmp_path, url=server.url, md5=PAYLOAD_MD5, progress=True)
+    got = download.fetch_voc2010(tmp_path, url=server.url, md5=PAYLOAD_MD5, progress=True)
     assert got.read_bytes() == PAYLOAD and server.ranges == [None]
 
 
 def test_fetch_http_resumes_part(tmp_path: Path, server: _Server) -> None:
     (tmp_path / f"{TAR}.part").write_bytes(PAYLOAD[:100_000])
-    got = S.fetch_voc2010(tmp_path, url=server.url, md5=PAYLOAD_MD5, progress=False)
+    got = download.fetch_voc2010(tmp_path, url=server.url, md5=PAYLOAD_MD5, progress=False)
     assert got.read_bytes() == PAYLOAD
     assert server.ranges == ["bytes=100000-"] and server.sent == len(PAYLOAD) - 100_000
 
@@ -777,45 +780,45 @@ def test_fetch_http_resumes_part(tmp_path: Path, server: _Server) -> None:
 def test_fetch_http_resume_after_interruption(tmp_path: Path, server: _Server) -> None:
     server.cut_next = True
     with pytest.raises(DatasetError, match="resume") as e:
-        S.fetch_voc2010(tmp_path, url=server.url, md5=PAYLOAD_MD5, progress=False)
+        download.fetch_voc2010(tmp_path, url=server.url, md5=PAYLOAD_MD5, progress=False)
     assert str(tmp_path / f"{TAR}.part") in str(e.value)
     part = tmp_path / f"{TAR}.part"
     have = part.stat().st_size
     assert 0 < have < len(PAYLOAD) and not (tmp_path / TAR).exists()
-    got = S.fetch_voc2010(tmp_path, url=server.url, md5=PAYLOAD_MD5, progress=False)
+    got = download.fetch_voc2010(tmp_path, url=server.url, md5=PAYLOAD_MD5, progress=False)
     assert got.read_bytes() == PAYLOAD and server.ranges == [None, f"bytes={have}-"]
 
 
 def test_fetch_http_server_ignores_range(tmp_path: Path, server: _Server) -> None:
     server.ignore_range = True
     (tmp_path / f"{TAR}.part").write_bytes(b"\xff" * 5000)  # wrong bytes: must be replaced
-    got = S.fetch_voc2010(tmp_path, url=server.url, md5=PAYLOAD_MD5, progress=False)
+    got = download.fetch_voc2010(tmp_path, url=server.url, md5=PAYLOAD_MD5, progress=False)
     assert got.read_bytes() == PAYLOAD and server.ranges == ["bytes=5000-"]
 
 
 def test_fetch_http_part_already_complete(tmp_path: Path, server: _Server) -> None:
     (tmp_path / f"{TAR}.part").write_bytes(PAYLOAD)
-    got = S.fetch_voc2010(tmp_path, url=server.url, md5=PAYLOAD_MD5, progress=False)
+    got = download.fetch_voc2010(tmp_path, url=server.url, md5=PAYLOAD_MD5, progress=False)
     assert got.read_bytes() == PAYLOAD and server.sent == 0
     assert server.ranges == [f"bytes={len(PAYLOAD)}-"]
 
 
 def test_fetch_http_bad_checksum_and_404(tmp_path: Path, server: _Server) -> None:
     with pytest.raises(DatasetError, match=r"delete .*part.* run fetch_voc2010 again"):
-        S.fetch_voc2010(tmp_path, url=server.url, md5="f" * 32, progress=False)
+        download.fetch_voc2010(tmp_path, url=server.url, md5="f" * 32, progress=False)
     assert (tmp_path / f"{TAR}.part").read_bytes() == PAYLOAD
     assert not (tmp_path / TAR).exists()
     with pytest.raises(DatasetError, match="HTTP 404"):
-        S.fetch_voc2010(tmp_path / "b", url=server.url + "x", progress=False)
+        download.fetch_voc2010(tmp_path / "b", url=server.url + "x", progress=False)
 
 
 def test_voc_constants() -> None:
-    assert S.VOC2010_TAR_URL.endswith("/" + S.VOC2010_TAR_NAME)
-    assert len(S.VOC2010_TAR_MD5) == 32 and int(S.VOC2010_TAR_MD5, 16) >= 0
+    assert pascal_voc.VOC2010_TAR_URL.endswith("/" + pascal_voc.VOC2010_TAR_NAME)
+    assert len(pascal_voc.VOC2010_TAR_MD5) == 32 and int(pascal_voc.VOC2010_TAR_MD5, 16) >= 0
 
 
 def test_photo_list_file_sections_names_and_errors(tmp_path):
-    from blurlib.sources import list_file_refs, photo_refs, read_photo_list
+    from blurlib.data.photos import list_file_refs, photo_refs, read_photo_list
 
     for sub in ("A/contents/images", "B/contents/images"):
         (tmp_path / sub).mkdir(parents=True)

@@ -1,4 +1,4 @@
-"""blurlib.train: photo-level split, tf.data pipeline, devices, fit, resume, CLI."""
+"""blurlib.training: photo-level split, tf.data pipeline, devices, fit, resume, CLI."""
 
 from __future__ import annotations
 
@@ -15,10 +15,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from blurlib import train
-from blurlib.dataset import Example
+from blurlib.data.dataset import Example
+from blurlib.data.patches import TEXTURE_THRESHOLD
 from blurlib.errors import BlurlibError, DatasetError
-from blurlib.patches import TEXTURE_THRESHOLD
+from blurlib.training.config import FLAT_TEXTURE, PRESETS, TrainConfig, get_config
+from blurlib.training.devices import choose_jit, choose_precision, choose_strategy
+from blurlib.training.fit import fit
+from blurlib.training.pipeline import make_dataset
+from blurlib.training.runs import load_history
+from blurlib.training.split import SPLITS, patch_arrays, split_by_source
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,7 +81,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # tiny, fast setting: width-8 compact net; BN statistics need a few dozen steps, so batch 16
-TINY = train.PRESETS["quick"].replace(
+TINY = PRESETS["quick"].replace(
     width=8, batch_size=16, epochs=3, min_texture=0.0, tensorboard=False
 )
 
@@ -88,15 +93,15 @@ TINY = train.PRESETS["quick"].replace(
 
 def test_split_groups_photos_and_is_deterministic():
     sources = [f"p{i % 10}" for i in range(37)]
-    split = train.split_by_source(sources, seed=3)
-    assert split == train.split_by_source(sources, seed=3)
+    split = split_by_source(sources, seed=3)
+    assert split == split_by_source(sources, seed=3)
     assert sorted(i for idx in split.values() for i in idx) == list(range(37))
     sides = {name: {sources[i] for i in idx} for name, idx in split.items()}
     assert not sides["train"] & sides["val"]
     assert not sides["train"] & sides["test"]
     assert not sides["val"] & sides["test"]
-    assert [len(sides[k]) for k in train.SPLITS] == [7, 2, 1]  # 10 photos at 70/15/15
-    assert split != train.split_by_source(sources, seed=4)
+    assert [len(sides[k]) for k in SPLITS] == [7, 2, 1]  # 10 photos at 70/15/15
+    assert split != split_by_source(sources, seed=4)
 
 
 @settings(max_examples=60, deadline=None)
@@ -107,9 +112,9 @@ def test_split_groups_photos_and_is_deterministic():
 def test_split_never_leaks_a_photo(names, seed):
     if len(set(names)) < 3:
         with pytest.raises(DatasetError):
-            train.split_by_source(names, seed=seed)
+            split_by_source(names, seed=seed)
         return
-    split = train.split_by_source(names, seed=seed)
+    split = split_by_source(names, seed=seed)
     assert sorted(i for idx in split.values() for i in idx) == list(range(len(names)))
     owner: dict[str, str] = {}
     for side, idx in split.items():
@@ -120,29 +125,29 @@ def test_split_never_leaks_a_photo(names, seed):
 
 def test_split_test_sources_override_and_errors():
     sources = ["a", "b", "c", "d", "e", "a", "f"]
-    split = train.split_by_source(sources, test_sources=["a", "f"])
+    split = split_by_source(sources, test_sources=["a", "f"])
     assert split["test"] == [0, 5, 6]
     assert split["train"] and split["val"]
     with pytest.raises(DatasetError, match="zzz"):
-        train.split_by_source(sources, test_sources=["zzz"])
+        split_by_source(sources, test_sources=["zzz"])
     with pytest.raises(DatasetError):
-        train.split_by_source(["a", "b"])  # 2 photos cannot fill 3 splits
+        split_by_source(["a", "b"])  # 2 photos cannot fill 3 splits
     # a zero fraction is allowed to be empty
-    assert train.split_by_source(["a", "b"], fractions=(0.5, 0, 0.5))["val"] == []
+    assert split_by_source(["a", "b"], fractions=(0.5, 0, 0.5))["val"] == []
 
 
 def test_split_val_sources_named():
     sources = ["a", "b", "c", "d", "e", "a", "f"]
-    split = train.split_by_source(sources, test_sources=["f"], val_sources=["b", "e"])
+    split = split_by_source(sources, test_sources=["f"], val_sources=["b", "e"])
     assert split == {"train": [0, 2, 3, 5], "val": [1, 4], "test": [6]}
     with pytest.raises(DatasetError, match=r"validation source.*zzz"):
-        train.split_by_source(sources, test_sources=["f"], val_sources=["zzz"])
+        split_by_source(sources, test_sources=["f"], val_sources=["zzz"])
     with pytest.raises(DatasetError, match="both test and validation"):
-        train.split_by_source(sources, test_sources=["f"], val_sources=["f"])
+        split_by_source(sources, test_sources=["f"], val_sources=["f"])
     with pytest.raises(ValueError, match="needs test_sources"):
-        train.split_by_source(sources, val_sources=["b"])
-    config = train.get_config("quick", test_sources=("f",), val_sources=("b",))
-    assert train.TrainConfig.from_dict(config.to_dict()) == config
+        split_by_source(sources, val_sources=["b"])
+    config = get_config("quick", test_sources=("f",), val_sources=("b",))
+    assert TrainConfig.from_dict(config.to_dict()) == config
 
 
 # --------------------------------------------------------------------------------------------
@@ -161,15 +166,15 @@ def _example(i: int, rows: int, cols: int, rng: np.random.Generator) -> Example:
 def test_patch_arrays_order_and_flat_filter():
     rng = np.random.default_rng(0)
     exs = [_example(0, 2, 3, rng), _example(1, 1, 2, rng)]
-    X, y = train.patch_arrays(exs, [1, 0])
+    X, y = patch_arrays(exs, [1, 0])
     assert X.dtype == np.uint8 and X.shape == (2 + 6, 30, 30, 3) and y.dtype == np.uint8
     np.testing.assert_array_equal(X[0], exs[1].image[:30, :30])
     np.testing.assert_array_equal(X[2 + 4], exs[0].image[30:60, 30:60])  # row 1, col 1
     np.testing.assert_array_equal(y, np.concatenate([exs[1].labels.ravel(), exs[0].labels.ravel()]))
-    Xf, _ = train.patch_arrays(exs, [1, 0], min_texture=train.FLAT_TEXTURE)
+    Xf, _ = patch_arrays(exs, [1, 0], min_texture=FLAT_TEXTURE)
     assert len(Xf) == 6  # each image loses its flat patch (0, 0)
     np.testing.assert_array_equal(Xf[0], exs[1].image[:30, 30:60])
-    assert train.FLAT_TEXTURE == TEXTURE_THRESHOLD
+    assert FLAT_TEXTURE == TEXTURE_THRESHOLD
 
 
 # --------------------------------------------------------------------------------------------
@@ -192,19 +197,19 @@ def _decode(batch_x: np.ndarray) -> np.ndarray:
 
 def test_make_dataset_plain_order_dtypes():
     X, y = _ids(70)
-    batches = list(train.make_dataset(X, y, 32))
+    batches = list(make_dataset(X, y, 32))
     assert [b[0].shape[0] for b in batches] == [32, 32, 6]
     xb, yb = batches[0]
     assert xb.dtype.name == "float32" and yb.dtype.name == "int32"
     assert xb.shape[1:] == (30, 30, 3)
     got = np.concatenate([b[0].numpy() for b in batches])
     np.testing.assert_array_equal(got, X.astype(np.float32))
-    assert len(list(train.make_dataset(X, y, 32, drop_remainder=True))) == 2
+    assert len(list(make_dataset(X, y, 32, drop_remainder=True))) == 2
 
 
 def test_make_dataset_epochs_are_seeded_permutations():
     X, y = _ids(100)
-    ds = train.make_dataset(X, y, 25, shuffle=True, seed=5, epochs=3)
+    ds = make_dataset(X, y, 25, shuffle=True, seed=5, epochs=3)
     order = np.concatenate([_decode(b[0].numpy()) for b in ds])
     labels = np.concatenate([b[1].numpy() for b in ds])
     assert len(order) == 300
@@ -213,11 +218,11 @@ def test_make_dataset_epochs_are_seeded_permutations():
     assert not np.array_equal(order[:100], order[100:200])
     np.testing.assert_array_equal(labels, order % 2)
     # epoch 2 is the same whether the pipeline starts at epoch 0 or resumes at 2
-    resumed = train.make_dataset(X, y, 25, shuffle=True, seed=5, epochs=3, start_epoch=2)
+    resumed = make_dataset(X, y, 25, shuffle=True, seed=5, epochs=3, start_epoch=2)
     np.testing.assert_array_equal(
         np.concatenate([_decode(b[0].numpy()) for b in resumed]), order[200:]
     )
-    other = train.make_dataset(X, y, 25, shuffle=True, seed=6, epochs=1)
+    other = make_dataset(X, y, 25, shuffle=True, seed=6, epochs=1)
     assert not np.array_equal(np.concatenate([_decode(b[0].numpy()) for b in other]), order[:100])
 
 
@@ -236,7 +241,7 @@ def test_augmentation_keeps_labels_and_draws_all_symmetries():
     sorted_keys = {np.sort(X[i], axis=None).tobytes(): i for i in range(64)}
     assert len(keys) == len(sorted_keys) == 64
     seen = set()
-    ds = train.make_dataset(X, y, 16, shuffle=True, augment=True, seed=0, epochs=2)
+    ds = make_dataset(X, y, 16, shuffle=True, augment=True, seed=0, epochs=2)
     for xb, yb in ds:
         for x, label in zip(xb.numpy().astype(np.uint8), yb.numpy()):
             src = sorted_keys[np.sort(x, axis=None).tobytes()]
@@ -246,8 +251,8 @@ def test_augmentation_keeps_labels_and_draws_all_symmetries():
             seen.add(match[0])
     assert seen == set(range(8))
     # same seed, same augmented batches
-    a = [b[0].numpy() for b in train.make_dataset(X, y, 16, True, True, seed=0, epochs=1)]
-    b = [b[0].numpy() for b in train.make_dataset(X, y, 16, True, True, seed=0, epochs=1)]
+    a = [b[0].numpy() for b in make_dataset(X, y, 16, True, True, seed=0, epochs=1)]
+    b = [b[0].numpy() for b in make_dataset(X, y, 16, True, True, seed=0, epochs=1)]
     np.testing.assert_array_equal(np.stack(a), np.stack(b))
 
 
@@ -261,35 +266,35 @@ def test_strategy_precision_jit_on_cpu(monkeypatch):
 
     if tf.config.list_physical_devices("GPU"):
         pytest.skip("CPU-only expectations")
-    s = train.choose_strategy("auto")
+    s = choose_strategy("auto")
     assert s.num_replicas_in_sync == 1
-    assert train.choose_precision("auto", s) == "float32"
-    assert train.choose_precision("on", s) == "mixed_float16"
-    assert train.choose_precision("off", s) == "float32"
-    assert train.choose_jit("auto", s) is False
-    assert train.choose_jit(True, s) is True
-    assert train.choose_strategy("cpu").num_replicas_in_sync == 1
+    assert choose_precision("auto", s) == "float32"
+    assert choose_precision("on", s) == "mixed_float16"
+    assert choose_precision("off", s) == "float32"
+    assert choose_jit("auto", s) is False
+    assert choose_jit(True, s) is True
+    assert choose_strategy("cpu").num_replicas_in_sync == 1
     with pytest.raises(BlurlibError, match="no GPU"):
-        train.choose_strategy("gpu")
+        choose_strategy("gpu")
     with pytest.raises(BlurlibError, match="unknown strategy"):
-        train.choose_strategy("tpu-pod")
+        choose_strategy("tpu-pod")
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(BlurlibError, match="TF_CONFIG"):
-        train.choose_strategy("multiworker")
+        choose_strategy("multiworker")
 
 
 def test_presets():
-    p = train.PRESETS
+    p = PRESETS
     assert (p["report"].model, p["report"].lr, p["report"].batch_size) == ("report", 0.01, 126)
     assert (p["report"].epochs, p["report"].optimizer, p["report"].augment) == (100, "adam", False)
     assert p["report_as_run"].lr == 1e-3 and p["report_as_run"].model == "report"
     assert p["recommended"].model == "compact" and p["recommended"].augment
     assert p["recommended"].early_stopping > 0 and p["quick"].epochs <= 3
-    cfg = train.get_config("quick", epochs=7, lr=None)
+    cfg = get_config("quick", epochs=7, lr=None)
     assert cfg.epochs == 7 and cfg.lr == p["quick"].lr
-    assert train.TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     with pytest.raises(BlurlibError, match="unknown preset"):
-        train.get_config("fast")
+        get_config("fast")
 
 
 # --------------------------------------------------------------------------------------------
@@ -298,17 +303,18 @@ def test_presets():
 
 
 def test_fit_learns_and_writes_run_folder(data_dir, tmp_path):
-    from blurlib.dataset import load_dataset
-    from blurlib.model import blur_probability, load_model
+    from blurlib.data.dataset import load_dataset
+    from blurlib.nets.builders import blur_probability
+    from blurlib.nets.files import load_model
 
     out = tmp_path / "run"
-    result = train.fit(TINY, data_dir, out, seed=0, verbose=0)
+    result = fit(TINY, data_dir, out, seed=0, verbose=0)
     for name in ("model.keras", "motionblur.h5", "best.keras", "last.keras", "log.csv"):
         assert (out / name).is_file(), name
     assert result.epochs == 3 and len(result.history["loss"]) == 3
     # held-out photos: clearly above chance
     examples = load_dataset(data_dir)
-    X, y = train.patch_arrays(examples, result.split["test"])
+    X, y = patch_arrays(examples, result.split["test"])
     model = load_model(result.model_path)
     p = blur_probability(model.predict(X.astype(np.float32), verbose=0))
     accuracy = float(((p >= 0.5) == (y == 1)).mean())
@@ -329,20 +335,21 @@ def test_fit_learns_and_writes_run_folder(data_dir, tmp_path):
 def test_fit_learns_on_generated_sample_photos(tmp_path):
     """The bundled photos, the report's kernel, 3 quick epochs: clearly above chance on the
     textured patches of two photos never trained on."""
-    from blurlib.dataset import generate, load_dataset
-    from blurlib.evaluate import textured_mask
-    from blurlib.model import blur_probability, load_model
+    from blurlib.data.dataset import generate, load_dataset
+    from blurlib.data.patches import textured_mask
+    from blurlib.nets.builders import blur_probability
+    from blurlib.nets.files import load_model
 
     folder = generate(tmp_path / "data", source="sample", kernel="report", progress=False)
     examples = load_dataset(folder)
-    cfg = train.PRESETS["quick"].replace(
+    cfg = PRESETS["quick"].replace(
         batch_size=32, width=16, tensorboard=False, test_sources=("astronaut", "coffee")
     )
-    result = train.fit(cfg, folder, tmp_path / "run", examples=examples, verbose=0)
+    result = fit(cfg, folder, tmp_path / "run", examples=examples, verbose=0)
     model = load_model(result.model_path)
     right = []
     for i in result.split["test"]:
-        X, y = train.patch_arrays(examples, [i])
+        X, y = patch_arrays(examples, [i])
         p = blur_probability(model.predict(X.astype(np.float32), verbose=0))
         right.append(((p >= 0.5) == (y == 1))[textured_mask(examples[i].sharp).ravel()])
     accuracy = float(np.concatenate(right).mean())
@@ -365,19 +372,19 @@ def _interrupt_at(epoch_to_stop: int):
 
 
 def test_resume_continues_where_it_stopped(data_dir, tmp_path):
-    from blurlib.model import load_model
+    from blurlib.nets.files import load_model
 
     cfg = TINY.replace(epochs=4, dropout=0.2)
-    whole = train.fit(cfg, data_dir, tmp_path / "whole", seed=1, verbose=0)
+    whole = fit(cfg, data_dir, tmp_path / "whole", seed=1, verbose=0)
     with pytest.raises(_Stop):
-        train.fit(cfg, data_dir, tmp_path / "cut", seed=1, verbose=0, callbacks=[_interrupt_at(2)])
+        fit(cfg, data_dir, tmp_path / "cut", seed=1, verbose=0, callbacks=[_interrupt_at(2)])
     log = (tmp_path / "cut" / "log.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in log[1:]] == ["0", "1"]
-    resumed = train.fit(cfg, data_dir, tmp_path / "cut", seed=1, verbose=0)
+    resumed = fit(cfg, data_dir, tmp_path / "cut", seed=1, verbose=0)
     assert resumed.initial_epoch == 2 and len(resumed.history["loss"]) == 2
     log = (tmp_path / "cut" / "log.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in log[1:]] == ["0", "1", "2", "3"]
-    history = train.load_history(tmp_path / "cut")
+    history = load_history(tmp_path / "cut")
     assert history["epoch"] == [0, 1, 2, 3] and len(history["val_loss"]) == 4
     # weights, optimizer, data order and dropout state were all restored: same result
     np.testing.assert_allclose(resumed.history["loss"], whole.history["loss"][2:], rtol=1e-4)
@@ -386,11 +393,11 @@ def test_resume_continues_where_it_stopped(data_dir, tmp_path):
     ):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     # a finished run is not trained again; a different recipe is refused
-    again = train.fit(cfg, data_dir, tmp_path / "cut", seed=1, verbose=0)
+    again = fit(cfg, data_dir, tmp_path / "cut", seed=1, verbose=0)
     assert again.history == {} and again.initial_epoch == 4
     with pytest.raises(BlurlibError, match="lr"):
-        train.fit(cfg.replace(lr=0.5), data_dir, tmp_path / "cut", seed=1, verbose=0)
-    fresh = train.fit(cfg.replace(epochs=1), data_dir, tmp_path / "cut", seed=1, resume=False)
+        fit(cfg.replace(lr=0.5), data_dir, tmp_path / "cut", seed=1, verbose=0)
+    fresh = fit(cfg.replace(epochs=1), data_dir, tmp_path / "cut", seed=1, resume=False)
     assert fresh.initial_epoch == 0 and len(fresh.history["loss"]) == 1
 
 
@@ -403,12 +410,14 @@ def test_two_logical_cpus_mirrored(data_dir, tmp_path):
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * 2
         )
-        from blurlib import train
-        strategy = train.choose_strategy("mirrored", ["/cpu:0", "/cpu:1"])
-        cfg = train.PRESETS["quick"].replace(
+        from blurlib.training.config import PRESETS
+        from blurlib.training.devices import choose_strategy
+        from blurlib.training.fit import fit
+        strategy = choose_strategy("mirrored", ["/cpu:0", "/cpu:1"])
+        cfg = PRESETS["quick"].replace(
             width=8, batch_size=8, epochs=1, min_texture=0.0, tensorboard=False
         )
-        r = train.fit(cfg, {str(data_dir)!r}, {str(tmp_path / "run")!r}, strategy=strategy,
+        r = fit(cfg, {str(data_dir)!r}, {str(tmp_path / "run")!r}, strategy=strategy,
                       verbose=0)
         print("RESULT", json.dumps({{"replicas": r.replicas, "loss": r.history["loss"],
               "global_batch": r.info["global_batch_size"], "steps": r.info["steps_per_epoch"],
@@ -431,11 +440,11 @@ def test_two_logical_cpus_mirrored(data_dir, tmp_path):
 def test_mixed_precision_exports_float32_model(data_dir, tmp_path):
     import keras
 
-    from blurlib.model import load_model
+    from blurlib.nets.files import load_model
 
     before = keras.config.dtype_policy().name
     cfg = TINY.replace(epochs=1, mixed_precision="on")
-    result = train.fit(cfg, data_dir, tmp_path / "mp", verbose=0, max_train_patches=64)
+    result = fit(cfg, data_dir, tmp_path / "mp", verbose=0, max_train_patches=64)
     assert result.precision == "mixed_float16" and result.train_patches == 64
     assert keras.config.dtype_policy().name == before  # the global policy is restored
     model = load_model(result.model_path)
@@ -500,12 +509,14 @@ def test_two_workers_multiworker_mirrored(data_dir, tmp_path):
     script = textwrap.dedent(
         f"""
         import json
-        from blurlib import train
-        strategy = train.choose_strategy("multiworker")
-        cfg = train.PRESETS["quick"].replace(
+        from blurlib.training.config import PRESETS
+        from blurlib.training.devices import choose_strategy
+        from blurlib.training.fit import fit
+        strategy = choose_strategy("multiworker")
+        cfg = PRESETS["quick"].replace(
             width=8, batch_size=8, epochs=1, min_texture=0.0, tensorboard=False
         )
-        r = train.fit(cfg, {str(data_dir)!r}, {str(tmp_path / "run")!r}, strategy=strategy,
+        r = fit(cfg, {str(data_dir)!r}, {str(tmp_path / "run")!r}, strategy=strategy,
                       verbose=0)
         print("RESULT", json.dumps({{"replicas": r.replicas, "loss": r.history["loss"],
               "out": str(r.out_dir)}}))

@@ -1,4 +1,4 @@
-"""blurlib.train on the JAX backend (the path a GPU machine without TensorFlow takes):
+"""blurlib.training on the JAX backend (the path a GPU machine without TensorFlow takes):
 numpy batches, exact resume, data parallel over two devices, and the saved model loading
 back under TensorFlow. Runs in a subprocess with KERAS_BACKEND=jax and two host devices."""
 
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from test_train import make_dataset_folder
 
-from blurlib import train
+from blurlib.training.pipeline import augment_array
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_augment_array_gives_the_8_symmetries():
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (64, 6, 6, 3), dtype=np.uint8)
-    out = train.augment_array(x, np.random.default_rng(1))
+    out = augment_array(x, np.random.default_rng(1))
     assert out.shape == x.shape and out.dtype == x.dtype
     seen = set()
     for a, b in zip(x, out, strict=True):
@@ -32,9 +32,9 @@ def test_augment_array_gives_the_8_symmetries():
         assert matches, "not a flip/rotation of its input"
         seen.add(matches[0])
     assert len(seen) == 8  # all 8 drawn over 64 patches
-    np.testing.assert_array_equal(out, train.augment_array(x, np.random.default_rng(1)))
+    np.testing.assert_array_equal(out, augment_array(x, np.random.default_rng(1)))
     with pytest.raises(ValueError, match="square"):
-        train.augment_array(x[:, :, :5], rng)
+        augment_array(x[:, :, :5], rng)
 
 
 SCRIPT = textwrap.dedent(
@@ -42,8 +42,11 @@ SCRIPT = textwrap.dedent(
     import json, sys
     import numpy as np
     import keras
-    from blurlib import train
-    from blurlib.model import load_model
+    from blurlib.training.config import PRESETS
+    from blurlib.training.devices import choose_strategy
+    from blurlib.training.fit import fit
+    from blurlib.nets.files import load_model
+    from blurlib.training.pipeline import make_dataset
 
     data, out = sys.argv[1], sys.argv[2]
     res = {"backend": keras.backend.backend()}
@@ -51,9 +54,9 @@ SCRIPT = textwrap.dedent(
     # batches are a pure function of (seed, epoch, index)
     X = np.arange(10 * 4 * 4 * 3, dtype=np.uint8).reshape(10, 4, 4, 3)
     y = np.arange(10, dtype=np.uint8) % 2
-    ds = train.make_dataset(X, y, 4, shuffle=True, augment=True, seed=3, drop_remainder=True,
+    ds = make_dataset(X, y, 4, shuffle=True, augment=True, seed=3, drop_remainder=True,
                             epochs=3, start_epoch=1)
-    again = train.make_dataset(X, y, 4, shuffle=True, augment=True, seed=3,
+    again = make_dataset(X, y, 4, shuffle=True, augment=True, seed=3,
                                drop_remainder=True, epochs=3, start_epoch=0)
     res["len"] = len(ds)
     res["resume_batches_equal"] = all(
@@ -63,10 +66,10 @@ SCRIPT = textwrap.dedent(
     xb, yb = ds[0]
     res["dtypes"] = [str(xb.dtype), str(yb.dtype)]
 
-    cfg = train.PRESETS["quick"].replace(width=8, batch_size=16, epochs=3, min_texture=0.0,
+    cfg = PRESETS["quick"].replace(width=8, batch_size=16, epochs=3, min_texture=0.0,
                                          tensorboard=False, dropout=0.2)
-    strategy = train.choose_strategy("auto")
-    whole = train.fit(cfg, data, out + "/whole", seed=1, verbose=0, strategy=strategy)
+    strategy = choose_strategy("auto")
+    whole = fit(cfg, data, out + "/whole", seed=1, verbose=0, strategy=strategy)
 
     class Stop(Exception):
         pass
@@ -77,11 +80,11 @@ SCRIPT = textwrap.dedent(
                 raise Stop
 
     try:
-        train.fit(cfg, data, out + "/cut", seed=1, verbose=0, strategy=strategy,
+        fit(cfg, data, out + "/cut", seed=1, verbose=0, strategy=strategy,
                   callbacks=[Interrupt()])
     except Stop:
         pass
-    resumed = train.fit(cfg, data, out + "/cut", seed=1, verbose=0, strategy=strategy)
+    resumed = fit(cfg, data, out + "/cut", seed=1, verbose=0, strategy=strategy)
     res["whole_loss"] = whole.history["loss"]
     res["resumed_loss"] = resumed.history["loss"]
     res["initial_epoch"] = resumed.initial_epoch
@@ -98,14 +101,14 @@ SCRIPT = textwrap.dedent(
     np.save(out + "/probe_jax.npy", load_model(whole.model_path).predict(probe, verbose=0))
     res["model"] = str(whole.model_path)
 
-    mirrored = train.choose_strategy("mirrored")
-    two = train.fit(cfg.replace(epochs=1, dropout=None), data, out + "/two", seed=1,
+    mirrored = choose_strategy("mirrored")
+    two = fit(cfg.replace(epochs=1, dropout=None), data, out + "/two", seed=1,
                     verbose=0, strategy=mirrored)
     res["mirrored"] = {"replicas": two.replicas, "devices": two.info["devices"],
                        "global_batch": two.info["global_batch_size"],
                        "loss": two.history["loss"]}
     try:
-        train.choose_strategy("multiworker")
+        choose_strategy("multiworker")
     except Exception as e:
         res["multiworker_error"] = str(e)
     print("RESULT", json.dumps(res))
@@ -154,7 +157,7 @@ def test_fit_on_jax_resumes_exactly_and_runs_data_parallel(tmp_path):
     assert np.isfinite(res["mirrored"]["loss"][0])
     assert "KERAS_BACKEND=tensorflow" in res["multiworker_error"]
     # the JAX-trained file loads and predicts the same under TensorFlow (this process)
-    from blurlib.model import load_model
+    from blurlib.nets.files import load_model
 
     probe = np.load(tmp_path / "probe.npy")
     np.testing.assert_allclose(

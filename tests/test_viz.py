@@ -14,8 +14,28 @@ import pytest
 from matplotlib.figure import Figure
 from PIL import Image
 
-from blurlib import viz
 from blurlib.errors import BlurlibError
+from blurlib.evaluation.metrics import average_precision, roc_auc
+from blurlib.paths import find_checkout
+from blurlib.viz.curves import plot_confusion_matrix, plot_roc_pr, plot_training_curves
+from blurlib.viz.drawing import boundary_segments
+from blurlib.viz.maps import overlay_blur_map, plot_blur_map, plot_patch_predictions
+from blurlib.viz.report_figures import (
+    plot_blur_process,
+    plot_kernels,
+    plot_labelled_image,
+    plot_patch_grid,
+)
+from blurlib.viz.style import (
+    FIG_DPI,
+    FIGSIZE_PAIR,
+    FIGSIZE_SQUARE,
+    FIGSIZE_TRIPLE,
+    KERNEL_CELL,
+    OUTCOME_COLORS,
+    figures_dir,
+    save_fig,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 P = 30
@@ -68,17 +88,17 @@ def _png_size(path: Path) -> tuple[int, int]:
 
 def _expected_px(fig: Figure) -> tuple[int, int]:
     w, h = fig.get_size_inches()
-    return round(w * viz.FIG_DPI), round(h * viz.FIG_DPI)
+    return round(w * FIG_DPI), round(h * FIG_DPI)
 
 
 # ----------------------------------------------------------------------------- save_fig
 
 
 def test_save_fig_writes_exact_size_png_atomically(tmp_path, photo, box_kernel):
-    fig = viz.plot_blur_process(photo, box_kernel, _blur_rows(photo, box_kernel))
-    assert tuple(fig.get_size_inches()) == viz.FIGSIZE_TRIPLE
+    fig = plot_blur_process(photo, box_kernel, _blur_rows(photo, box_kernel))
+    assert tuple(fig.get_size_inches()) == FIGSIZE_TRIPLE
     num = fig.number
-    path = viz.save_fig(fig, "blur_process", folder=tmp_path / "figs")
+    path = save_fig(fig, "blur_process", folder=tmp_path / "figs")
     assert path == tmp_path / "figs" / "blur_process.png"
     assert path.stat().st_size > 10_000
     assert _png_size(path) == (1300, 450)  # FIGSIZE_TRIPLE × FIG_DPI, not cropped
@@ -88,21 +108,37 @@ def test_save_fig_writes_exact_size_png_atomically(tmp_path, photo, box_kernel):
 
 def test_save_fig_env_var_dpi_suffix_and_keep_open(tmp_path, monkeypatch):
     monkeypatch.setenv("BLURLIB_FIGURES_DIR", str(tmp_path / "env"))
-    assert viz.figures_dir() == tmp_path / "env"
-    fig = viz.plot_confusion_matrix(np.array([[5, 1], [2, 7]]))
-    path = viz.save_fig(fig, "cm.png", dpi=50, close=False)
+    assert figures_dir() == tmp_path / "env"
+    fig = plot_confusion_matrix(np.array([[5, 1], [2, 7]]))
+    path = save_fig(fig, "cm.png", dpi=50, close=False)
     assert path == tmp_path / "env" / "cm.png"
-    assert _png_size(path) == (round(viz.FIGSIZE_SQUARE[0] * 50), round(viz.FIGSIZE_SQUARE[1] * 50))
+    assert _png_size(path) == (round(FIGSIZE_SQUARE[0] * 50), round(FIGSIZE_SQUARE[1] * 50))
     assert matplotlib.pyplot.fignum_exists(fig.number)
     # Overwrite in place: same name, a new file, still no stray temporaries.
-    viz.save_fig(fig, "cm")
+    save_fig(fig, "cm")
     assert sorted(p.name for p in path.parent.iterdir()) == ["cm.png"]
 
 
-def test_save_fig_default_folder(monkeypatch, tmp_path):
+def test_save_fig_default_folder_is_the_working_folders_checkout(monkeypatch, tmp_path):
     monkeypatch.delenv("BLURLIB_FIGURES_DIR", raising=False)
-    assert viz.figures_dir() == viz.FIGURES_DIR
-    code = "from blurlib import viz; print(viz.FIGURES_DIR)"
+    # Another checkout sharing this environment: its figures/, from any folder inside it,
+    # not the figures/ beside the installed package.
+    checkout = tmp_path / "second_checkout"
+    (checkout / "blurlib").mkdir(parents=True)
+    (checkout / "notebooks" / "deeper").mkdir(parents=True)
+    monkeypatch.chdir(checkout / "notebooks" / "deeper")
+    assert find_checkout() == checkout.resolve()
+    assert figures_dir() == checkout.resolve() / "figures"
+    path = save_fig(plot_confusion_matrix(np.eye(2)), "cm")
+    assert path == checkout.resolve() / "figures" / "cm.png" and path.is_file()
+    # Outside any checkout: ./figures.
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    monkeypatch.chdir(plain)
+    assert find_checkout() is None
+    assert figures_dir() == plain.resolve() / "figures"
+    # A fresh interpreter in this repository: its figures/; the environment variable wins.
+    code = "from blurlib.viz.style import figures_dir; print(figures_dir())"
     assert _import_in_subprocess({}, code) == str(ROOT / "figures")
     override = {"BLURLIB_FIGURES_DIR": str(tmp_path)}
     assert _import_in_subprocess(override, code) == str(tmp_path)
@@ -110,21 +146,21 @@ def test_save_fig_default_folder(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("bad", ["", "sub/name", "../up", ".png"])
 def test_save_fig_rejects_paths_as_names(tmp_path, bad):
-    fig = viz.plot_confusion_matrix(np.eye(2))
+    fig = plot_confusion_matrix(np.eye(2))
     with pytest.raises(ValueError, match="plain file name"):
-        viz.save_fig(fig, bad, folder=tmp_path)
+        save_fig(fig, bad, folder=tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_save_fig_failure_leaves_no_partial_file(tmp_path, monkeypatch):
-    fig = viz.plot_confusion_matrix(np.eye(2))
+    fig = plot_confusion_matrix(np.eye(2))
 
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(fig, "savefig", boom)
     with pytest.raises(RuntimeError, match="disk full"):
-        viz.save_fig(fig, "broken", folder=tmp_path)
+        save_fig(fig, "broken", folder=tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -135,21 +171,21 @@ def test_report_figures_render_and_save(tmp_path, photo, box_kernel):
     blurred = _blur_rows(photo, box_kernel)
     labels = _labels(6, 9)
     figs = {
-        "process": viz.plot_blur_process(photo, box_kernel, blurred),
-        "grid": viz.plot_patch_grid(photo),
-        "grid_plain": viz.plot_patch_grid(photo, show_patches=0),
-        "final": viz.plot_labelled_image(photo[:180, :270], labels),
+        "process": plot_blur_process(photo, box_kernel, blurred),
+        "grid": plot_patch_grid(photo),
+        "grid_plain": plot_patch_grid(photo, show_patches=0),
+        "final": plot_labelled_image(photo[:180, :270], labels),
     }
     for name, fig in figs.items():
         assert isinstance(fig, Figure)
         expected = _expected_px(fig)
-        path = viz.save_fig(fig, name, folder=tmp_path)
+        path = save_fig(fig, name, folder=tmp_path)
         assert _png_size(path) == expected
-    assert viz.FIGSIZE_PAIR == (11.0, 5.0)
+    assert FIGSIZE_PAIR == (11.0, 5.0)
 
 
 def test_blur_process_shows_kernel_magnified(photo, box_kernel):
-    fig = viz.plot_blur_process(photo, box_kernel, photo)
+    fig = plot_blur_process(photo, box_kernel, photo)
     kernel_ax = fig.axes[1]
     (img,) = kernel_ax.get_images()
     assert img.get_interpolation() == "nearest"
@@ -159,7 +195,7 @@ def test_blur_process_shows_kernel_magnified(photo, box_kernel):
 
 
 def test_patch_grid_outlines_the_chosen_patches(photo):
-    fig = viz.plot_patch_grid(photo, show_patches=4, seed=3)
+    fig = plot_patch_grid(photo, show_patches=4, seed=3)
     main = fig.axes[0]
     assert "6×9 patches" in main.get_title()
     assert "cropped remainder" in main.get_title()  # 280 = 9·30 + 10
@@ -172,12 +208,12 @@ def test_patch_grid_outlines_the_chosen_patches(photo):
             ax.get_images()[0].get_array(), photo[i * P : (i + 1) * P, j * P : (j + 1) * P]
         )
     with pytest.raises(ValueError, match="smaller than one"):
-        viz.plot_patch_grid(photo[:20, :20])
+        plot_patch_grid(photo[:20, :20])
 
 
 def test_labelled_image_annotates_small_matrix(photo):
     labels = _labels(6, 9)
-    fig = viz.plot_labelled_image(photo[:180, :270], labels)
+    fig = plot_labelled_image(photo[:180, :270], labels)
     ax_img, ax_mat = fig.axes[:2]
     numbers = [t.get_text() for t in ax_mat.texts]
     assert numbers == [str(v) for v in labels.ravel()]
@@ -190,7 +226,7 @@ def test_labelled_image_annotates_small_matrix(photo):
 def test_labelled_image_large_matrix_is_an_image_without_numbers():
     big = np.zeros((25 * P, 30 * P, 3), dtype=np.uint8)
     labels = _labels(25, 30)
-    fig = viz.plot_labelled_image(big, labels)
+    fig = plot_labelled_image(big, labels)
     ax_mat = fig.axes[1]
     assert len(ax_mat.texts) == 0
     np.testing.assert_array_equal(ax_mat.get_images()[0].get_array(), labels)
@@ -198,14 +234,14 @@ def test_labelled_image_large_matrix_is_an_image_without_numbers():
 
 def test_labelled_image_checks_shapes_and_values(photo):
     with pytest.raises(ValueError, match="6×9 grid"):
-        viz.plot_labelled_image(photo, _labels(5, 9))
+        plot_labelled_image(photo, _labels(5, 9))
     with pytest.raises(ValueError, match="0 \\(sharp\\) or 1"):
-        viz.plot_labelled_image(photo, np.full((6, 9), 2, dtype=np.uint8))
+        plot_labelled_image(photo, np.full((6, 9), 2, dtype=np.uint8))
 
 
 def test_boundary_segments_outline_union_of_cells():
     mask = np.array([[1, 1], [0, 1]], dtype=bool)
-    segs = viz._boundary_segments(mask, 10)
+    segs = boundary_segments(mask, 10)
     # An L of three cells has a perimeter of 8 cell edges.
     assert len(segs) == 8
     assert [(0, 0), (10, 0)] in segs and [(10, 10), (10, 20)] in segs
@@ -216,8 +252,8 @@ def test_boundary_segments_outline_union_of_cells():
 
 def test_patch_predictions_without_labels(photo):
     probs = np.random.default_rng(2).random((6, 9)).astype(np.float32)
-    fig = viz.plot_patch_predictions(photo, probs, threshold=0.5)
-    assert tuple(fig.get_size_inches()) == viz.FIGSIZE_SQUARE
+    fig = plot_patch_predictions(photo, probs, threshold=0.5)
+    assert tuple(fig.get_size_inches()) == FIGSIZE_SQUARE
     ax = fig.axes[0]
     n_called = int((probs >= 0.5).sum())
     assert f"{n_called} of 54" in ax.get_title()
@@ -233,7 +269,7 @@ def test_patch_predictions_right_wrong_panel(photo):
     probs[0, 0] = 0.2  # FN
     probs[5, 8] = 0.7  # FP
     probs[2, 7] = 0.6  # FP
-    fig = viz.plot_patch_predictions(photo, probs, labels)
+    fig = plot_patch_predictions(photo, probs, labels)
     ax_o = next(ax for ax in fig.axes if ax.get_title().startswith("Right/wrong"))
     assert "51 of 54 right" in ax_o.get_title()
     legend = [t.get_text() for t in ax_o.get_legend().get_texts()]
@@ -244,48 +280,48 @@ def test_patch_predictions_right_wrong_panel(photo):
         "FN: blurred, missed (1)",
     ]
     tint = ax_o.get_images()[1].get_array()
-    fp = np.array(viz.matplotlib.colors.to_rgba(viz.OUTCOME_COLORS["FP"]))[:3]
+    fp = np.array(matplotlib.colors.to_rgba(OUTCOME_COLORS["FP"]))[:3]
     np.testing.assert_allclose(tint[5, 8, :3], fp, atol=1e-6)
     assert tint[3, 5, 3] == 0  # TN patches are left untinted
     with pytest.raises(ValueError, match="labels has shape"):
-        viz.plot_patch_predictions(photo, probs, labels[:, :5])
+        plot_patch_predictions(photo, probs, labels[:, :5])
 
 
 def test_overlay_blur_map_shape_dtype_and_blend(photo):
     h, w = photo.shape[:2]
     bmap = np.tile(np.linspace(0, 1, w, dtype=np.float32), (h, 1))
-    out = viz.overlay_blur_map(photo, bmap, alpha=0.5)
+    out = overlay_blur_map(photo, bmap, alpha=0.5)
     assert out.shape == photo.shape and out.dtype == np.uint8
-    np.testing.assert_array_equal(viz.overlay_blur_map(photo, bmap, alpha=0.0), photo)
-    full = viz.overlay_blur_map(photo, bmap, alpha=1.0, cmap="gray")
+    np.testing.assert_array_equal(overlay_blur_map(photo, bmap, alpha=0.0), photo)
+    full = overlay_blur_map(photo, bmap, alpha=1.0, cmap="gray")
     np.testing.assert_allclose(full[:, :, 0], np.round(bmap * 255), atol=1)
     # NaN shows the photo through; out-of-range values are clipped.
     bmap[:10] = np.nan
     bmap[10:20] = 7.0
-    out = viz.overlay_blur_map(photo, bmap, alpha=1.0, cmap="gray")
+    out = overlay_blur_map(photo, bmap, alpha=1.0, cmap="gray")
     np.testing.assert_array_equal(out[:10], photo[:10])
     assert (out[10:20] == 255).all()
     with pytest.raises(ValueError, match="blur_map has shape"):
-        viz.overlay_blur_map(photo, bmap[:-1])
+        overlay_blur_map(photo, bmap[:-1])
     with pytest.raises(ValueError, match="alpha"):
-        viz.overlay_blur_map(photo, bmap, alpha=1.5)
+        overlay_blur_map(photo, bmap, alpha=1.5)
 
 
 def test_overlay_blur_map_grayscale_and_float_photo(photo):
     gray = photo[:, :, 0]
     bmap = np.zeros(gray.shape, dtype=np.float64)
-    out = viz.overlay_blur_map(gray, bmap, alpha=0.0)
+    out = overlay_blur_map(gray, bmap, alpha=0.0)
     assert out.shape == (*gray.shape, 3)
     np.testing.assert_array_equal(out[:, :, 2], gray)
-    as_float = viz.overlay_blur_map(photo / 255.0, bmap, alpha=0.0)
+    as_float = overlay_blur_map(photo / 255.0, bmap, alpha=0.0)
     np.testing.assert_allclose(as_float.astype(int), photo.astype(int), atol=1)
 
 
 def test_plot_blur_map_large_photo_drawn_in_pixel_coordinates(monkeypatch, tmp_path):
-    monkeypatch.setattr(viz, "MAX_DISPLAY_SIDE", 64)
+    monkeypatch.setattr("blurlib.viz.drawing.MAX_DISPLAY_SIDE", 64)
     img = np.full((300, 200, 3), 120, dtype=np.uint8)
     bmap = np.full((300, 200), 0.25, dtype=np.float32)
-    fig = viz.plot_blur_map(img, bmap)
+    fig = plot_blur_map(img, bmap)
     ax_photo, ax_map = fig.axes[:2]
     shown = ax_map.get_images()[0].get_array()
     assert max(shown.shape[:2]) <= 64  # shrunk for drawing ...
@@ -293,7 +329,7 @@ def test_plot_blur_map_large_photo_drawn_in_pixel_coordinates(monkeypatch, tmp_p
     assert ax_photo.get_xlim() == (0, 200)
     assert "0.25" in ax_map.get_title()
     assert any(ax.get_ylabel() == "P(blurred)" for ax in fig.axes)  # the colour bar
-    path = viz.save_fig(fig, "blur_map", folder=tmp_path)
+    path = save_fig(fig, "blur_map", folder=tmp_path)
     assert _png_size(path) == (1100, 500)
 
 
@@ -322,7 +358,7 @@ def _row(e: int, lr: float = 0.01) -> dict:
 
 def test_training_curves_from_csv(tmp_path):
     log = _write_log(tmp_path / "log.csv", [_row(e) for e in range(6)])
-    fig = viz.plot_training_curves(log)
+    fig = plot_training_curves(log)
     axes = [ax for ax in fig.axes if ax.get_visible()]
     assert [ax.get_title() for ax in axes] == ["Loss", "Accuracy"]  # constant lr: no lr panel
     loss_ax = axes[0]
@@ -332,7 +368,7 @@ def test_training_curves_from_csv(tmp_path):
     np.testing.assert_allclose(val.get_ydata(), [abs(e - 3) * 0.1 + 0.2 for e in range(6)])
     legend = [t.get_text() for t in loss_ax.get_legend().get_texts()]
     assert legend == ["train", "validation", "best val_loss (epoch 4)"]
-    path = viz.save_fig(fig, "curves", folder=tmp_path)
+    path = save_fig(fig, "curves", folder=tmp_path)
     assert _png_size(path) == (1100, 420)
 
 
@@ -341,7 +377,7 @@ def test_training_curves_resumed_log_and_lr_panel(tmp_path):
     rows = [_row(0), _row(1), _row(2), _row(3), _row(2, lr=0.001), _row(3, lr=0.001)]
     rows[4]["loss"] = 9.0
     log = _write_log(tmp_path / "log.csv", rows)
-    fig = viz.plot_training_curves(str(log))
+    fig = plot_training_curves(str(log))
     axes = fig.axes
     assert [ax.get_title() for ax in axes] == ["Loss", "Accuracy", "Learning rate"]
     train = axes[0].get_lines()[0]
@@ -351,7 +387,7 @@ def test_training_curves_resumed_log_and_lr_panel(tmp_path):
 
 
 def test_training_curves_from_mapping_and_errors(tmp_path):
-    fig = viz.plot_training_curves({"loss": [0.9, 0.5, 0.4], "acc": [0.5, 0.7, 0.8]})
+    fig = plot_training_curves({"loss": [0.9, 0.5, 0.4], "acc": [0.5, 0.7, 0.8]})
     assert [ax.get_title() for ax in fig.axes] == ["Loss", "Accuracy"]
     np.testing.assert_allclose(fig.axes[0].get_lines()[0].get_xdata(), [1, 2, 3])
 
@@ -359,22 +395,22 @@ def test_training_curves_from_mapping_and_errors(tmp_path):
         def __init__(self) -> None:
             self.history = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7]}
 
-    fig = viz.plot_training_curves(History())
+    fig = plot_training_curves(History())
     assert [ax.get_title() for ax in fig.axes] == ["Loss"]
     with pytest.raises(BlurlibError, match="not found"):
-        viz.plot_training_curves(tmp_path / "missing.csv")
+        plot_training_curves(tmp_path / "missing.csv")
     (tmp_path / "empty.csv").write_text("epoch,loss\n")
     with pytest.raises(BlurlibError, match="no rows"):
-        viz.plot_training_curves(tmp_path / "empty.csv")
+        plot_training_curves(tmp_path / "empty.csv")
     (tmp_path / "other.csv").write_text("a,b\n1,2\n")
     with pytest.raises(BlurlibError, match="'loss'"):
-        viz.plot_training_curves(tmp_path / "other.csv")
+        plot_training_curves(tmp_path / "other.csv")
 
 
 @pytest.mark.parametrize("normalize", [False, True])
 def test_confusion_matrix(normalize):
     cm = np.array([[80, 20], [10, 90]])
-    fig = viz.plot_confusion_matrix(cm, normalize=normalize)
+    fig = plot_confusion_matrix(cm, normalize=normalize)
     ax = fig.axes[0]
     texts = [t.get_text() for t in ax.texts]
     assert len(texts) == 4
@@ -386,7 +422,7 @@ def test_confusion_matrix(normalize):
     assert [t.get_text() for t in ax.get_xticklabels()] == ["sharp", "blurred"]
     assert "accuracy 85.0%" in ax.get_title()
     with pytest.raises(ValueError, match="square"):
-        viz.plot_confusion_matrix(np.zeros((2, 3)))
+        plot_confusion_matrix(np.zeros((2, 3)))
 
 
 def test_roc_pr_legends_carry_auc_and_ap(tmp_path):
@@ -397,25 +433,23 @@ def test_roc_pr_legends_carry_auc_and_ap(tmp_path):
         "Laplacian variance": (y, rng.random(400) + 0.3 * y),
         "reversed": (y, 1.0 - y),
     }
-    fig = viz.plot_roc_pr(curves)
+    fig = plot_roc_pr(curves)
     ax_roc, ax_pr = fig.axes
     roc_legend = [t.get_text() for t in ax_roc.get_legend().get_texts()]
     pr_legend = [t.get_text() for t in ax_pr.get_legend().get_texts()]
     assert roc_legend[0] == "CNN (AUC 1.000)" and roc_legend[2] == "reversed (AUC 0.000)"
     assert pr_legend[0] == "CNN (AP 1.000)"
     assert roc_legend[-1] == "chance" and pr_legend[-1].startswith("chance (")
-    # The legend numbers are blurlib.evaluate's, the one home of the metrics.
-    from blurlib.evaluate import average_precision, roc_auc
-
+    # The legend numbers are blurlib.evaluation.metrics', the one home of the metrics.
     y2, s2 = curves["Laplacian variance"]
     assert roc_legend[1] == f"Laplacian variance (AUC {roc_auc(y2, s2):.3f})"
     assert pr_legend[1] == f"Laplacian variance (AP {average_precision(y2, s2):.3f})"
-    path = viz.save_fig(fig, "roc_pr", folder=tmp_path)
+    path = save_fig(fig, "roc_pr", folder=tmp_path)
     assert _png_size(path) == (1100, 500)
     with pytest.raises(ValueError, match="bad:"):
-        viz.plot_roc_pr({"bad": (y, y[:-1])})
+        plot_roc_pr({"bad": (y, y[:-1])})
     with pytest.raises(ValueError, match="empty"):
-        viz.plot_roc_pr({})
+        plot_roc_pr({})
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -424,7 +458,7 @@ def test_roc_pr_legends_carry_auc_and_ap(tmp_path):
 def test_kernel_gallery(box_kernel, tmp_path):
     diag = np.eye(9, dtype=np.float32) / 9
     dot = np.ones((1, 1), dtype=np.float32)
-    fig = viz.plot_kernels([box_kernel, diag, dot], ["report", "diagonal", "none"])
+    fig = plot_kernels([box_kernel, diag, dot], ["report", "diagonal", "none"])
     visible = [ax for ax in fig.axes if ax.get_visible()]
     assert [ax.get_title() for ax in visible] == ["report\n15×15", "diagonal\n9×9", "none\n1×1"]
     # Same scale: every kernel is centred in a 15×15 canvas.
@@ -432,13 +466,13 @@ def test_kernel_gallery(box_kernel, tmp_path):
     assert shown.shape == (15, 15)
     np.testing.assert_allclose(shown[3:12, 3:12], diag)
     assert shown[7, 7] == pytest.approx(1 / 9)
-    path = viz.save_fig(fig, "kernels", folder=tmp_path)
+    path = save_fig(fig, "kernels", folder=tmp_path)
     assert _png_size(path) == _expected_px(fig)
-    six = viz.plot_kernels([box_kernel] * 6, same_scale=False)
+    six = plot_kernels([box_kernel] * 6, same_scale=False)
     assert sum(ax.get_visible() for ax in six.axes) == 6
-    assert tuple(six.get_size_inches()) == (3 * viz.KERNEL_CELL[0], 2 * viz.KERNEL_CELL[1] + 0.4)
+    assert tuple(six.get_size_inches()) == (3 * KERNEL_CELL[0], 2 * KERNEL_CELL[1] + 0.4)
     with pytest.raises(ValueError, match="titles"):
-        viz.plot_kernels([box_kernel], ["a", "b"])
+        plot_kernels([box_kernel], ["a", "b"])
 
 
 # ----------------------------------------------------------------------------- import hygiene
@@ -458,7 +492,8 @@ def _import_in_subprocess(env_extra: dict[str, str], code: str) -> str:
 
 def test_import_is_headless_safe_and_tensorflow_free():
     code = (
-        "import sys, matplotlib, blurlib.viz; "
+        "import sys, matplotlib, blurlib.viz.curves, blurlib.viz.maps, "
+        "blurlib.viz.report_figures; "
         "print(matplotlib.get_backend().lower(), 'tensorflow' in sys.modules)"
     )
     assert _import_in_subprocess({}, code) == "agg False"

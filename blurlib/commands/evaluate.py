@@ -28,7 +28,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--model", help="a .keras/.h5 model (default: the shipped models/default.keras)")
+    p.add_argument(
+        "--model", help="a .keras/.h5 model (default: the shipped blurlib/nets/default.keras)"
+    )
     p.add_argument(
         "--train-photos",
         action="append",
@@ -54,20 +56,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _split_mode(args: argparse.Namespace, model: Any) -> dict[str, Any]:
-    from blurlib import evaluate as ev
-    from blurlib.dataset import load_dataset
+    from blurlib.data.dataset import load_dataset
     from blurlib.errors import DatasetError
+    from blurlib.evaluation.baselines import fit_baselines
+    from blurlib.evaluation.runner import evaluate, results_table
+    from blurlib.training.runs import SPLIT_FILE, read_split
 
     if not args.run:
         raise DatasetError("--data needs --run RUN: the training run whose split.json to use")
-    split_path = Path(args.run) / "split.json"
-    if not split_path.is_file():
-        raise DatasetError(f"{split_path} does not exist; train with `python -m blurlib train`")
-    try:
-        split = json.loads(split_path.read_text())
-        train_idx, test_idx = split["train"], split["test"]
-    except (ValueError, KeyError) as exc:
-        raise DatasetError(f"{split_path} is corrupt; train again") from exc
+    split_path = Path(args.run) / SPLIT_FILE
+    split = read_split(args.run)
+    train_idx, test_idx = split["train"], split["test"]
     examples = load_dataset(args.data)
     if isinstance(test_idx, int) or isinstance(train_idx, int):
         sources = split["sources"]
@@ -75,23 +74,24 @@ def _split_mode(args: argparse.Namespace, model: Any) -> dict[str, Any]:
         train_idx = [e.index for e in examples if e.source in set(sources["train"])]
     if not test_idx:
         raise DatasetError(f"{split_path}: the test split is empty")
-    baselines = ev.fit_baselines([examples[i] for i in train_idx])
-    result = ev.evaluate(model, [examples[i] for i in test_idx], baselines, progress=True)
+    baselines = fit_baselines([examples[i] for i in train_idx])
+    result = evaluate(model, [examples[i] for i in test_idx], baselines, progress=True)
     return {
         "mode": "dataset-split",
         "data": str(args.data),
         "test_sources": sorted({examples[i].source for i in test_idx}),
         "metrics": result.metrics,
-        "table": ev.results_table(result),
+        "table": results_table(result),
     }
 
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print (and optionally save) the results."""
-    from blurlib import evaluate as ev
+    from blurlib.data.photos import load_photos, shrink_to
+    from blurlib.data.samples import real_blur_samples
+    from blurlib.evaluation.suite import run_suite, suite_markdown
     from blurlib.fileio import write_text
-    from blurlib.model import load_model
-    from blurlib.sources import load_photos, real_blur_samples, shrink_to
+    from blurlib.nets.files import load_model
 
     model = load_model(args.model)
     if args.data:
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         test = load_photos(args.test_photos or DEFAULT_TEST, max_side=args.max_side)
         real = [] if args.no_real_blur else real_blur_samples()
         real = [(n, shrink_to(img, args.max_side)) for n, img in real]
-        result = ev.run_suite(
+        result = run_suite(
             model,
             train,
             test,
@@ -114,8 +114,8 @@ def run(args: argparse.Namespace) -> int:
             progress=True,
         )
         result["mode"] = "protocols"
-        result["model"] = str(args.model or "models/default.keras")
-        text = ev.suite_markdown(result)
+        result["model"] = str(args.model or "blurlib/nets/default.keras")
+        text = suite_markdown(result)
     payload = json.dumps(result, indent=1, sort_keys=True, default=float)
     if args.out:
         out = Path(args.out)

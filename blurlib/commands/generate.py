@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import ast
 
-from blurlib.dataset import FORMATS, KERNEL_KINDS, generate
+from blurlib.data.dataset import FORMATS, generate
+from blurlib.data.degrade import DEGRADE_MIXES, get_degrade_config
+from blurlib.data.kernels import KERNEL_KINDS
+from blurlib.errors import DatasetError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -18,8 +22,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--source",
         action="append",
         help="'sample' (bundled photos, the default; 'sample:camera,coins' for some of them), "
-        "'voc2010' (with --voc-root), a folder of "
-        "images or a .txt list of photo paths; repeat to combine sources",
+        "'voc2010' (with --voc-root), 'deadleaves:N' (N synthetic, perfectly sharp scenes), "
+        "a folder of images or a .txt list of photo paths; repeat to combine sources",
     )
     p.add_argument("--voc-root", help="VOCdevkit folder, its VOC2010 folder, or the VOC tar")
     p.add_argument("--voc-split", default="trainval", choices=("train", "val", "trainval"))
@@ -30,6 +34,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--length-max", type=float, default=25.0, help="longest motion, px")
     p.add_argument("--fraction", type=float, default=0.5, help="chance a patch is blurred")
     p.add_argument("--format", dest="fmt", choices=FORMATS, default="jpg")
+    p.add_argument(
+        "--degrade",
+        choices=DEGRADE_MIXES,
+        default="none",
+        help="label-0 degradations around the motion blur: 'none' (the report's recipe) or "
+        "'realistic' (lens softness, resampling, defocus, haze before; noise and JPEG after)",
+    )
+    p.add_argument(
+        "--degrade-set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="change one field of the --degrade mix, e.g. --degrade-set jpeg_prob=0.9 "
+        "--degrade-set gaussian_sigma='(0.2, 1.0)' (fields: blurlib.data.degrade.DegradeConfig)",
+    )
     p.add_argument(
         "--grid30",
         action="store_true",
@@ -46,6 +65,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _degrade_config(mix: str, items: list[str]):
+    overrides = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise DatasetError(f"--degrade-set expects FIELD=VALUE, got {item!r}")
+        try:
+            overrides[name.strip()] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            raise DatasetError(
+                f"--degrade-set {item!r}: {value!r} is not a number or tuple"
+            ) from None
+    try:
+        return get_degrade_config(mix, **overrides) if overrides else mix
+    except (ValueError, TypeError) as exc:
+        raise DatasetError(f"--degrade-set: {exc}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     """Generate the dataset and print where it went."""
     out = generate(
@@ -59,11 +96,12 @@ def run(args: argparse.Namespace) -> int:
         grid=(30, 30) if args.grid30 else None,
         length_range=(args.length_min, args.length_max),
         max_side=args.max_side,
+        degrade=_degrade_config(args.degrade, args.degrade_set),
         voc_root=args.voc_root,
         voc_split=args.voc_split,
         overwrite=args.overwrite,
     )
-    from blurlib.dataset import load_metadata
+    from blurlib.data.dataset import load_metadata
 
     meta = load_metadata(out)
     patches = sum((e["height"] // 30) * (e["width"] // 30) for e in meta["images"])

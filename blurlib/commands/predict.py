@@ -22,7 +22,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("photos", nargs="+", metavar="PHOTO", help="image files or folders of images")
-    p.add_argument("--model", help="a .keras/.h5 model (default: the shipped models/default.keras)")
+    p.add_argument(
+        "--model", help="a .keras/.h5 model (default: the shipped blurlib/nets/default.keras)"
+    )
     p.add_argument("--out", default=".", help="folder for the outputs (default: current folder)")
     p.add_argument("--stride", type=int, default=4, help="window stride in pixels (default 4)")
     p.add_argument("--tile", type=int, default=1024, help="tile side in pixels (default 1024)")
@@ -46,8 +48,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _expand(items: list[str]) -> list[tuple[str, Path | None, str | None]]:
     """(label, path or None, error or None) per photo; folders become their images."""
+    from blurlib.data.photos import folder_images
     from blurlib.errors import BlurlibError
-    from blurlib.sources import folder_images
 
     out: list[tuple[str, Path | None, str | None]] = []
     for item in items:
@@ -78,7 +80,7 @@ def _shown(result: Any) -> Any:
     """The blur map with NaN where the photo has no content (the overlay shows the photo)."""
     import numpy as np
 
-    from blurlib.predict import windows_to_map
+    from blurlib.inference.maps import windows_to_map
 
     h, w = result.blur_map.shape
     content = windows_to_map(result.textured.astype(np.float32), h, w, result.stride)
@@ -95,10 +97,11 @@ def run(args: argparse.Namespace) -> int:
     if args.tile < 30:
         print(f"error: --tile must be at least 30 pixels, got {args.tile}", file=sys.stderr)
         return 2
-    from blurlib.model import load_model  # raises ModelFileError -> one line, exit 2
-    from blurlib.predict import analyse, save_outputs
-    from blurlib.sources import load_image, shrink_to
-    from blurlib.viz import overlay_blur_map
+    from blurlib.data.images import load_image
+    from blurlib.data.photos import shrink_to
+    from blurlib.inference.photos import analyse, save_outputs
+    from blurlib.nets.files import load_model  # raises ModelFileError -> one line, exit 2
+    from blurlib.viz.maps import overlay_blur_map
 
     model = load_model(args.model)
     photos = _expand(args.photos)

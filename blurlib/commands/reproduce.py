@@ -1,8 +1,9 @@
 """``python -m blurlib reproduce``: run the course notebooks 01 → 04 headlessly with papermill.
 
 The executed notebooks go to ``<out>/notebooks/``, the data set to ``<out>/data``, the
-models and every recorded number to ``<out>/run``, the figures to the repository's
-``figures/`` (or ``--figures``). Each notebook is executed into a temporary file and
+models and every recorded number to ``<out>/run``, the figures to ``<out>/figures`` — the
+committed ``figures/`` are refreshed only when asked (``--figures figures/``), so a run leaves
+the checkout clean. Each notebook is executed into a temporary file and
 renamed into place only when it finished, so an interrupted or failed run leaves the
 previous outputs as they were (a failed notebook is kept as ``<name>.failed.ipynb``, with
 the error in it). Each notebook gets only the parameters its ``parameters`` cell declares.
@@ -85,9 +86,7 @@ def course_parameters(
     if out.exists() and not out.is_dir():
         raise BlurlibError(f"--out {out} is a file; give a folder")
     if figures is None:
-        from blurlib.viz import figures_dir
-
-        figures = figures_dir()
+        figures = out / "figures"
     params: dict[str, Any] = {
         "seed": int(seed),
         "quick": bool(quick),
@@ -199,7 +198,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="run the course notebooks 01 → 04 headlessly (papermill) and say where all went",
         description=(
             "Execute notebooks/01…04 in order with papermill: the data set, the trained models "
-            "and the recorded numbers go under --out, the figures to figures/. Without options "
+            "the recorded numbers and the figures go under --out. Without options "
             "this is the default run on the bundled photos (minutes on a laptop CPU)."
         ),
     )
@@ -217,7 +216,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--voc-root", help="VOCdevkit folder, its VOC2010 folder, or the VOC tar")
     p.add_argument("--epochs", type=int, help="epochs of the compact net (default: the notebook's)")
-    p.add_argument("--figures", help="folder for the figures (default: the repository's figures/)")
+    p.add_argument(
+        "--figures",
+        help="folder for the figures (default: OUT/figures; --figures figures/ refreshes the "
+        "committed ones)",
+    )
     p.add_argument(
         "--set",
         action="append",

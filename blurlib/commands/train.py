@@ -6,8 +6,9 @@ import argparse
 from pathlib import Path
 
 from blurlib.errors import BlurlibError, DatasetError
-
-PRESET_NAMES = ("report", "report_as_run", "recommended", "quick")
+from blurlib.nets.builders import MODEL_NAMES
+from blurlib.training.config import DEFAULT_PRESET, PRESETS, SCHEDULES
+from blurlib.training.devices import JIT_MODES, PRECISIONS, STRATEGIES
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -25,15 +26,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="run folder for models, logs and checkpoints")
     p.add_argument(
         "--preset",
-        choices=PRESET_NAMES,
-        default="recommended",
-        help="training recipe (default: recommended); the options below override it",
+        choices=tuple(PRESETS),
+        default=DEFAULT_PRESET,
+        help=f"training recipe (default: {DEFAULT_PRESET}); the options below override it",
     )
-    p.add_argument("--model", choices=("report", "compact"), help="network architecture")
+    p.add_argument("--model", choices=MODEL_NAMES, help="network architecture")
     p.add_argument("--epochs", type=int, help="number of epochs")
     p.add_argument("--batch-size", type=int, help="batch size per device")
     p.add_argument("--lr", type=float, help="(peak) learning rate")
-    p.add_argument("--schedule", choices=("constant", "cosine", "plateau"), help="lr schedule")
+    p.add_argument("--schedule", choices=SCHEDULES, help="lr schedule")
     p.add_argument("--width", type=int, help="compact net: channels of the first block")
     p.add_argument("--dropout", type=float, help="dropout rate (default: the model's)")
     p.add_argument(
@@ -42,17 +43,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for split, init and data order")
     p.add_argument(
         "--strategy",
-        choices=("auto", "cpu", "gpu", "mirrored", "multiworker"),
+        choices=STRATEGIES,
         help="devices: auto (default) = one GPU if any, all GPUs if several, else CPU; "
         "multiworker reads TF_CONFIG (TensorFlow backend only; with KERAS_BACKEND=jax several "
         "GPUs train through keras.distribution.DataParallel)",
     )
     p.add_argument(
         "--mixed-precision",
-        choices=("auto", "on", "off"),
+        choices=PRECISIONS,
         help="float16 compute; auto = on for GPUs with compute capability >= 7.0",
     )
-    p.add_argument("--jit", choices=("auto", "on", "off"), help="XLA compilation")
+    p.add_argument("--jit", choices=JIT_MODES, help="XLA compilation")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, help="flips/rotations")
     p.add_argument(
         "--min-texture",
@@ -90,13 +91,14 @@ def run(args: argparse.Namespace) -> int:
             f"dataset folder {data} does not exist; make one with "
             f"`python -m blurlib generate --out {data}`"
         )
-    from blurlib.dataset import load_metadata
+    from blurlib.data.dataset import load_metadata
 
     load_metadata(data)  # "not a dataset folder" before TensorFlow starts
 
-    from blurlib import train
+    from blurlib.training.config import get_config
+    from blurlib.training.fit import fit
 
-    config = train.get_config(
+    config = get_config(
         args.preset,
         model=args.model,
         epochs=args.epochs,
@@ -122,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
             raise BlurlibError(f"{name} must be at least 1, got {value}")
     if config.lr <= 0:
         raise BlurlibError(f"--lr must be positive, got {config.lr}")
-    result = train.fit(
+    result = fit(
         config,
         data,
         args.out,

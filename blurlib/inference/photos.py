@@ -1,0 +1,148 @@
+"""Whole photos: which windows carry evidence (texture), what one photo holds
+(:class:`PhotoResult` from :func:`analyse`: window probabilities, texture mask, blur map,
+time) and its files on disk (:func:`save_outputs`).
+
+A window with too little texture (gray-level std below :data:`TEXTURE_STD`, the threshold
+of :func:`blurlib.data.patches.content_mask`) carries no evidence either way; it is measured on
+the photo itself, since user photos have no sharp copy.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from blurlib import PATCH
+from blurlib.data.patches import CONTENT_THRESHOLD, gray_image
+from blurlib.errors import ImageError
+from blurlib.fileio import atomic_path, write_bytes
+from blurlib.inference.maps import windows_to_map
+from blurlib.inference.windows import (
+    DEFAULT_STRIDE,
+    DEFAULT_TILE,
+    as_image,
+    fully_convolutional,
+    window_grid_shape,
+    window_probabilities,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+
+TEXTURE_STD = CONTENT_THRESHOLD  # gray std (0–255) from which a window has content (patches)
+
+
+def window_std(image: Any, stride: int = DEFAULT_STRIDE, patch: int = PATCH) -> np.ndarray:
+    """Return ``(rows, cols)`` float32: the gray-level standard deviation (0–255) of each
+    window at ``stride``, computed in strips with integral images (bounded memory)."""
+    image = as_image(image, patch)
+    h, w = image.shape[:2]
+    rows, cols = window_grid_shape(h, w, stride, patch)
+    out = np.empty((rows, cols), np.float32)
+    xs = np.arange(cols) * stride
+    n = float(patch * patch)
+    per = max(1, 256 // stride)
+    for i0 in range(0, rows, per):
+        i1 = min(i0 + per, rows)
+        y0, y1 = i0 * stride, (i1 - 1) * stride + patch
+        g = gray_image(image[y0:y1], patch).astype(np.float64)
+        sums = []
+        for v in (g, g * g):
+            integ = np.zeros((v.shape[0] + 1, v.shape[1] + 1), np.float64)
+            np.cumsum(np.cumsum(v, axis=0), axis=1, out=integ[1:, 1:])
+            ys = np.arange(i1 - i0) * stride
+            a = integ[np.ix_(ys + patch, xs + patch)] - integ[np.ix_(ys, xs + patch)]
+            b = integ[np.ix_(ys + patch, xs)] - integ[np.ix_(ys, xs)]
+            sums.append(a - b)
+        var = np.maximum(sums[1] / n - (sums[0] / n) ** 2, 0.0)
+        out[i0:i1] = np.sqrt(var)
+    return out
+
+
+def texture_mask(
+    image: Any,
+    stride: int = DEFAULT_STRIDE,
+    patch: int = PATCH,
+    threshold: float = TEXTURE_STD,
+) -> np.ndarray:
+    """Return ``(rows, cols)`` bool: windows whose gray-level std is at least ``threshold``.
+
+    The windowed form of :func:`blurlib.data.patches.content_mask` (same measure, same 5-level
+    threshold): measured on the photo itself, since user photos have no sharp copy.
+    """
+    return window_std(image, stride, patch) >= threshold
+
+
+@dataclass
+class PhotoResult:
+    """What :func:`analyse` found in one photo."""
+
+    height: int
+    width: int
+    stride: int
+    probs: np.ndarray  # (rows, cols) window probabilities
+    textured: np.ndarray  # (rows, cols) bool
+    blur_map: np.ndarray  # H×W float32
+    seconds: float
+
+    @property
+    def textured_windows(self) -> int:
+        """Number of textured windows."""
+        return int(self.textured.sum())
+
+    @property
+    def blurred_windows(self) -> int:
+        """Number of textured windows with P(blurred) > 0.5."""
+        return int((self.probs[self.textured] > 0.5).sum())
+
+    @property
+    def blurred_fraction(self) -> float:
+        """Fraction of the textured windows called blurred (nan if none is textured)."""
+        n = self.textured_windows
+        return self.blurred_windows / n if n else float("nan")
+
+
+def analyse(
+    model: keras.Model,
+    image: Any,
+    stride: int = DEFAULT_STRIDE,
+    *,
+    tile: int | None = DEFAULT_TILE,
+    threshold: float = TEXTURE_STD,
+) -> PhotoResult:
+    """Return a :class:`PhotoResult` (window probabilities, texture mask, blur map, time)."""
+    t0 = time.perf_counter()
+    _, _, patch = fully_convolutional(model)
+    image = as_image(image, patch)
+    probs = window_probabilities(model, image, stride, tile=tile)
+    textured = texture_mask(image, stride, patch, threshold)
+    bmap = windows_to_map(probs, image.shape[0], image.shape[1], stride, patch)
+    return PhotoResult(
+        image.shape[0], image.shape[1], stride, probs, textured, bmap, time.perf_counter() - t0
+    )
+
+
+def save_outputs(
+    picture: np.ndarray, result: PhotoResult, out_dir: str | os.PathLike, stem: str
+) -> tuple[Path, Path]:
+    """Write ``<stem>_blurmap.png`` (``picture``, e.g. ``blurlib.viz.maps.overlay_blur_map``) and
+    ``<stem>_blurmap.npy`` (the H×W map) atomically into ``out_dir``; return both paths."""
+    import cv2
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    png, npy = out_dir / f"{stem}_blurmap.png", out_dir / f"{stem}_blurmap.npy"
+    ok, data = cv2.imencode(
+        ".png", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1]
+    )
+    if not ok:  # pragma: no cover
+        raise ImageError(f"{png}: could not encode the overlay")
+    write_bytes(png, data.tobytes())
+    with atomic_path(npy) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, result.blur_map)
+    return png, npy

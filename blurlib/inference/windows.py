@@ -1,0 +1,331 @@
+"""Classifying windows of a photo: patch probabilities on the grid, dense window
+probabilities by a fully-convolutional pass (converted once per model and cached), tiling
+for photos of any size.
+
+Geometry. A window is a 30×30 square of the photo; window ``(i, j)`` at stride ``s`` has its
+top-left corner at ``(i*s, j*s)``, so a photo of ``H×W`` has ``(H - 30)//s + 1`` rows and
+``(W - 30)//s + 1`` columns of windows (the bottom/right remainder that does not fill a
+window is not classified, as in the patch grid).
+
+Exactness. :func:`window_probabilities` never crops windows: it runs the classifier's
+fully-convolutional form (:func:`blurlib.nets.fully_conv.to_fully_convolutional`) over the
+photo. That network evaluates every window whose corner lies on the *native stride* ``S`` grid (the
+product of the pool strides: 4 for the report and compact nets) exactly — the same
+arithmetic as cropping, up to float rounding (~1e-7 measured; the tests allow 1e-4).
+Every integer stride ``s`` is exact:
+
+* ``s`` a multiple of ``S``: one pass, output subsampled by ``s // S``;
+* any other ``s``: with ``g = gcd(s, S)`` the needed corners all lie on the ``g`` grid, so
+  the network runs on the ``(S // g)²`` shifted copies ``image[dy:, dx:]`` for
+  ``dy, dx in range(0, S, g)``; their outputs interleave into the stride-``g`` grid, which
+  is subsampled by ``s // g``. Strides 1, 2, 3, 6 … therefore cost ``(S // g)²`` passes.
+
+Tiling. Large photos run in tiles of about ``tile`` pixels a side; neighbouring tiles
+overlap by ``30 - S`` pixels and start on the ``S`` grid, so each window is computed by
+exactly one tile, with exactly the pixels the untiled pass would use (results equal the
+untiled call up to float rounding, ≤ 1e-5: a compiled convolution may sum in another order
+for another tile shape). All tiles of a photo have one shape (the last ones are
+zero-padded; padded windows are discarded), so a jit-compiling backend compiles once.
+Memory is bounded by the tile, not the photo.
+
+The window probabilities become per-pixel maps in :mod:`blurlib.inference.maps` and
+per-photo summaries in :mod:`blurlib.inference.photos`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import weakref
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from blurlib import PATCH
+from blurlib.errors import ImageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+
+DEFAULT_STRIDE = 4
+DEFAULT_TILE = 1024  # pixels per tile side (input); ~1 GB of activations for the report net
+DEFAULT_BATCH = 512  # patches per call in patch_probabilities
+JIT_MIN_FLOPS_PER_WINDOW = 4e6  # XLA on TensorFlow for nets at least this heavy per window
+
+
+# --------------------------------------------------------------------------------------------
+# the converted network, cached per model
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Converted:
+    fingerprint: tuple
+    fcn: Any
+    stride: int
+    patch: int
+
+
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _fingerprint(model: keras.Model) -> tuple:
+    """A cheap signature of the model's current weights (detects training after conversion)."""
+    sig = []
+    for w in model.get_weights():
+        a = np.asarray(w).ravel()
+        sig.append((a.shape[0], float(a[:: max(1, a.size // 4096)].sum(dtype=np.float64))))
+    return tuple(sig)
+
+
+def fully_convolutional(model: keras.Model) -> tuple[Any, int, int]:
+    """Return ``(fcn, native_stride, patch)`` for ``model``, converting once and caching
+    (reconverted when the model's weights change)."""
+    from blurlib.nets.fully_conv import native_stride, to_fully_convolutional
+
+    fp = _fingerprint(model)
+    hit = _CACHE.get(model)
+    if hit is not None and hit.fingerprint == fp:
+        return hit.fcn, hit.stride, hit.patch
+    fcn = to_fully_convolutional(model)
+    patch = int(model.inputs[0].shape[1])
+    stride = native_stride(model)
+    fcn.compile(jit_compile=_jit_choice(fcn, stride, patch))
+    conv = _Converted(fp, fcn, stride, patch)
+    _CACHE[model] = conv
+    return conv.fcn, conv.stride, conv.patch
+
+
+def _jit_choice(fcn: Any, stride: int, patch: int) -> bool | str:
+    """XLA for the converted network? JAX always compiles; on TensorFlow, Keras' "auto"
+    leaves XLA off on CPU, but for heavy nets (≥ 4 MFLOP per window, e.g. the report net's
+    dense layer run as a 4×4 convolution) XLA's CPU convolutions measured 1.4–2× faster,
+    which repays its compile time (~1 s per tile shape); light nets (compact) are faster
+    without it."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        return True
+    if backend != "tensorflow":
+        return "auto"
+    from blurlib.nets.flops import count_flops
+
+    side = patch + 7 * stride
+    per_window = count_flops(fcn, (side, side)) / 64
+    return True if per_window >= JIT_MIN_FLOPS_PER_WINDOW else "auto"
+
+
+def clear_cache() -> None:
+    """Forget every converted network."""
+    _CACHE.clear()
+
+
+class _NoRetraceWarning(logging.Filter):
+    """Drop TensorFlow's "triggered tf.function retracing" notes: photos of different sizes
+    are different shapes by nature (the predict function is traced with relaxed shapes)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "retracing" not in record.getMessage()
+
+
+logging.getLogger("tensorflow").addFilter(_NoRetraceWarning())
+
+
+def _forward(net: Any, x: np.ndarray) -> np.ndarray:
+    """Run ``net`` on one float32 batch in inference mode through Keras' compiled predict
+    step (tf.function / jax.jit); return P(blurred) along the last axis as float32."""
+    from blurlib.nets.builders import blur_probability
+
+    return blur_probability(net.predict_on_batch(x))
+
+
+# --------------------------------------------------------------------------------------------
+# inputs
+# --------------------------------------------------------------------------------------------
+
+
+def as_image(image: Any, patch: int = PATCH) -> np.ndarray:
+    """Return ``image`` as an H×W×3 array (uint8 or float 0–255, not copied when possible);
+    a path is loaded with :func:`blurlib.data.images.load_image`."""
+    if isinstance(image, (str, os.PathLike)):
+        from blurlib.data.images import load_image
+
+        image = load_image(image)
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
+    elif arr.ndim == 3 and arr.shape[2] == 1:
+        arr = np.repeat(arr, 3, axis=2)
+    elif arr.ndim == 3 and arr.shape[2] == 4:
+        arr = arr[:, :, :3]
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise ImageError(f"expected an H×W×3 RGB image, got an array of shape {arr.shape}")
+    if arr.dtype == np.uint16:
+        arr = (arr >> 8).astype(np.uint8)
+    elif arr.dtype not in (np.uint8, np.float32, np.float64):
+        arr = arr.astype(np.float32)
+    if arr.shape[0] < patch or arr.shape[1] < patch:
+        raise ImageError(
+            f"image of {arr.shape[0]}×{arr.shape[1]} px is smaller than one {patch}×{patch} "
+            "window; use a larger image"
+        )
+    return arr
+
+
+def _model_patch(model: keras.Model) -> int:
+    shape = tuple(model.inputs[0].shape)
+    if len(shape) != 4 or shape[1] != shape[2] or shape[1] is None:
+        raise ValueError(f"model {model.name!r} does not take square patches (input {shape})")
+    return int(shape[1])
+
+
+def window_grid_shape(height: int, width: int, stride: int, patch: int = PATCH) -> tuple[int, int]:
+    """Return ``(rows, cols)``: how many windows fit at ``stride`` (0 if the photo is smaller)."""
+    if stride < 1:
+        raise ValueError(f"stride must be a positive integer, got {stride}")
+    rows = (height - patch) // stride + 1 if height >= patch else 0
+    cols = (width - patch) // stride + 1 if width >= patch else 0
+    return rows, cols
+
+
+# --------------------------------------------------------------------------------------------
+# patch grid
+# --------------------------------------------------------------------------------------------
+
+
+def patch_probabilities(
+    model: keras.Model,
+    image: Any,
+    patch: int = PATCH,
+    batch_size: int = DEFAULT_BATCH,
+) -> np.ndarray:
+    """Return ``(H // patch, W // patch)`` float32 P(blurred) of each patch of the grid
+    (top-left aligned; the bottom/right remainder is cropped): the patches are classified
+    directly, in batches, by the cached converted network (on a 30×30 input it is the
+    classifier, with batch norm folded and the same compiled predict step)."""
+    from blurlib.data.patches import to_patches
+
+    if _model_patch(model) != patch:
+        raise ValueError(f"model takes {_model_patch(model)}-pixel patches, not {patch}")
+    fcn, _, _ = fully_convolutional(model)  # on a 30×30 input it *is* the classifier
+    image = as_image(image, patch)
+    grid = to_patches(image, patch)  # (rows, cols, P, P, 3), a copy in the image's dtype
+    rows, cols = grid.shape[:2]
+    flat = grid.reshape(rows * cols, patch, patch, 3)
+    out = np.empty(rows * cols, np.float32)
+    n = flat.shape[0]
+    # one batch shape per call (a power of two up to batch_size): few traces/compilations
+    bs = max(1, min(batch_size, 1 << max(0, (n - 1).bit_length())))
+    buf = np.zeros((bs, patch, patch, 3), np.float32)
+    for start in range(0, n, bs):
+        stop = min(start + bs, n)
+        buf[: stop - start] = flat[start:stop]
+        if stop - start < bs:
+            buf[stop - start :] = 0
+        out[start:stop] = _forward(fcn, buf)[: stop - start].reshape(-1)
+    return out.reshape(rows, cols)
+
+
+# --------------------------------------------------------------------------------------------
+# dense windows
+# --------------------------------------------------------------------------------------------
+
+
+def _bucket(n: int, step: int = 4) -> int:
+    return -(-n // step) * step
+
+
+def window_probabilities(
+    model: keras.Model,
+    image: Any,
+    stride: int = DEFAULT_STRIDE,
+    *,
+    tile: int | None = DEFAULT_TILE,
+) -> np.ndarray:
+    """Return ``(rows, cols)`` float32: entry ``(i, j)`` is P(blurred) of the 30×30 window with
+    top-left corner ``(i*stride, j*stride)``, from fully-convolutional passes (exact for every
+    integer stride, see the module docstring); ``tile`` = pixels per tile side (None: one tile)."""
+    stride = int(stride)
+    if stride < 1:
+        raise ValueError(f"stride must be a positive integer, got {stride}")
+    if tile is not None and tile < PATCH:
+        raise ValueError(f"tile must be at least {PATCH} pixels, got {tile}")
+    fcn, s, patch = fully_convolutional(model)
+    image = as_image(image, patch)
+    h, w = image.shape[:2]
+    # corners on the g grid: (s // g)² shifted passes, each on the native s grid
+    g = math.gcd(stride, s)
+    m = s // g
+    offsets = [
+        (dy, dx)
+        for dy in range(0, s, g)
+        for dx in range(0, s, g)
+        if h - dy >= patch and w - dx >= patch
+    ]
+    dense = np.empty(window_grid_shape(h, w, g, patch), np.float32)
+
+    # one input shape for every tile of every pass: full tiles, or (a photo that fits in one
+    # tile) its own size padded to a multiple of 4 windows — few shapes for jit backends
+    rows, cols = window_grid_shape(h, w, s, patch)
+    per = max(1, (tile - patch) // s + 1) if tile else max(rows, cols)
+    tr = _bucket(rows) if rows <= per else per
+    tc = _bucket(cols) if cols <= per else per
+    in_h, in_w = s * (tr - 1) + patch, s * (tc - 1) + patch
+    jobs = []
+    for dy, dx in offsets:
+        r_n, c_n = window_grid_shape(h - dy, w - dx, s, patch)
+        jobs += [(dy, dx, r0, c0) for r0 in range(0, r_n, tr) for c0 in range(0, c_n, tc)]
+    # small tiles (shifted passes over a small photo) go together in one batch, keeping the
+    # batch within one full tile's memory
+    batch = len(jobs) if not tile else max(1, min(len(jobs), (tile * tile) // (in_h * in_w)))
+    buf = np.zeros((batch, in_h, in_w, 3), np.float32)
+    for start in range(0, len(jobs), batch):
+        chunk = jobs[start : start + batch]
+        for b, (dy, dx, r0, c0) in enumerate(chunk):
+            y0, x0 = dy + r0 * s, dx + c0 * s
+            piece = image[y0 : y0 + in_h, x0 : x0 + in_w]
+            ph, pw = piece.shape[:2]
+            buf[b, :ph, :pw] = piece
+            if ph < in_h:
+                buf[b, ph:] = 0
+            if pw < in_w:
+                buf[b, :ph, pw:] = 0
+        res = _forward(fcn, buf[: len(chunk)])
+        for b, (dy, dx, r0, c0) in enumerate(chunk):
+            r_n, c_n = window_grid_shape(h - dy, w - dx, s, patch)
+            nr, nc = min(tr, r_n - r0), min(tc, c_n - c0)
+            if res.shape[1] < nr or res.shape[2] < nc:  # pragma: no cover - a conversion bug
+                raise RuntimeError(f"network gave {res.shape[1:3]} windows, expected {nr, nc}")
+            i0, j0 = dy // g + m * r0, dx // g + m * c0
+            dense[i0 : i0 + m * nr : m, j0 : j0 + m * nc : m] = res[b, :nr, :nc]
+    k = stride // g
+    return dense if k == 1 else np.ascontiguousarray(dense[::k, ::k])
+
+
+def windows_by_cropping(
+    model: keras.Model,
+    image: Any,
+    stride: int = DEFAULT_STRIDE,
+    batch_size: int = DEFAULT_BATCH,
+) -> np.ndarray:
+    """Return the same ``(rows, cols)`` as :func:`window_probabilities` by cropping every
+    window and classifying it (slow reference for tests and benchmarks)."""
+    patch = _model_patch(model)
+    image = as_image(image, patch)
+    h, w = image.shape[:2]
+    rows, cols = window_grid_shape(h, w, stride, patch)
+    view = np.lib.stride_tricks.sliding_window_view(image, (patch, patch), axis=(0, 1))
+    view = view[::stride, ::stride][:rows, :cols]  # (rows, cols, 3, P, P), no copy
+    n = rows * cols
+    out = np.empty(n, np.float32)
+    bs = max(1, min(batch_size, 1 << max(0, (n - 1).bit_length())))
+    buf = np.zeros((bs, patch, patch, 3), np.float32)
+    for start in range(0, n, bs):
+        stop = min(start + bs, n)
+        ii, jj = np.divmod(np.arange(start, stop), cols)
+        buf[: stop - start] = view[ii, jj].transpose(0, 2, 3, 1)
+        out[start:stop] = _forward(model, buf)[: stop - start]
+    return out.reshape(rows, cols)

@@ -1,0 +1,179 @@
+"""The patch classifiers: the two architectures, their compile settings and how to read
+their output.
+
+Every blurlib model takes a batch of 30×30×3 patches of raw 0–255 float pixel values (the
+scaling lives inside the model) and returns ``(batch, 2)`` softmax probabilities;
+P(blurred) = ``output[:, 1]`` (see :func:`blur_probability`). Training uses sparse
+categorical cross-entropy with labels 0 = sharp, 1 = motion-blurred.
+
+Two architectures (:data:`MODEL_NAMES`):
+
+``"report"``
+    The report's network, exactly: Rescaling(1/255) → Conv2D(96, 7×7, ReLU, valid) →
+    MaxPool 2×2 → Dropout 0.2 → Conv2D(256, 5×5, ReLU, valid) → MaxPool 2×2 → Dropout 0.2 →
+    Flatten → Dense(1024, ReLU) → Dense(2, softmax). 4 826 242 parameters and 103.3 MFLOP
+    per patch (2 FLOPs per multiply-add). The report also mentions a "Dropout" near the
+    dense layer; its position is unclear, so the two dropouts after the pools are kept and
+    none after Dense(1024).
+
+``"compact"``
+    The project's network: Rescaling(1/127.5, offset=-1) → three 3×3 valid convolutions
+    with 32 filters (each + batch norm + ReLU; 30 → 24) → MaxPool 2×2 (12) → two 3×3 valid
+    convolutions with 64 filters (12 → 8) → MaxPool 2×2 (4) → a "head" convolution with 128
+    filters whose 4×4 kernel covers the remaining extent (instead of global pooling, so the
+    fully-convolutional form is exact) + batch norm + ReLU → Flatten → Dense(2, softmax).
+    Every pool input has even size, so the receptive field is exactly the 30×30 patch.
+    ~0.21 M parameters, ~33 MFLOP per patch (width 32) — but ~13× cheaper than the report
+    net per window of a dense map, where the early convolutions are shared.
+
+All convolutions are valid and every downsampling is a pool, so
+
+All convolutions are valid and every downsampling is a pool, so
+:func:`blurlib.nets.fully_conv.to_fully_convolutional` turns either net into an exact
+dense-map network whose outputs are the windows at stride
+:func:`blurlib.nets.fully_conv.native_stride` (4 for both nets).
+
+This module uses only backend-neutral Keras 3 (``keras.layers`` / ``keras.ops``): it runs
+with ``KERAS_BACKEND`` = tensorflow, jax or torch.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from blurlib import PATCH
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+
+MODEL_NAMES = ("report", "compact")
+
+
+def _init(seed: int | None, k: int) -> Any:
+    """A Glorot-uniform initializer seeded per layer (None: unseeded)."""
+    import keras
+
+    return keras.initializers.GlorotUniform(seed=None if seed is None else seed * 1000 + k)
+
+
+def _report(patch: int, seed: int | None, dropout: float) -> keras.Model:
+    import keras
+    from keras import layers
+
+    if patch < 30 or (patch - 6) % 2 or ((patch - 6) // 2 - 4) % 2:
+        raise ValueError(f"the report net needs patch >= 30 with even pool inputs, got {patch}")
+    dseed = None if seed is None else seed + 7
+    x = inp = keras.Input(shape=(patch, patch, 3), name="image")
+    x = layers.Rescaling(1.0 / 255.0, name="rescale")(x)
+    x = layers.Conv2D(96, 7, activation="relu", kernel_initializer=_init(seed, 1), name="conv1")(x)
+    x = layers.MaxPooling2D(2, name="pool1")(x)
+    x = layers.Dropout(dropout, seed=dseed, name="drop1")(x)
+    x = layers.Conv2D(256, 5, activation="relu", kernel_initializer=_init(seed, 2), name="conv2")(x)
+    x = layers.MaxPooling2D(2, name="pool2")(x)
+    x = layers.Dropout(dropout, seed=None if dseed is None else dseed + 1, name="drop2")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(1024, activation="relu", kernel_initializer=_init(seed, 3), name="fc1")(x)
+    out = layers.Dense(
+        2, activation="softmax", kernel_initializer=_init(seed, 4), dtype="float32", name="output"
+    )(x)
+    return keras.Model(inp, out, name="report")
+
+
+def _compact(patch: int, seed: int | None, dropout: float, width: int) -> keras.Model:
+    import keras
+    from keras import layers
+
+    x = inp = keras.Input(shape=(patch, patch, 3), name="image")
+    x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(x)
+    size, k = patch, 0
+    for block, (filters, n_conv) in enumerate(((width, 3), (2 * width, 2)), start=1):
+        for conv in range(1, n_conv + 1):
+            k += 1
+            name = f"b{block}c{conv}"
+            x = layers.Conv2D(
+                filters, 3, use_bias=False, kernel_initializer=_init(seed, k), name=f"{name}_conv"
+            )(x)
+            x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
+            x = layers.ReLU(name=f"{name}_relu")(x)
+            size -= 2
+        if size % 2:
+            raise ValueError(f"patch {patch}: the compact net needs even pool inputs (try 30)")
+        x = layers.MaxPooling2D(2, name=f"pool{block}")(x)
+        size //= 2
+    if size < 1:
+        raise ValueError(f"patch {patch} is too small for the compact net (needs >= 22)")
+    # The head covers the whole remaining extent (global pooling would break exactness of
+    # the fully-convolutional form at the borders; a full-extent kernel keeps it exact).
+    x = layers.Conv2D(
+        4 * width, size, use_bias=False, kernel_initializer=_init(seed, 9), name="head_conv"
+    )(x)
+    x = layers.BatchNormalization(momentum=0.9, name="head_bn")(x)
+    x = layers.ReLU(name="head_relu")(x)
+    x = layers.Flatten(name="flatten")(x)
+    if dropout:
+        x = layers.Dropout(dropout, seed=None if seed is None else seed + 7, name="drop")(x)
+    out = layers.Dense(
+        2, activation="softmax", kernel_initializer=_init(seed, 10), dtype="float32", name="output"
+    )(x)
+    return keras.Model(inp, out, name="compact")
+
+
+def build_model(
+    name: str = "report",
+    patch: int = PATCH,
+    seed: int | None = None,
+    *,
+    dropout: float | None = None,
+    width: int | None = None,
+) -> keras.Model:
+    """Return an uncompiled patch classifier ``(batch, patch, patch, 3) 0–255 → (batch, 2)``.
+
+    ``dropout`` defaults to 0.2 for "report" and 0 for "compact"; ``width`` (compact only)
+    is the first block's channel count (default 32; 8 makes a tiny test model).
+    """
+    if name == "report":
+        if width is not None:
+            raise ValueError("width applies to the 'compact' net only; 'report' is fixed")
+        return _report(patch, seed, 0.2 if dropout is None else dropout)
+    if name == "compact":
+        return _compact(patch, seed, 0.0 if dropout is None else dropout, width or 32)
+    raise ValueError(f"unknown model name {name!r}; valid names: {', '.join(MODEL_NAMES)}")
+
+
+def compile_model(
+    model: keras.Model,
+    lr: float = 1e-3,
+    optimizer: Any = "adam",
+    jit_compile: bool | str = "auto",
+) -> keras.Model:
+    """Compile ``model`` in place (Adam by default, sparse categorical cross-entropy,
+    accuracy) and return it. ``optimizer`` is "adam", "sgd", "rmsprop", "adamw" or an
+    optimizer instance."""
+    import keras
+
+    if isinstance(optimizer, str):
+        table = {
+            "adam": keras.optimizers.Adam,
+            "sgd": keras.optimizers.SGD,
+            "rmsprop": keras.optimizers.RMSprop,
+            "adamw": keras.optimizers.AdamW,
+        }
+        if optimizer.lower() not in table:
+            raise ValueError(f"unknown optimizer {optimizer!r}; valid: {', '.join(table)}")
+        optimizer = table[optimizer.lower()](learning_rate=lr)
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        jit_compile=jit_compile,
+    )
+    return model
+
+
+def blur_probability(output: Any) -> np.ndarray:
+    """Return P(blurred) as float32 from model output: ``[..., 1]`` of a 2-way softmax,
+    ``[..., 0]`` of a 1-unit sigmoid."""
+    out = np.asarray(output, dtype=np.float32)
+    return np.ascontiguousarray(out[..., 1] if out.shape[-1] == 2 else out[..., 0])
