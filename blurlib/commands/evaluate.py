@@ -16,8 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-DEFAULT_TRAIN = ["models/training_photos.txt"]
-DEFAULT_TEST = ["models/training_photos.txt:test"]
+PHOTO_LIST = Path("models") / "training_photos.txt"  # in the checkout: the default model's photos
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -47,6 +46,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--variants", type=int, default=2, help="blurred copies per test photo")
     p.add_argument("--max-side", type=int, default=1280, help="shrink photos to this size")
     p.add_argument("--no-real-blur", action="store_true", help="skip the real blurred photos")
+    p.add_argument(
+        "--robustness",
+        action="store_true",
+        help="also score every protocol over quality variants of the test photos (soft, "
+        "resampled, JPEG, noise, partial defocus), false alarms on them and defocus-only photos",
+    )
     p.add_argument("--data", help="dataset folder: evaluate its test split instead")
     p.add_argument("--run", help="training run folder whose split.json names the test split")
     p.add_argument("--seed", type=int, default=0)
@@ -92,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
     from blurlib.evaluation.suite import run_suite, suite_markdown
     from blurlib.fileio import write_text
     from blurlib.nets.files import load_model
+    from blurlib.paths import work_root
 
     model = load_model(args.model)
     if args.data:
@@ -99,8 +105,9 @@ def run(args: argparse.Namespace) -> int:
         text = f"Test split of {args.data}: photos {', '.join(result['test_sources'])}\n\n"
         text += result["table"]
     else:
-        train = load_photos(args.train_photos or DEFAULT_TRAIN, max_side=args.max_side)
-        test = load_photos(args.test_photos or DEFAULT_TEST, max_side=args.max_side)
+        photo_list = work_root() / PHOTO_LIST
+        train = load_photos(args.train_photos or [str(photo_list)], max_side=args.max_side)
+        test = load_photos(args.test_photos or [f"{photo_list}:test"], max_side=args.max_side)
         real = [] if args.no_real_blur else real_blur_samples()
         real = [(n, shrink_to(img, args.max_side)) for n, img in real]
         result = run_suite(
@@ -114,8 +121,17 @@ def run(args: argparse.Namespace) -> int:
             progress=True,
         )
         result["mode"] = "protocols"
+        if args.robustness:
+            from blurlib.evaluation.robustness import robustness_markdown, run_robustness
+
+            result["robustness"] = run_robustness(
+                model, train, test, protocols=args.protocols, seed=args.seed, progress=True
+            )
         result["model"] = str(args.model or "blurlib/nets/default.keras")
         text = suite_markdown(result)
+        if args.robustness:
+            text += "\n**Robustness** (textured accuracy by photo quality)\n\n"
+            text += robustness_markdown(result["robustness"])
     payload = json.dumps(result, indent=1, sort_keys=True, default=float)
     if args.out:
         out = Path(args.out)

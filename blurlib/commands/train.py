@@ -58,7 +58,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--min-texture",
         type=float,
-        help="leave out training patches whose sharp gray std is below this (0 = keep all)",
+        help="leave out training patches whose sharp source's detail is below this (0 = keep all)",
+    )
+    p.add_argument(
+        "--min-evidence",
+        type=float,
+        help="leave out patches whose observed detail is below this: no evidence (0 = keep all)",
     )
     p.add_argument(
         "--test-sources",
@@ -113,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
         jit_compile=args.jit,
         augment=args.augment,
         min_texture=args.min_texture,
+        min_evidence=args.min_evidence,
         test_sources=_names(args.test_sources),
         val_sources=_names(args.val_sources),
         tensorboard=False if args.no_tensorboard else None,

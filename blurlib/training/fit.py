@@ -145,7 +145,9 @@ def fit(
     )
     write_split(out, split, sources, seed=seed, fractions=config.fractions, data=data)
     X_train, y_train = _training_patches(examples, split["train"], config, seed, max_train_patches)
-    X_val, y_val = patch_arrays(examples, split["val"], config.min_texture)
+    X_val, y_val = patch_arrays(
+        examples, split["val"], config.min_texture, min_evidence=config.min_evidence
+    )
     if len(X_train) == 0:
         raise DatasetError(
             f"{data}: no training patches left (min_texture={config.min_texture}); "
@@ -283,7 +285,7 @@ def _training_patches(
     max_train_patches: int | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The training patches, subsampled (stream ``subsample``) to ``max_train_patches``."""
-    X, y = patch_arrays(examples, indices, config.min_texture)
+    X, y = patch_arrays(examples, indices, config.min_texture, min_evidence=config.min_evidence)
     if max_train_patches is not None and len(X) > max_train_patches:
         perm = seeds.rng(seed, "subsample").permutation(len(X))
         keep = np.sort(perm[:max_train_patches])

@@ -114,12 +114,16 @@ def patch_arrays(
     indices: Sequence[int],
     min_texture: float = 0.0,
     patch: int = PATCH,
+    min_evidence: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(X uint8 (N, P, P, 3), y uint8 (N,))``: the patches of the chosen images.
 
     Patches are in image order, then row-major over each image's grid. With
     ``min_texture > 0`` the patches whose *sharp* source patch has less detail
     (:func:`blurlib.data.patches.patch_texture`) are left out (needs ``Example.sharp``).
+    With ``min_evidence > 0`` the patches whose OBSERVED detail (the same measure on the
+    composite: :func:`blurlib.data.patches.evidence_mask`, the definition ``predict`` uses)
+    is lower are left out: no evidence either way, so their label is noise.
     """
     xs, ys = [], []
     for i in indices:
@@ -138,6 +142,11 @@ def patch_arrays(
             if ex.sharp is None:
                 raise ValueError("min_texture needs Example.sharp: load_dataset(with_sharp=True)")
             keep = patch_texture(ex.sharp, patch).reshape(-1) >= min_texture
+            x, y = x[keep], y[keep]
+        if min_evidence > 0:
+            keep = patch_texture(ex.image, patch).reshape(-1) >= min_evidence
+            if min_texture > 0:
+                keep = keep[patch_texture(ex.sharp, patch).reshape(-1) >= min_texture]
             x, y = x[keep], y[keep]
         xs.append(x)
         ys.append(y)

@@ -1,0 +1,112 @@
+"""Robustness: the evidence definition, quality variants, the robustness suite, min_evidence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from blurlib.data.convolve import apply_kernel
+from blurlib.data.degrade import apply_isotropic, apply_specs, disk_kernel
+from blurlib.data.kernels import linear_kernel
+from blurlib.data.patches import EVIDENCE_THRESHOLD, evidence_mask, patch_texture
+from blurlib.data.samples import sample_images
+from blurlib.evaluation.baselines import laplacian_variance
+from blurlib.evaluation.robustness import (
+    QUALITY_VARIANTS,
+    robustness_markdown,
+    run_robustness,
+    variant_examples,
+)
+
+
+@pytest.fixture(scope="module")
+def photos():
+    s = dict(sample_images())
+    return {name: s[name][:240, :300] for name in ("coffee", "chelsea", "gravel", "camera")}
+
+
+def test_evidence_mask_is_observed_detail_at_two_gray_levels(photos):
+    ramp = np.tile(np.linspace(0, 200, 90, dtype=np.float32), (60, 1))
+    flat = np.repeat(ramp[:, :, None], 3, axis=2).astype(np.uint8)
+    assert not evidence_mask(flat).any()  # smooth shading: no evidence
+    gravel = photos["gravel"]
+    assert evidence_mask(gravel).all()
+    mask = evidence_mask(photos["chelsea"])
+    assert np.array_equal(mask, patch_texture(photos["chelsea"]) >= EVIDENCE_THRESHOLD)
+    # the bundled cat (240×300 crop: 8×10 patches): 77 judgeable, 63 textured (sharp rule)
+    assert int(mask.sum()) == 77
+    # straight motion keeps evidence across its direction on a textured photo
+    blurred = apply_kernel(gravel, linear_kernel(15, 30))
+    assert evidence_mask(blurred).mean() == 1.0
+    # strong isotropic defocus removes it from smooth content
+    soft = apply_isotropic(photos["coffee"], disk_kernel(6))
+    assert evidence_mask(soft).mean() < evidence_mask(photos["coffee"]).mean()
+
+
+def test_variant_examples_apply_lens_before_and_camera_after_the_blur(photos):
+    pics = [("coffee", photos["coffee"])]
+    pristine = variant_examples(pics, "pristine", "linear", seed=3)[0]
+    jpeg = variant_examples(pics, "JPEG q40", "linear", seed=3)[0]
+    soft = variant_examples(pics, "soft σ1", "linear", seed=3)[0]
+    assert np.array_equal(pristine.labels, jpeg.labels) and np.array_equal(
+        pristine.labels, soft.labels
+    )
+    assert np.array_equal(pristine.sharp, jpeg.sharp)  # camera finishing leaves the source alone
+    assert np.array_equal(jpeg.image, apply_specs(pristine.image, QUALITY_VARIANTS["JPEG q40"][1]))
+    h, w = soft.sharp.shape[:2]
+    lens = apply_specs(photos["coffee"], QUALITY_VARIANTS["soft σ1"][0])[:h, :w]
+    assert np.array_equal(soft.sharp, lens)  # the lens-degraded photo is the scored source
+    # the motion-blurred patches of the composite are blurred copies of the SOFT photo
+    blurred = soft.labels.astype(bool)
+    assert blurred.any() and not np.array_equal(soft.image, soft.sharp)
+
+
+class _Laplacian:
+    """A stand-in 'model': P(blurred) from the Laplacian variance (low variance = blurred)."""
+
+    def __call__(self, image):
+        v = laplacian_variance(image)
+        return 1.0 / (1.0 + v / 50.0)
+
+
+def test_run_robustness_tables_and_markdown(photos, monkeypatch):
+    from blurlib.evaluation import robustness, runner
+
+    model = _Laplacian()
+    monkeypatch.setattr(runner, "model_predictor", lambda m, patch: m)
+    monkeypatch.setattr(robustness, "model_predictor", lambda m, patch: m)
+    train = [("camera", photos["camera"])]
+    test = [("coffee", photos["coffee"]), ("gravel", photos["gravel"])]
+    r = run_robustness(model, train, test, variants=("pristine", "soft σ1"), protocols=("linear",))
+    again = run_robustness(
+        model, train, test, variants=("pristine", "soft σ1"), protocols=("linear",)
+    )
+    assert r == again  # seeded
+    assert set(r["variants"]) == {"pristine", "soft σ1"}
+    pristine, soft = r["variants"]["pristine"], r["variants"]["soft σ1"]
+    assert set(pristine["protocols"]["linear"]) >= {"cnn", "laplacian"}
+    # a sharpness threshold calls softened photos blurred: more false alarms than pristine
+    assert soft["false_alarms"] > pristine["false_alarms"]
+    assert 0.0 <= r["defocus_called_motion"] <= 1.0
+    assert r["false_alarms_ordinary"] == soft["false_alarms"]
+    text = robustness_markdown(r)
+    assert "| pristine |" in text and "| soft σ1 |" in text and "Defocus-only photos" in text
+    with pytest.raises(ValueError, match="unknown quality variants"):
+        run_robustness(model, train, test, variants=("foggy",))
+
+
+def test_patch_arrays_min_evidence_drops_flat_patches_of_the_composite():
+    from blurlib.data.dataset import Example
+    from blurlib.training.split import patch_arrays
+
+    rng = np.random.default_rng(0)
+    image = np.full((60, 90, 3), 128, np.uint8)
+    image[:, 30:60] = rng.integers(0, 256, (60, 30, 3), dtype=np.uint8)  # middle column textured
+    labels = np.array([[0, 1, 1], [1, 0, 0]], np.uint8)
+    ex = Example(0, "0.png", image, image, labels, "x")
+    X, y = patch_arrays([ex], [0])
+    assert len(X) == 6
+    X, y = patch_arrays([ex], [0], min_evidence=EVIDENCE_THRESHOLD)
+    assert len(X) == 2 and y.tolist() == [1, 0]  # only the middle column survives, in order
+    X, y = patch_arrays([ex], [0], min_texture=5.0, min_evidence=EVIDENCE_THRESHOLD)
+    assert y.tolist() == [1, 0]
