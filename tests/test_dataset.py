@@ -306,3 +306,19 @@ def test_cli_degrade_options(photo_dir, tmp_path, capsys):
                    "--degrade", "realistic", "--degrade-set", bad])  # fmt: skip
         err = capsys.readouterr().err
         assert rc == 2 and err.startswith("error: --degrade-set") and err.count("\n") == 1
+
+
+def test_cli_names_skipped_photos_itself_even_with_warnings_ignored(photo_dir, tmp_path, capsys):
+    import warnings
+
+    (photo_dir / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    skipped = []
+    dataset.generate(tmp_path / "lib", photo_dir, n=3, progress=False, on_skip=skipped.append)
+    assert len(skipped) == 1 and "broken.jpg" in skipped[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # as PYTHONWARNINGS=ignore would
+        rc = main(["generate", "--source", str(photo_dir), "-n", "3", "--out", str(tmp_path / "c")])
+    captured = capsys.readouterr()
+    assert rc == 0
+    lines = [line for line in captured.err.splitlines() if "skipped:" in line]
+    assert len(lines) == 1 and "broken.jpg" in lines[0]

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import pytest
+from helpers import noise_texture
 
 from blurlib.data.patches import (
     TEXTURE_SIGMA,
@@ -160,13 +161,6 @@ def test_roc_auc_equals_brute_force_pair_count():
 # ------------------------------------------------------------------------- patch measures
 
 
-def _texture(h: int, w: int, seed: int = 0) -> np.ndarray:
-    """Smoothed noise: a busy, natural-ish texture (RGB uint8)."""
-    rng = np.random.default_rng(seed)
-    noise = rng.uniform(0, 255, (h, w, 3)).astype(np.float32)
-    return np.clip(cv2.GaussianBlur(noise, (0, 0), 1.0) * 2 - 127, 0, 255).astype(np.uint8)
-
-
 def _gray(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image.astype(np.float32), cv2.COLOR_RGB2GRAY).astype(np.float64)
 
@@ -198,14 +192,14 @@ def _reference(image: np.ndarray, name: str) -> np.ndarray:
 
 @pytest.mark.parametrize("name", ["laplacian", "tenengrad", "fft"])
 def test_baseline_measures_match_per_patch_loop(name):
-    image = _texture(95, 125, seed=1)  # 3 × 4 patches, remainder cropped
+    image = noise_texture(95, 125, seed=1)  # 3 × 4 patches, remainder cropped
     got = BASELINES[name](image)
     assert got.shape == (3, 4) and got.dtype == np.float32
     np.testing.assert_allclose(got, _reference(image, name), rtol=1e-5)
 
 
 def test_texture_and_contrast_match_reference():
-    image = _texture(64, 100, seed=2)
+    image = noise_texture(64, 100, seed=2)
     g = _gray(image)
     detail = g - cv2.GaussianBlur(g, (0, 0), TEXTURE_SIGMA, borderType=cv2.BORDER_REFLECT_101)
     expect = np.array(
@@ -217,24 +211,24 @@ def test_texture_and_contrast_match_reference():
             for i in range(2)
         ]
     )
-    np.testing.assert_allclose(patch_texture(image), expect, rtol=1e-4)
+    np.testing.assert_allclose(patchnoise_texture(image), expect, rtol=1e-4)
     np.testing.assert_allclose(patch_contrast(image), _reference(image, "contrast"), rtol=1e-4)
 
 
 def test_gray_input_and_too_small_image():
-    image = _texture(60, 60)
+    image = noise_texture(60, 60)
     gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     assert laplacian_variance(gray).shape == (2, 2)
     with pytest.raises(ImageError, match="smaller than one"):
         tenengrad(np.zeros((20, 40, 3), np.uint8))
     with pytest.raises(ImageError):
-        patch_texture(np.zeros((40, 40, 4), np.uint8))
+        patchnoise_texture(np.zeros((40, 40, 4), np.uint8))
 
 
 @pytest.mark.parametrize("name", ["laplacian", "tenengrad", "fft"])
 @pytest.mark.parametrize("ksize", [(9, 1), (1, 9), (7, 7)])
 def test_blur_lowers_every_measure(name, ksize):
-    sharp = _texture(120, 150, seed=3)
+    sharp = noise_texture(120, 150, seed=3)
     blurred = cv2.blur(sharp, ksize)  # horizontal, vertical and box blur
     fn = BASELINES[name]
     assert np.all(fn(blurred) < fn(sharp))
@@ -259,11 +253,11 @@ def test_textured_mask_flat_ramp_and_noise():
     assert not textured_mask(flat).any()
     assert not textured_mask(ramp).any()
     assert textured_mask(noise).all()
-    assert textured_mask(_texture(90, 120)).all()
+    assert textured_mask(noise_texture(90, 120)).all()
     assert textured_mask(flat).shape == (3, 4)
     assert not content_mask(flat).any()
     assert content_mask(noise).all()
-    assert patch_texture(flat).max() == 0.0
+    assert patchnoise_texture(flat).max() == 0.0
 
 
 def test_texture_threshold_calibration_on_bundled_photos():
@@ -297,7 +291,7 @@ def test_fit_threshold_separates_and_respects_ties():
 
 
 def test_baseline_object_scores_predict_and_proba():
-    sharp = _texture(90, 120, seed=4)
+    sharp = noise_texture(90, 120, seed=4)
     blurred = cv2.blur(sharp, (9, 1))
     lv_sharp = np.log(laplacian_variance(sharp).astype(np.float64) + LOG_EPS)
     lv_blur = np.log(laplacian_variance(blurred).astype(np.float64) + LOG_EPS)
@@ -327,7 +321,7 @@ class Ex:
 def _example(seed: int, rows: int = 4, cols: int = 5) -> Ex:
     """Textured photo with a flat band on top; a random half of the patches box-blurred."""
     rng = np.random.default_rng(seed)
-    sharp = _texture(rows * P, cols * P, seed=100 + seed)
+    sharp = noise_texture(rows * P, cols * P, seed=100 + seed)
     sharp[:P] = 90  # first patch row is flat: untextured, blur cannot show there
     blurred = cv2.blur(sharp, (int(rng.integers(7, 15)), 1))
     labels = (rng.random((rows, cols)) < 0.5).astype(np.uint8)
@@ -437,7 +431,7 @@ def test_evaluate_errors():
 def test_make_protocol_examples():
     pytest.importorskip("blurlib.data.kernels")
     pytest.importorskip("blurlib.data.dataset")
-    photos = [("a", _texture(95, 130, seed=5)), ("b", _texture(64, 61, seed=6))]
+    photos = [("a", noise_texture(95, 130, seed=5)), ("b", noise_texture(64, 61, seed=6))]
     with pytest.raises(ValueError, match="protocol"):
         make_protocol_examples(photos, "defocus", seed=0)
     for protocol in PROTOCOLS:

@@ -6,19 +6,13 @@ import json
 
 import numpy as np
 import pytest
+from helpers import blocky_photo
 from PIL import Image
 
 from blurlib.cli import main
 from blurlib.data import dataset
 
 pytest.importorskip("keras")
-
-
-def _photo(seed: int, h: int = 120, w: int = 150) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    base = rng.integers(0, 256, (h // 4 + 1, w // 4 + 1, 3)).astype(np.float32)
-    img = np.kron(base, np.ones((4, 4, 1), np.float32))[:h, :w] + rng.normal(0, 15, (h, w, 3))
-    return np.clip(img, 0, 255).astype(np.uint8)
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +24,7 @@ def setup(tmp_path_factory):
     for part, seeds in (("train", (1, 2, 3)), ("test", (4, 5))):
         (root / part).mkdir()
         for s in seeds:
-            Image.fromarray(_photo(s)).save(root / part / f"p{s}.png")
+            Image.fromarray(blocky_photo(120, 150, seed=s)).save(root / part / f"p{s}.png")
     model_path = save_model(build_model("compact", seed=0, width=8), root / "tiny.keras")
     return root, model_path
 

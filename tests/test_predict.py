@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from helpers import smooth_photo
 
 keras = pytest.importorskip("keras")
 cv2 = pytest.importorskip("cv2")
@@ -35,7 +36,7 @@ def _sharpen(m, spread: float = 2.0) -> None:
     """Rescale the output layer so that the logit differences on photo patches have mean 0
     and standard deviation ``spread``: probabilities then cover (0, 1) instead of sitting
     near one value."""
-    photo = _photo(120, 120, seed=11).astype("float32")
+    photo = smooth_photo(120, 120, seed=11).astype("float32")
     x = np.stack(
         [photo[i : i + 30, j : j + 30] for i in range(0, 90, 12) for j in range(0, 90, 12)]
     )
@@ -83,13 +84,6 @@ def tiny(tmp_path_factory):
     return path
 
 
-def _photo(h, w, seed=0):
-    """A photo-like uint8 image: smooth shapes plus fine texture."""
-    rng = np.random.default_rng(seed)
-    base = cv2.resize(rng.uniform(0, 255, (h // 8 + 2, w // 8 + 2, 3)), (w, h))
-    return np.clip(base + rng.normal(0, 25, (h, w, 3)), 0, 255).astype(np.uint8)
-
-
 @pytest.mark.parametrize(
     "which", ["report-random", "compact-random", "report-trained", "compact-trained"]
 )
@@ -97,7 +91,7 @@ def test_fcn_agrees_with_cropping_every_stride(nets, which):
     m = nets[which]
     spread = []
     for h, w in SIZES:
-        img = _photo(h, w, seed=h + w)
+        img = smooth_photo(h, w, seed=h + w)
         ref = windows_by_cropping(m, img, stride=1)  # every window, classified one by one
         assert ref.shape == (h - 29, w - 29)
         spread.append(ref.std())
@@ -114,7 +108,7 @@ def test_fcn_agrees_with_cropping_every_stride(nets, which):
 
 def test_cropping_reference_crops_the_right_windows(nets):
     m = nets["compact-trained"]
-    img = _photo(50, 61, seed=9)
+    img = smooth_photo(50, 61, seed=9)
     got = windows_by_cropping(m, img, stride=7)
     crops = np.stack(
         [img[i * 7 : i * 7 + 30, j * 7 : j * 7 + 30] for i in range(3) for j in range(5)]
@@ -138,7 +132,7 @@ def test_cropping_reference_crops_the_right_windows(nets):
 )
 def test_tiles_equal_the_untiled_call(nets, which, stride, tile):
     m = nets[which]
-    img = _photo(97, 131, seed=5)
+    img = smooth_photo(97, 131, seed=5)
     whole = window_probabilities(m, img, stride, tile=None)
     tiled = window_probabilities(m, img, stride, tile=tile)
     assert tiled.shape == whole.shape
@@ -155,7 +149,7 @@ def test_tiles_have_one_shape_and_bounded_size(nets, monkeypatch):
         return real(net, x)
 
     monkeypatch.setattr(win, "_forward", spy)
-    img = _photo(150, 210, seed=1)
+    img = smooth_photo(150, 210, seed=1)
     window_probabilities(m, img, 4, tile=64)
     assert len(shapes) > 4 and len(set(shapes)) == 1
     assert max(shapes[0][1:3]) <= 64
@@ -167,7 +161,7 @@ def test_tiles_have_one_shape_and_bounded_size(nets, monkeypatch):
 
 def test_patch_probabilities(nets):
     m = nets["report-trained"]
-    img = _photo(95, 130, seed=2)
+    img = smooth_photo(95, 130, seed=2)
     pp = patch_probabilities(m, img)
     assert pp.shape == (3, 4) and pp.dtype == np.float32
     assert np.all((pp >= 0) & (pp <= 1))
@@ -218,7 +212,7 @@ def test_windows_to_map_interpolates_between_centres():
 def test_blur_map_shape_and_range(nets):
     m = nets["compact-trained"]
     for h, w in [(67, 91), (30, 30), (45, 120)]:
-        img = _photo(h, w, seed=4)
+        img = smooth_photo(h, w, seed=4)
         for s in (1, 4, 5):
             bmap = blur_map(m, img, stride=s)
             assert bmap.shape == (h, w) and bmap.dtype == np.float32
@@ -244,7 +238,7 @@ def test_window_std_and_texture_mask():
 
 def test_predict_many_arrays_and_paths(nets, tmp_path):
     m = nets["compact-trained"]
-    a, b = _photo(60, 70, seed=1), _photo(45, 90, seed=2)
+    a, b = smooth_photo(60, 70, seed=1), smooth_photo(45, 90, seed=2)
     cv2.imwrite(str(tmp_path / "b.png"), cv2.cvtColor(b, cv2.COLOR_RGB2BGR))
     maps = predict_many(m, [a, tmp_path / "b.png"], stride=4)
     assert [x.shape for x in maps] == [(60, 70), (45, 90)]
@@ -254,7 +248,7 @@ def test_predict_many_arrays_and_paths(nets, tmp_path):
 
 def test_converted_network_is_cached_and_follows_weight_changes():
     m = build_model("compact", seed=7, width=8)
-    img = _photo(40, 50, seed=3)
+    img = smooth_photo(40, 50, seed=3)
     fcn1, stride, patch = fully_convolutional(m)
     assert (stride, patch) == (4, 30)
     assert fully_convolutional(m)[0] is fcn1  # no reconversion
@@ -268,7 +262,7 @@ def test_converted_network_is_cached_and_follows_weight_changes():
 
 def test_analyse_and_outputs(nets, tmp_path):
     m = nets["compact-trained"]
-    img = _photo(64, 80, seed=6)
+    img = smooth_photo(64, 80, seed=6)
     img[:, :35] = 128
     res = analyse(m, img, stride=4)
     assert res.probs.shape == res.textured.shape == (9, 13)
@@ -296,11 +290,11 @@ def _write(path, image):
 
 def test_cli_good_photos_and_a_folder(tiny, tmp_path, capsys):
     pytest.importorskip("blurlib.data.photos")
-    a = _write(tmp_path / "a.png", _photo(70, 100, seed=1))
+    a = _write(tmp_path / "a.png", smooth_photo(70, 100, seed=1))
     folder = tmp_path / "more"
     folder.mkdir()
-    _write(folder / "b.jpg", _photo(64, 64, seed=2))
-    _write(folder / "c.png", _photo(90, 45, seed=3))
+    _write(folder / "b.jpg", smooth_photo(64, 64, seed=2))
+    _write(folder / "c.png", smooth_photo(90, 45, seed=3))
     out = tmp_path / "out"
     code = main(["predict", str(a), str(folder), "--model", str(tiny), "--out", str(out)])
     captured = capsys.readouterr()
@@ -319,7 +313,7 @@ def test_cli_good_photos_and_a_folder(tiny, tmp_path, capsys):
 
 def test_cli_json(tiny, tmp_path, capsys):
     pytest.importorskip("blurlib.data.photos")
-    a = _write(tmp_path / "a.png", _photo(70, 100, seed=1))
+    a = _write(tmp_path / "a.png", smooth_photo(70, 100, seed=1))
     code = main(
         ["predict", str(a), "--model", str(tiny), "--out", str(tmp_path), "--json", "--stride", "8"]
     )
@@ -336,10 +330,10 @@ def test_cli_json(tiny, tmp_path, capsys):
 
 def test_cli_bad_photo_does_not_stop_the_others(tiny, tmp_path, capsys):
     pytest.importorskip("blurlib.data.photos")
-    good = _write(tmp_path / "good.png", _photo(60, 60, seed=1))
+    good = _write(tmp_path / "good.png", smooth_photo(60, 60, seed=1))
     junk = tmp_path / "junk.jpg"
     junk.write_bytes(b"this is not a jpeg")
-    small = _write(tmp_path / "small.png", _photo(20, 60, seed=1))
+    small = _write(tmp_path / "small.png", smooth_photo(20, 60, seed=1))
     missing = tmp_path / "missing.png"
     out = tmp_path / "out"
     argv = ["predict", str(junk), str(good), str(missing), str(small), "--model", str(tiny)]
@@ -356,7 +350,7 @@ def test_cli_bad_photo_does_not_stop_the_others(tiny, tmp_path, capsys):
 
 
 def test_cli_wrong_model_file(tmp_path, capsys, monkeypatch):
-    photo = _write(tmp_path / "a.png", _photo(40, 40))
+    photo = _write(tmp_path / "a.png", smooth_photo(40, 40))
     bad = tmp_path / "model.keras"
     bad.write_bytes(b"\xff\xd8\xff\xe0 a jpeg, renamed")
     assert main(["predict", str(photo), "--model", str(bad), "--out", str(tmp_path)]) == 2

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from PIL import Image
 
 from blurlib.data.dataset import Example
 from blurlib.data.patches import TEXTURE_THRESHOLD
@@ -26,58 +25,6 @@ from blurlib.training.runs import load_history
 from blurlib.training.split import SPLITS, patch_arrays, split_by_source
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-# --------------------------------------------------------------------------------------------
-# fixture: sharp random textures vs horizontally box-blurred ones, in the dataset layout
-# --------------------------------------------------------------------------------------------
-
-
-def _box_blur_rows(image: np.ndarray, length: int) -> np.ndarray:
-    """Horizontal box blur (edge-replicated) of an H×W×3 uint8 image."""
-    pad = length // 2
-    padded = np.pad(image.astype(np.float32), ((0, 0), (pad, pad), (0, 0)), mode="edge")
-    csum = np.cumsum(np.pad(padded, ((0, 0), (1, 0), (0, 0))), axis=1)
-    out = (csum[:, length:] - csum[:, :-length]) / length
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
-
-
-def make_dataset_folder(
-    root: Path, n_sources: int = 12, per_source: int = 2, size: int = 150, seed: int = 0
-) -> Path:
-    """Write a tiny dataset folder (PNG, the documented layout) and return it."""
-    rng = np.random.default_rng(seed)
-    (root / "sharp").mkdir(parents=True)
-    entries, labels = [], {}
-    for i in range(n_sources * per_source):
-        small = rng.integers(0, 256, (size // 2, size // 2, 3), dtype=np.uint8)
-        sharp = np.repeat(np.repeat(small, 2, axis=0), 2, axis=1)  # 2-px texture
-        sharp = (sharp // 2 + rng.integers(40, 100, 3).astype(np.uint8)).astype(np.uint8)
-        blurred = _box_blur_rows(sharp, 9)
-        lab = (rng.random((size // 30, size // 30)) < 0.5).astype(np.uint8)
-        mask = np.kron(lab, np.ones((30, 30), np.uint8)).astype(bool)[:, :, None]
-        Image.fromarray(np.where(mask, blurred, sharp)).save(root / f"{i}.png")
-        Image.fromarray(sharp).save(root / "sharp" / f"{i}.png")
-        labels[str(i)] = lab
-        entries.append(
-            {
-                "file": f"{i}.png",
-                "sharp": f"sharp/{i}.png",
-                "source": f"photo{i // per_source:02d}",
-                "height": size,
-                "width": size,
-                "kernel": {"type": "box", "length": 9, "angle": 0},
-            }
-        )
-    np.savez(root / "labels.npz", **labels)
-    meta = {"format_version": 1, "patch": 30, "seed": seed, "kernel": "box", "fmt": "png"}
-    (root / "metadata.json").write_text(json.dumps({**meta, "images": entries}))
-    return root
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_dataset_folder(tmp_path_factory.mktemp("train") / "data")
 
 
 # tiny, fast setting: width-8 compact net; BN statistics need a few dozen steps, so batch 16
@@ -302,18 +249,19 @@ def test_presets():
 # --------------------------------------------------------------------------------------------
 
 
-def test_fit_learns_and_writes_run_folder(data_dir, tmp_path):
+@pytest.mark.slow
+def test_fit_learns_and_writes_run_folder(tiny_dataset, tmp_path):
     from blurlib.data.dataset import load_dataset
     from blurlib.nets.builders import blur_probability
     from blurlib.nets.files import load_model
 
     out = tmp_path / "run"
-    result = fit(TINY, data_dir, out, seed=0, verbose=0)
+    result = fit(TINY, tiny_dataset, out, seed=0, verbose=0)
     for name in ("model.keras", "motionblur.h5", "best.keras", "last.keras", "log.csv"):
         assert (out / name).is_file(), name
     assert result.epochs == 3 and len(result.history["loss"]) == 3
     # held-out photos: clearly above chance
-    examples = load_dataset(data_dir)
+    examples = load_dataset(tiny_dataset)
     X, y = patch_arrays(examples, result.split["test"])
     model = load_model(result.model_path)
     p = blur_probability(model.predict(X.astype(np.float32), verbose=0))
@@ -326,12 +274,13 @@ def test_fit_learns_and_writes_run_folder(data_dir, tmp_path):
     # train_config.json: enough to reproduce and to know the machine
     info = json.loads((out / "train_config.json").read_text())
     assert info["status"] == "completed" and info["seed"] == 0
-    assert info["config"]["lr"] == TINY.lr and info["data"] == str(data_dir.resolve())
+    assert info["config"]["lr"] == TINY.lr and info["data"] == str(tiny_dataset.resolve())
     assert info["machine"]["tensorflow"] and info["seconds"]["fit"] > 0
     assert info["replicas"] == 1 and info["precision"] == "float32"
     assert load_model(out / "motionblur.h5").count_params() == model.count_params()
 
 
+@pytest.mark.slow
 def test_fit_learns_on_generated_sample_photos(tmp_path):
     """The bundled photos, the report's kernel, 3 quick epochs: clearly above chance on the
     textured patches of two photos never trained on."""
@@ -371,16 +320,17 @@ def _interrupt_at(epoch_to_stop: int):
     return Interrupt()
 
 
-def test_resume_continues_where_it_stopped(data_dir, tmp_path):
+@pytest.mark.slow
+def test_resume_continues_where_it_stopped(tiny_dataset, tmp_path):
     from blurlib.nets.files import load_model
 
     cfg = TINY.replace(epochs=4, dropout=0.2)
-    whole = fit(cfg, data_dir, tmp_path / "whole", seed=1, verbose=0)
+    whole = fit(cfg, tiny_dataset, tmp_path / "whole", seed=1, verbose=0)
     with pytest.raises(_Stop):
-        fit(cfg, data_dir, tmp_path / "cut", seed=1, verbose=0, callbacks=[_interrupt_at(2)])
+        fit(cfg, tiny_dataset, tmp_path / "cut", seed=1, verbose=0, callbacks=[_interrupt_at(2)])
     log = (tmp_path / "cut" / "log.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in log[1:]] == ["0", "1"]
-    resumed = fit(cfg, data_dir, tmp_path / "cut", seed=1, verbose=0)
+    resumed = fit(cfg, tiny_dataset, tmp_path / "cut", seed=1, verbose=0)
     assert resumed.initial_epoch == 2 and len(resumed.history["loss"]) == 2
     log = (tmp_path / "cut" / "log.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in log[1:]] == ["0", "1", "2", "3"]
@@ -393,15 +343,35 @@ def test_resume_continues_where_it_stopped(data_dir, tmp_path):
     ):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     # a finished run is not trained again; a different recipe is refused
-    again = fit(cfg, data_dir, tmp_path / "cut", seed=1, verbose=0)
+    again = fit(cfg, tiny_dataset, tmp_path / "cut", seed=1, verbose=0)
     assert again.history == {} and again.initial_epoch == 4
     with pytest.raises(BlurlibError, match="lr"):
-        fit(cfg.replace(lr=0.5), data_dir, tmp_path / "cut", seed=1, verbose=0)
-    fresh = fit(cfg.replace(epochs=1), data_dir, tmp_path / "cut", seed=1, resume=False)
+        fit(cfg.replace(lr=0.5), tiny_dataset, tmp_path / "cut", seed=1, verbose=0)
+    fresh = fit(cfg.replace(epochs=1), tiny_dataset, tmp_path / "cut", seed=1, resume=False)
     assert fresh.initial_epoch == 0 and len(fresh.history["loss"]) == 1
 
 
-def test_two_logical_cpus_mirrored(data_dir, tmp_path):
+def test_tiny_fit_writes_run_folder_and_resumes(tiny_dataset, tmp_path):
+    """The fast tier's fit: 64 patches, two epochs, interrupted after one and resumed (the
+    slow tests above train for real and check learning)."""
+    cfg = TINY.replace(epochs=2, dropout=0.2)
+    kw = {"seed": 1, "verbose": 0, "max_train_patches": 64}
+    whole = fit(cfg, tiny_dataset, tmp_path / "whole", **kw)
+    assert whole.train_patches == 64 and whole.epochs == 2
+    for name in ("model.keras", "motionblur.h5", "best.keras", "last.keras", "log.csv"):
+        assert (tmp_path / "whole" / name).is_file(), name
+    info = json.loads((tmp_path / "whole" / "train_config.json").read_text())
+    assert info["status"] == "completed" and info["seed"] == 1
+    with pytest.raises(_Stop):
+        fit(cfg, tiny_dataset, tmp_path / "cut", callbacks=[_interrupt_at(1)], **kw)
+    resumed = fit(cfg, tiny_dataset, tmp_path / "cut", **kw)
+    assert resumed.initial_epoch == 1 and len(resumed.history["loss"]) == 1
+    np.testing.assert_allclose(resumed.history["loss"], whole.history["loss"][1:], rtol=1e-4)
+    assert load_history(tmp_path / "cut")["epoch"] == [0, 1]
+
+
+@pytest.mark.slow
+def test_two_logical_cpus_mirrored(tiny_dataset, tmp_path):
     script = textwrap.dedent(
         f"""
         import json, sys
@@ -417,7 +387,7 @@ def test_two_logical_cpus_mirrored(data_dir, tmp_path):
         cfg = PRESETS["quick"].replace(
             width=8, batch_size=8, epochs=1, min_texture=0.0, tensorboard=False
         )
-        r = fit(cfg, {str(data_dir)!r}, {str(tmp_path / "run")!r}, strategy=strategy,
+        r = fit(cfg, {str(tiny_dataset)!r}, {str(tmp_path / "run")!r}, strategy=strategy,
                       verbose=0)
         print("RESULT", json.dumps({{"replicas": r.replicas, "loss": r.history["loss"],
               "global_batch": r.info["global_batch_size"], "steps": r.info["steps_per_epoch"],
@@ -437,14 +407,15 @@ def test_two_logical_cpus_mirrored(data_dir, tmp_path):
     assert (tmp_path / "run" / "model.keras").is_file()
 
 
-def test_mixed_precision_exports_float32_model(data_dir, tmp_path):
+@pytest.mark.slow
+def test_mixed_precision_exports_float32_model(tiny_dataset, tmp_path):
     import keras
 
     from blurlib.nets.files import load_model
 
     before = keras.config.dtype_policy().name
     cfg = TINY.replace(epochs=1, mixed_precision="on")
-    result = fit(cfg, data_dir, tmp_path / "mp", verbose=0, max_train_patches=64)
+    result = fit(cfg, tiny_dataset, tmp_path / "mp", verbose=0, max_train_patches=64)
     assert result.precision == "mixed_float16" and result.train_patches == 64
     assert keras.config.dtype_policy().name == before  # the global policy is restored
     model = load_model(result.model_path)
@@ -469,11 +440,12 @@ def test_cli_train_errors_are_one_line(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "not a blurlib dataset" in err
 
 
-def test_cli_train_quick(data_dir, tmp_path, capsys):
+@pytest.mark.slow
+def test_cli_train_quick(tiny_dataset, tmp_path, capsys):
     from blurlib.cli import main
 
     out = tmp_path / "cli"
-    argv = ["train", "--data", str(data_dir), "--out", str(out), "--preset", "quick"]
+    argv = ["train", "--data", str(tiny_dataset), "--out", str(out), "--preset", "quick"]
     code = main([*argv, "--epochs", "1", "--batch-size", "32", "--seed", "2", "-q"])
     assert code == 0
     text = capsys.readouterr().out
@@ -502,7 +474,8 @@ def _free_ports(n: int) -> list[int]:
     return ports
 
 
-def test_two_workers_multiworker_mirrored(data_dir, tmp_path):
+@pytest.mark.slow
+def test_two_workers_multiworker_mirrored(tiny_dataset, tmp_path):
     """Two local CPU processes train one model with MultiWorkerMirroredStrategy from
     TF_CONFIG; only the chief writes into --out, the other worker into workers/."""
     ports = _free_ports(2)
@@ -516,7 +489,7 @@ def test_two_workers_multiworker_mirrored(data_dir, tmp_path):
         cfg = PRESETS["quick"].replace(
             width=8, batch_size=8, epochs=1, min_texture=0.0, tensorboard=False
         )
-        r = fit(cfg, {str(data_dir)!r}, {str(tmp_path / "run")!r}, strategy=strategy,
+        r = fit(cfg, {str(tiny_dataset)!r}, {str(tmp_path / "run")!r}, strategy=strategy,
                       verbose=0)
         print("RESULT", json.dumps({{"replicas": r.replicas, "loss": r.history["loss"],
               "out": str(r.out_dir)}}))

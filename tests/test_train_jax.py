@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_train import make_dataset_folder
 
 from blurlib.training.pipeline import augment_array
 
@@ -116,9 +115,9 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def test_fit_on_jax_resumes_exactly_and_runs_data_parallel(tmp_path):
+@pytest.mark.slow
+def test_fit_on_jax_resumes_exactly_and_runs_data_parallel(tiny_dataset, tmp_path):
     pytest.importorskip("jax")
-    data = make_dataset_folder(tmp_path / "data")
     env = {
         **os.environ,
         "KERAS_BACKEND": "jax",
@@ -128,7 +127,7 @@ def test_fit_on_jax_resumes_exactly_and_runs_data_parallel(tmp_path):
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
     proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(data), str(tmp_path)],
+        [sys.executable, "-c", SCRIPT, str(tiny_dataset), str(tmp_path)],
         capture_output=True,
         text=True,
         env=env,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import sys
 
 from blurlib.data.dataset import FORMATS, generate
 from blurlib.data.degrade import DEGRADE_MIXES, get_degrade_config
@@ -83,6 +84,13 @@ def _degrade_config(mix: str, items: list[str]):
         raise DatasetError(f"--degrade-set: {exc}") from None
 
 
+def _say_skipped(message: str) -> None:
+    """Name a skipped photo on stderr, on a line of its own above the progress bar."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(f"skipped: {message}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     """Generate the dataset and print where it went."""
     out = generate(
@@ -100,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         voc_root=args.voc_root,
         voc_split=args.voc_split,
         overwrite=args.overwrite,
+        on_skip=_say_skipped,
     )
     from blurlib.data.dataset import load_metadata
 

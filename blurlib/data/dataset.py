@@ -22,10 +22,9 @@ from __future__ import annotations
 import io
 import json
 import os
-import warnings
 import zipfile
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,7 +39,7 @@ from blurlib.data.degrade import NONE, DegradeConfig, degrade_base, finish, get_
 from blurlib.data.images import PhotoRef, load_image
 from blurlib.data.kernels import KERNEL_KINDS, random_kernel, report_kernel
 from blurlib.data.patches import crop_to_grid, grid_shape
-from blurlib.data.photos import photo_refs, shrink_to
+from blurlib.data.photos import photo_refs, shrink_to, warn_skip
 from blurlib.errors import DatasetError, ImageError
 from blurlib.fileio import atomic_path
 
@@ -170,6 +169,7 @@ def generate(
     jpeg_quality: int = 95,
     overwrite: bool = False,
     progress: bool = True,
+    on_skip: Callable[[str], None] = warn_skip,
 ) -> Path:
     """Write a dataset folder (see the module docstring) and return its path.
 
@@ -191,7 +191,8 @@ def generate(
     JPEG) after it; every draw is recorded in ``metadata.json``. With ``"none"`` the output
     is byte-identical to the report's recipe. The saved ``sharp/`` photo is the degraded photo
     before motion blur and finishing.
-    Unreadable photos are skipped with a warning that names them.
+    Unreadable photos are skipped and named to ``on_skip(message)`` (default: a Python
+    warning; the CLI prints them on stderr itself).
     """
     from tqdm.auto import tqdm
 
@@ -289,7 +290,7 @@ def generate(
                         photo = fut.result()
                     except ImageError as exc:
                         bad.add(ref_index)
-                        warnings.warn(f"skipping unreadable photo: {exc}", stacklevel=2)
+                        on_skip(str(exc))
                         if len(bad) == len(refs):
                             raise DatasetError(f"no readable photo in source {source!r}") from exc
                         submit_loads()

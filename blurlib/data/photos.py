@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -218,17 +218,24 @@ def load_photos(
     return out
 
 
+def warn_skip(message: str) -> None:
+    """The library's default way to tell of a skipped photo: a Python warning naming it."""
+    warnings.warn(f"skipping unreadable photo: {message}", stacklevel=3)
+
+
 def iter_photos(
     source: str | os.PathLike[str],
     voc_root: str | os.PathLike[str] | None = None,
     voc_split: str = "trainval",
+    on_skip: Callable[[str], None] = warn_skip,
 ) -> Iterator[tuple[str, np.ndarray]]:
-    """Yield (name, RGB uint8 image) for each readable photo; warn about and skip the rest."""
+    """Yield (name, RGB uint8 image) for each readable photo; skip the rest, telling
+    ``on_skip(message)`` (default :func:`warn_skip`; the CLI prints to stderr instead)."""
     for ref in photo_refs(source, voc_root=voc_root, voc_split=voc_split):
         try:
             image = ref.load()
         except ImageError as e:
-            warnings.warn(f"skipping unreadable photo: {e}", stacklevel=2)
+            on_skip(str(e))
             continue
         yield ref.name, image
 
