@@ -11,7 +11,7 @@ names the public functions and constants, and nothing else. The code lives in
 - :mod:`blurlib.inference.maps` — :func:`blur_map`, :func:`windows_to_map`,
   :func:`predict_many`;
 - :mod:`blurlib.inference.photos` — :func:`analyse`, :class:`PhotoResult`,
-  :func:`save_outputs`, :func:`window_std`, :func:`texture_mask`.
+  :func:`save_outputs`, :func:`window_std`, :func:`window_detail`, :func:`texture_mask`.
 
 Code inside blurlib imports from those modules, not from here.
 """
@@ -23,6 +23,7 @@ from blurlib.inference.photos import (
     analyse,
     save_outputs,
     texture_mask,
+    window_detail,
     window_std,
 )
 from blurlib.inference.windows import (
@@ -51,6 +52,7 @@ __all__ = [
     "predict_many",
     "save_outputs",
     "texture_mask",
+    "window_detail",
     "window_grid_shape",
     "window_probabilities",
     "window_std",

@@ -211,7 +211,7 @@ def test_texture_and_contrast_match_reference():
             for i in range(2)
         ]
     )
-    np.testing.assert_allclose(patchnoise_texture(image), expect, rtol=1e-4)
+    np.testing.assert_allclose(patch_texture(image), expect, rtol=1e-4)
     np.testing.assert_allclose(patch_contrast(image), _reference(image, "contrast"), rtol=1e-4)
 
 
@@ -222,7 +222,7 @@ def test_gray_input_and_too_small_image():
     with pytest.raises(ImageError, match="smaller than one"):
         tenengrad(np.zeros((20, 40, 3), np.uint8))
     with pytest.raises(ImageError):
-        patchnoise_texture(np.zeros((40, 40, 4), np.uint8))
+        patch_texture(np.zeros((40, 40, 4), np.uint8))
 
 
 @pytest.mark.parametrize("name", ["laplacian", "tenengrad", "fft"])
@@ -257,7 +257,7 @@ def test_textured_mask_flat_ramp_and_noise():
     assert textured_mask(flat).shape == (3, 4)
     assert not content_mask(flat).any()
     assert content_mask(noise).all()
-    assert patchnoise_texture(flat).max() == 0.0
+    assert patch_texture(flat).max() == 0.0
 
 
 def test_texture_threshold_calibration_on_bundled_photos():

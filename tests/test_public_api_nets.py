@@ -47,6 +47,7 @@ PREDICT_API = {
     "predict_many": "blurlib.inference.maps",
     "TEXTURE_STD": "blurlib.inference.photos",
     "window_std": "blurlib.inference.photos",
+    "window_detail": "blurlib.inference.photos",
     "texture_mask": "blurlib.inference.photos",
     "PhotoResult": "blurlib.inference.photos",
     "analyse": "blurlib.inference.photos",

@@ -8,6 +8,7 @@ import http.server
 import io
 import os
 import pickle
+import re
 import struct
 import subprocess
 import sys
@@ -812,9 +813,17 @@ def test_fetch_http_bad_checksum_and_404(tmp_path: Path, server: _Server) -> Non
         download.fetch_voc2010(tmp_path / "b", url=server.url + "x", progress=False)
 
 
-def test_voc_constants() -> None:
+def test_voc_constants(tmp_path: Path) -> None:
     assert pascal_voc.VOC2010_TAR_URL.endswith("/" + pascal_voc.VOC2010_TAR_NAME)
-    assert len(pascal_voc.VOC2010_TAR_MD5) == 32 and int(pascal_voc.VOC2010_TAR_MD5, 16) >= 0
+    assert re.fullmatch(r"[0-9a-f]{32}", pascal_voc.VOC2010_TAR_MD5)
+    # and the download checks against it by default: other bytes under the tar's name fail
+    src = tmp_path / "mirror" / TAR
+    src.parent.mkdir()
+    src.write_bytes(PAYLOAD)
+    expected = f"expected {pascal_voc.VOC2010_TAR_MD5}"
+    with pytest.raises(DatasetError, match=f"md5 is {PAYLOAD_MD5}, {expected}"):
+        download.fetch_voc2010(tmp_path / "dl", url=src.as_uri(), progress=False)
+    assert not (tmp_path / "dl" / TAR).exists()
 
 
 def test_photo_list_file_sections_names_and_errors(tmp_path):

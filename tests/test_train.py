@@ -352,22 +352,23 @@ def test_resume_continues_where_it_stopped(tiny_dataset, tmp_path):
 
 
 def test_tiny_fit_writes_run_folder_and_resumes(tiny_dataset, tmp_path):
-    """The fast tier's fit: 64 patches, two epochs, interrupted after one and resumed (the
-    slow tests above train for real and check learning)."""
+    """The fast tier's fit: 64 patches, interrupted after one epoch and resumed for the
+    second (the slow tests above check learning and that a resumed run is exact)."""
     cfg = TINY.replace(epochs=2, dropout=0.2)
+    out = tmp_path / "run"
     kw = {"seed": 1, "verbose": 0, "max_train_patches": 64}
-    whole = fit(cfg, tiny_dataset, tmp_path / "whole", **kw)
-    assert whole.train_patches == 64 and whole.epochs == 2
-    for name in ("model.keras", "motionblur.h5", "best.keras", "last.keras", "log.csv"):
-        assert (tmp_path / "whole" / name).is_file(), name
-    info = json.loads((tmp_path / "whole" / "train_config.json").read_text())
-    assert info["status"] == "completed" and info["seed"] == 1
     with pytest.raises(_Stop):
-        fit(cfg, tiny_dataset, tmp_path / "cut", callbacks=[_interrupt_at(1)], **kw)
-    resumed = fit(cfg, tiny_dataset, tmp_path / "cut", **kw)
+        fit(cfg, tiny_dataset, out, callbacks=[_interrupt_at(1)], **kw)
+    assert json.loads((out / "train_config.json").read_text())["status"] == "running"
+    resumed = fit(cfg, tiny_dataset, out, **kw)
+    assert resumed.train_patches == 64 and resumed.epochs == 2
     assert resumed.initial_epoch == 1 and len(resumed.history["loss"]) == 1
-    np.testing.assert_allclose(resumed.history["loss"], whole.history["loss"][1:], rtol=1e-4)
-    assert load_history(tmp_path / "cut")["epoch"] == [0, 1]
+    assert np.isfinite(resumed.history["loss"][0])
+    assert load_history(out)["epoch"] == [0, 1]
+    for name in ("model.keras", "motionblur.h5", "best.keras", "last.keras", "log.csv"):
+        assert (out / name).is_file(), name
+    info = json.loads((out / "train_config.json").read_text())
+    assert info["status"] == "completed" and info["seed"] == 1
 
 
 @pytest.mark.slow

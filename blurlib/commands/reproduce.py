@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from blurlib.errors import BlurlibError
-from blurlib.notebook_setup import REPO_ROOT
+from blurlib.paths import work_root
 
-NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+NOTEBOOK_DIR = work_root() / "notebooks"
 NOTEBOOKS = (
     "01_generate_data.ipynb",
     "02_train_cnn.ipynb",
@@ -127,6 +127,9 @@ def _execute(
             kernel_name=kernel,
             cwd=str(source.parent),
             progress_bar=progress,
+            # the kernel's own log at ERROR: its "running over TCP without encryption" notice
+            # (a local kernel on loopback) is not something a reader should act on
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
     except papermill.PapermillExecutionError as exc:
         if partial.exists():

@@ -1,10 +1,12 @@
-"""Whole photos: which windows carry evidence (texture), what one photo holds
-(:class:`PhotoResult` from :func:`analyse`: window probabilities, texture mask, blur map,
-time) and its files on disk (:func:`save_outputs`).
+"""Whole photos: which windows carry evidence, what one photo holds (:class:`PhotoResult`
+from :func:`analyse`: window probabilities, evidence mask, blur map, time) and its files on
+disk (:func:`save_outputs`).
 
-A window with too little texture (gray-level std below :data:`TEXTURE_STD`, the threshold
-of :func:`blurlib.data.patches.content_mask`) carries no evidence either way; it is measured on
-the photo itself, since user photos have no sharp copy.
+A window whose own detail is below :data:`blurlib.data.patches.EVIDENCE_THRESHOLD` (the rule
+of :func:`blurlib.data.patches.evidence_mask`: smooth shading, flat sky, a featureless
+out-of-focus background) carries no evidence either way: it is left out of every share, never
+counted as blurred. It is measured on the photo itself, since user photos have no sharp copy —
+the same rule that picks training patches for the ``robust`` preset.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from blurlib import PATCH
-from blurlib.data.patches import CONTENT_THRESHOLD, gray_image
+from blurlib.data.patches import CONTENT_THRESHOLD, EVIDENCE_THRESHOLD, TEXTURE_SIGMA, gray_image
 from blurlib.errors import ImageError
 from blurlib.fileio import atomic_path, write_bytes
 from blurlib.inference.maps import windows_to_map
@@ -64,18 +66,45 @@ def window_std(image: Any, stride: int = DEFAULT_STRIDE, patch: int = PATCH) -> 
     return out
 
 
+def window_detail(image: Any, stride: int = DEFAULT_STRIDE, patch: int = PATCH) -> np.ndarray:
+    """Return ``(rows, cols)`` float32: the RMS detail (gray levels) of each window at ``stride``
+    — :func:`blurlib.data.patches.patch_texture`'s measure, windowed, in strips (bounded memory)."""
+    import cv2
+
+    image = as_image(image, patch)
+    h, w = image.shape[:2]
+    rows, cols = window_grid_shape(h, w, stride, patch)
+    gray = gray_image(image, patch)
+    blurred = cv2.GaussianBlur(gray, (0, 0), TEXTURE_SIGMA, borderType=cv2.BORDER_REFLECT_101)
+    detail2 = np.square(gray - blurred, dtype=np.float32)
+    out = np.empty((rows, cols), np.float32)
+    xs = np.arange(cols) * stride
+    per = max(1, 256 // stride)
+    for i0 in range(0, rows, per):
+        i1 = min(i0 + per, rows)
+        y0, y1 = i0 * stride, (i1 - 1) * stride + patch
+        v = detail2[y0:y1].astype(np.float64)
+        integ = np.zeros((v.shape[0] + 1, v.shape[1] + 1), np.float64)
+        np.cumsum(np.cumsum(v, axis=0), axis=1, out=integ[1:, 1:])
+        ys = np.arange(i1 - i0) * stride
+        a = integ[np.ix_(ys + patch, xs + patch)] - integ[np.ix_(ys, xs + patch)]
+        b = integ[np.ix_(ys + patch, xs)] - integ[np.ix_(ys, xs)]
+        out[i0:i1] = np.sqrt(np.maximum(a - b, 0.0) / (patch * patch))
+    return out
+
+
 def texture_mask(
     image: Any,
     stride: int = DEFAULT_STRIDE,
     patch: int = PATCH,
-    threshold: float = TEXTURE_STD,
+    threshold: float = EVIDENCE_THRESHOLD,
 ) -> np.ndarray:
-    """Return ``(rows, cols)`` bool: windows whose gray-level std is at least ``threshold``.
+    """Return ``(rows, cols)`` bool: the windows that carry evidence (detail ≥ ``threshold``).
 
-    The windowed form of :func:`blurlib.data.patches.content_mask` (same measure, same 5-level
-    threshold): measured on the photo itself, since user photos have no sharp copy.
+    The windowed form of :func:`blurlib.data.patches.evidence_mask` (same measure, same
+    2-level threshold): measured on the photo itself, since user photos have no sharp copy.
     """
-    return window_std(image, stride, patch) >= threshold
+    return window_detail(image, stride, patch) >= threshold
 
 
 @dataclass
@@ -86,7 +115,7 @@ class PhotoResult:
     width: int
     stride: int
     probs: np.ndarray  # (rows, cols) window probabilities
-    textured: np.ndarray  # (rows, cols) bool
+    textured: np.ndarray  # (rows, cols) bool: the window carries evidence (texture_mask)
     blur_map: np.ndarray  # H×W float32
     seconds: float
 
@@ -113,9 +142,9 @@ def analyse(
     stride: int = DEFAULT_STRIDE,
     *,
     tile: int | None = DEFAULT_TILE,
-    threshold: float = TEXTURE_STD,
+    threshold: float = EVIDENCE_THRESHOLD,
 ) -> PhotoResult:
-    """Return a :class:`PhotoResult` (window probabilities, texture mask, blur map, time)."""
+    """Return a :class:`PhotoResult` (window probabilities, evidence mask, blur map, time)."""
     t0 = time.perf_counter()
     _, _, patch = fully_convolutional(model)
     image = as_image(image, patch)

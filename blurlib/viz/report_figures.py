@@ -266,3 +266,24 @@ def plot_kernels(
     if title:
         fig.suptitle(title)
     return fig
+
+
+@styled
+def plot_photo_row(
+    images: Sequence[np.ndarray],
+    titles: Sequence[str],
+    title: str | None = None,
+) -> Figure:
+    """Return a figure of photos side by side, each with its title (e.g. one photo's
+    degradations, or dead-leaves scenes)."""
+    if not images or len(images) != len(titles):
+        raise ValueError(f"need as many titles as images, got {len(images)} and {len(titles)}")
+    images = [check_image(im) for im in images]
+    ratios = [im.shape[1] / im.shape[0] for im in images]
+    fig = new_figure((FIGSIZE_TRIPLE[0], FIGSIZE_TRIPLE[0] / sum(ratios) + 0.9))
+    axes = np.atleast_1d(fig.subplots(1, len(images), width_ratios=ratios))
+    for ax, im, t in zip(axes, images, titles, strict=True):
+        show_photo(ax, im, t)
+    if title:
+        fig.suptitle(title)
+    return fig
