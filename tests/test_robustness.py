@@ -110,3 +110,19 @@ def test_patch_arrays_min_evidence_drops_flat_patches_of_the_composite():
     assert len(X) == 2 and y.tolist() == [1, 0]  # only the middle column survives, in order
     X, y = patch_arrays([ex], [0], min_texture=5.0, min_evidence=EVIDENCE_THRESHOLD)
     assert y.tolist() == [1, 0]
+
+
+def test_patch_arrays_min_blur_texture_drops_only_blurred_smooth_patches():
+    from blurlib.data.dataset import Example
+    from blurlib.training.split import patch_arrays
+
+    rng = np.random.default_rng(1)
+    sharp = np.full((30, 120, 3), 100, np.uint8)
+    sharp[:, 60:] = rng.integers(0, 256, (30, 60, 3), dtype=np.uint8)  # right half textured
+    labels = np.array([[1, 0, 1, 0]], np.uint8)  # smooth-blurred, smooth-sharp, tex-blurred, tex
+    ex = Example(0, "0.png", sharp, sharp, labels, "x")
+    X, y = patch_arrays([ex], [0], min_blur_texture=5.0)
+    assert y.tolist() == [0, 1, 0]  # only the blurred smooth patch is gone
+    assert np.array_equal(X[0], sharp[:, 30:60])
+    with pytest.raises(ValueError, match=r"Example\.sharp"):
+        patch_arrays([Example(0, "0.png", sharp, None, labels, "x")], [0], min_blur_texture=5.0)

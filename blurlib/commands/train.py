@@ -66,6 +66,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="leave out patches whose observed detail is below this: no evidence (0 = keep all)",
     )
     p.add_argument(
+        "--min-blur-texture",
+        type=float,
+        help="leave out BLURRED patches whose sharp source's detail is below this (0 = keep all)",
+    )
+    p.add_argument(
         "--test-sources",
         help="comma-separated photo names to hold out as the test split",
     )
@@ -119,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
         augment=args.augment,
         min_texture=args.min_texture,
         min_evidence=args.min_evidence,
+        min_blur_texture=args.min_blur_texture,
         test_sources=_names(args.test_sources),
         val_sources=_names(args.val_sources),
         tensorboard=False if args.no_tensorboard else None,

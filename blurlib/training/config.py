@@ -39,6 +39,7 @@ class TrainConfig:
     augment: bool = False  # random flips and 90° rotations of training patches
     min_texture: float = 0.0  # drop training/validation patches whose sharp detail < this
     min_evidence: float = 0.0  # drop patches whose OBSERVED detail < this (no evidence)
+    min_blur_texture: float = 0.0  # drop BLURRED patches whose sharp source's detail < this
     early_stopping: int = 0  # patience in epochs on val_loss; 0 = off
     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)  # train/val/test photos
     test_sources: tuple[str, ...] | None = None  # these photos are the test split
@@ -117,18 +118,20 @@ _RECOMMENDED = TrainConfig(
 
 _ROBUST = dataclasses.replace(
     _RECOMMENDED,
-    epochs=8,
+    epochs=12,
     min_texture=0.0,
     min_evidence=EVIDENCE_THRESHOLD,
+    min_blur_texture=TEXTURE_THRESHOLD,
     early_stopping=0,
     description=(
         "Motion blur against everything else, for photos of ordinary quality: the "
         "'recommended' net and schedule on data made with `generate --degrade realistic` "
         "(lens softness, resampling, defocus, haze, noise and JPEG are label 0) and "
-        "dead-leaves scenes; patches are kept when the OBSERVED patch carries evidence "
-        "(blurlib.data.patches.evidence_mask, the definition predict uses), not when the "
-        "sharp source was textured, so defocused backgrounds are trained as label 0. A "
-        "fixed budget of 8 epochs, no early stopping."
+        "dead-leaves scenes. A patch is kept when the OBSERVED patch carries evidence "
+        "(blurlib.data.patches.evidence_mask, the rule predict uses), so soft backgrounds "
+        "are trained as label 0; a blurred patch only when its sharp source had texture "
+        "(motion blur over a smooth patch shows nothing). A fixed budget of 12 epochs, no "
+        "early stopping."
     ),
 )
 

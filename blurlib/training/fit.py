@@ -146,7 +146,11 @@ def fit(
     write_split(out, split, sources, seed=seed, fractions=config.fractions, data=data)
     X_train, y_train = _training_patches(examples, split["train"], config, seed, max_train_patches)
     X_val, y_val = patch_arrays(
-        examples, split["val"], config.min_texture, min_evidence=config.min_evidence
+        examples,
+        split["val"],
+        config.min_texture,
+        min_evidence=config.min_evidence,
+        min_blur_texture=config.min_blur_texture,
     )
     if len(X_train) == 0:
         raise DatasetError(
@@ -271,7 +275,9 @@ def _load_examples(
     if examples is None:
         from blurlib.data.dataset import load_dataset
 
-        examples = load_dataset(data, with_sharp=config.min_texture > 0)
+        examples = load_dataset(
+            data, with_sharp=config.min_texture > 0 or config.min_blur_texture > 0
+        )
     if not examples:
         raise DatasetError(f"{data} holds no images; make one with `python -m blurlib generate`")
     return examples
@@ -285,7 +291,13 @@ def _training_patches(
     max_train_patches: int | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The training patches, subsampled (stream ``subsample``) to ``max_train_patches``."""
-    X, y = patch_arrays(examples, indices, config.min_texture, min_evidence=config.min_evidence)
+    X, y = patch_arrays(
+        examples,
+        indices,
+        config.min_texture,
+        min_evidence=config.min_evidence,
+        min_blur_texture=config.min_blur_texture,
+    )
     if max_train_patches is not None and len(X) > max_train_patches:
         perm = seeds.rng(seed, "subsample").permutation(len(X))
         keep = np.sort(perm[:max_train_patches])

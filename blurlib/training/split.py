@@ -115,15 +115,19 @@ def patch_arrays(
     min_texture: float = 0.0,
     patch: int = PATCH,
     min_evidence: float = 0.0,
+    min_blur_texture: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(X uint8 (N, P, P, 3), y uint8 (N,))``: the patches of the chosen images.
 
-    Patches are in image order, then row-major over each image's grid. With
-    ``min_texture > 0`` the patches whose *sharp* source patch has less detail
-    (:func:`blurlib.data.patches.patch_texture`) are left out (needs ``Example.sharp``).
-    With ``min_evidence > 0`` the patches whose OBSERVED detail (the same measure on the
-    composite: :func:`blurlib.data.patches.evidence_mask`, the definition ``predict`` uses)
-    is lower are left out: no evidence either way, so their label is noise.
+    Patches are in image order, then row-major over each image's grid. Three filters, all
+    measured with :func:`blurlib.data.patches.patch_texture`, leave patches out:
+
+    * ``min_texture``: the *sharp* source patch has less detail (needs ``Example.sharp``);
+    * ``min_evidence``: the OBSERVED patch (the composite) has less detail — no evidence
+      either way (:func:`blurlib.data.patches.evidence_mask`, the rule ``predict`` uses);
+    * ``min_blur_texture``: a BLURRED patch (label 1) whose sharp source had less detail —
+      motion blur over a smooth patch changes nothing visible, so that label is noise; a
+      smooth label-0 patch (a soft background) stays, as the negative it is.
     """
     xs, ys = [], []
     for i in indices:
@@ -138,18 +142,19 @@ def patch_arrays(
             )
         x = grid.reshape(rows * cols, patch, patch, grid.shape[-1])
         y = labels.reshape(-1)
-        if min_texture > 0:
+        keep = np.ones(len(y), bool)
+        if min_texture > 0 or min_blur_texture > 0:
             if ex.sharp is None:
-                raise ValueError("min_texture needs Example.sharp: load_dataset(with_sharp=True)")
-            keep = patch_texture(ex.sharp, patch).reshape(-1) >= min_texture
-            x, y = x[keep], y[keep]
+                raise ValueError(
+                    "min_texture/min_blur_texture need Example.sharp: load_dataset(with_sharp=True)"
+                )
+            sharp_detail = patch_texture(ex.sharp, patch).reshape(-1)
+            keep &= sharp_detail >= min_texture
+            keep &= (y == 0) | (sharp_detail >= min_blur_texture)
         if min_evidence > 0:
-            keep = patch_texture(ex.image, patch).reshape(-1) >= min_evidence
-            if min_texture > 0:
-                keep = keep[patch_texture(ex.sharp, patch).reshape(-1) >= min_texture]
-            x, y = x[keep], y[keep]
-        xs.append(x)
-        ys.append(y)
+            keep &= patch_texture(ex.image, patch).reshape(-1) >= min_evidence
+        xs.append(x[keep])
+        ys.append(y[keep])
     if not xs:
         return np.zeros((0, patch, patch, 3), np.uint8), np.zeros((0,), np.uint8)
     return np.concatenate(xs).astype(np.uint8, copy=False), np.concatenate(ys)
