@@ -104,7 +104,7 @@ def test_same_seed_same_bytes_and_other_seed_differs(photo_dir, tmp_path):
     files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
     files_b = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
     assert files_a == files_b
-    assert len(files_a) == 5 * 2 + 2
+    assert len(files_a) == 5 * 2 + 3  # images, sharp copies, labels, metadata, marker
     for rel in files_a:
         assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
     assert (a / "labels.npz").read_bytes() != (c / "labels.npz").read_bytes()
@@ -322,3 +322,43 @@ def test_cli_names_skipped_photos_itself_even_with_warnings_ignored(photo_dir, t
     assert rc == 0
     lines = [line for line in captured.err.splitlines() if "skipped:" in line]
     assert len(lines) == 1 and "broken.jpg" in lines[0]
+
+
+def test_overwrite_only_replaces_folders_generate_made(photo_dir, tmp_path, monkeypatch, capsys):
+    out = dataset.generate(tmp_path / "ds", photo_dir, progress=False)
+    assert (out / dataset.MARKER).is_file()
+    again = dataset.generate(out, photo_dir, seed=1, overwrite=True, progress=False)
+    assert dataset.load_metadata(again)["seed"] == 1
+    # a user's folder (no marker) is never removed, nor one holding the sources, nor "."
+    notes = photo_dir / "notes.txt"
+    notes.write_text("mine")
+    for target in (photo_dir, photo_dir / "sub"):
+        with pytest.raises(DatasetError, match="source"):
+            dataset.generate(target, photo_dir, overwrite=True, progress=False)
+    assert notes.read_text() == "mine" and (photo_dir / "a.png").is_file()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("x")
+    with pytest.raises(DatasetError, match="not made by"):
+        dataset.generate(mine, photo_dir, overwrite=True, progress=False)
+    assert (mine / "keep.txt").read_text() == "x"
+    monkeypatch.chdir(mine)
+    rc = main(["generate", "--source", str(photo_dir), "--out", ".", "--overwrite"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "working folder" in err and err.count("\n") == 1
+    assert (mine / "keep.txt").read_text() == "x"
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--seed", "-1"], "--seed"),
+        (["--length-min", "50", "--length-max", "5"], "--length-min"),
+        (["--fraction", "2"], "--fraction"),
+    ],
+)
+def test_cli_rejects_impossible_numbers_in_one_line(photo_dir, tmp_path, capsys, args, words):
+    rc = main(["generate", "--source", str(photo_dir), "--out", str(tmp_path / "o"), *args])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error:") and words in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()

@@ -441,6 +441,17 @@ def test_cli_train_errors_are_one_line(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "not a blurlib dataset" in err
 
 
+def test_cli_train_out_is_a_file_is_one_line(tiny_dataset, tmp_path, capsys):
+    from blurlib.cli import main
+
+    file = tmp_path / "a_file"
+    file.write_text("mine")
+    args = ["train", "--data", str(tiny_dataset), "--out", str(file), "--preset", "quick"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is a file" in err and file.read_text() == "mine"
+
+
 @pytest.mark.slow
 def test_cli_train_quick(tiny_dataset, tmp_path, capsys):
     from blurlib.cli import main

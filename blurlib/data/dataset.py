@@ -55,6 +55,8 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
+MARKER = ".blurlib-dataset"  # written into every generated folder: --overwrite removes only these
+_MARKER_TEXT = "made by `python -m blurlib generate`; --overwrite may replace this folder\n"
 FORMATS = ("jpg", "png")
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed timestamp: same seed, same bytes
 
@@ -202,12 +204,15 @@ def generate(
         raise DatasetError(f"unknown format {fmt!r}; choose jpg or png")
     if n is not None and n < 1:
         raise DatasetError(f"-n must be at least 1, got {n}")
+    _check_numbers(seed, fraction, length_range)
     out = Path(out)
     if out.exists() and not overwrite:
         raise DatasetError(f"{out} already exists; choose another --out or delete it first")
     refs = photo_refs(source, voc_root=voc_root, voc_split=voc_split)
     if not refs:
         raise DatasetError(f"no photos found in source {source!r}")
+    if out.exists():
+        _check_replaceable(out, refs)
     n = len(refs) if n is None else int(n)
     try:
         degrade_config = (
@@ -219,6 +224,7 @@ def generate(
 
     with atomic_path(out) as tmp:
         (tmp / "sharp").mkdir(parents=True)
+        (tmp / MARKER).write_text(_MARKER_TEXT)
         order_rng = np.random.default_rng([seed, 0])
         order = _photo_order(len(refs), n, order_rng)
         labels_list: list[np.ndarray] = []
@@ -328,6 +334,44 @@ def generate(
         }
         (tmp / "metadata.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
     return out
+
+
+def _check_numbers(seed: int, fraction: float, length_range: tuple[float, float]) -> None:
+    """Raise DatasetError for settings that cannot work, before anything is read or written."""
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise DatasetError(f"--seed must be a whole number >= 0, got {seed}")
+    if not 0.0 <= fraction <= 1.0:
+        raise DatasetError(f"--fraction is a probability in [0, 1], got {fraction}")
+    lo, hi = length_range
+    if not 1.0 <= lo <= hi:
+        raise DatasetError(
+            f"motion lengths must satisfy 1 <= --length-min <= --length-max, got {lo:g} and {hi:g}"
+        )
+
+
+def _check_replaceable(out: Path, refs: Sequence[PhotoRef]) -> None:
+    """Raise DatasetError unless ``out`` is a folder blurlib generated that holds no source."""
+    where = out.resolve()
+    here = Path.cwd().resolve()
+    if where == here or where in here.parents:
+        raise DatasetError(
+            f"--out {out} is the working folder or one above it; --overwrite never removes "
+            "that — choose a new folder"
+        )
+    for ref in refs:
+        if not isinstance(ref.path, Path) or not ref.path.exists():
+            continue
+        path = ref.path.resolve()
+        if path == where or where in path.parents:
+            raise DatasetError(
+                f"--out {out} holds the photo source {ref.location}; --overwrite never removes "
+                "a folder of source photos — choose another --out"
+            )
+    if not out.is_dir() or not (out / MARKER).is_file():
+        raise DatasetError(
+            f"--out {out} was not made by `blurlib generate` (no {MARKER} file in it); "
+            "--overwrite only replaces such folders — choose another --out or remove it yourself"
+        )
 
 
 def _check_folder(folder: str | os.PathLike[str]) -> Path:

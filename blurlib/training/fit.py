@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from blurlib import seeds
-from blurlib.errors import DatasetError
+from blurlib.errors import BlurlibError, DatasetError
 from blurlib.training.build import Export, compile_net, model_size
 from blurlib.training.callbacks import make_callbacks
 from blurlib.training.config import TrainConfig, get_config
@@ -125,6 +125,8 @@ def fit(
     data = Path(dataset_folder).resolve()
     t0 = time.time()
 
+    if Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise BlurlibError(f"--out {out_dir} is a file; give a folder for the run")
     # 1. devices first: MultiWorkerMirroredStrategy must exist before other TF work
     if strategy is None:
         strategy = choose_strategy(config.strategy)
