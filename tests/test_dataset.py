@@ -362,3 +362,20 @@ def test_cli_rejects_impossible_numbers_in_one_line(photo_dir, tmp_path, capsys,
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("error:") and words in err and err.count("\n") == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_n_is_honoured_when_photos_are_unreadable(tmp_path):
+    folder = tmp_path / "few"
+    folder.mkdir()
+    Image.fromarray(_texture(90, 120, 5)).save(folder / "good.png")
+    (folder / "bad1.jpg").write_bytes(b"not a jpeg")
+    (folder / "bad2.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    skipped = []
+    out = dataset.generate(tmp_path / "o", folder, n=3, progress=False, on_skip=skipped.append)
+    entries = dataset.load_metadata(out)["images"]
+    assert len(entries) == 3 and {e["source"] for e in entries} == {"good"}
+    assert len(skipped) == 2  # each unreadable photo named once
+    assert any("bad1.jpg" in m for m in skipped) and any("bad2.png" in m for m in skipped)
+    (folder / "good.png").unlink()
+    with pytest.raises(DatasetError, match="no readable photo"):
+        dataset.generate(tmp_path / "o2", folder, n=3, progress=False, on_skip=skipped.append)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from blurlib.fileio import atomic_path, write_bytes, write_text
@@ -34,3 +36,27 @@ def test_folders_are_replaced_whole(tmp_path):
         tmp.mkdir()
         (tmp / "new.txt").write_text("y")
     assert [p.name for p in target.iterdir()] == ["new.txt"]
+
+
+def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
+    import subprocess
+    import sys
+
+    from blurlib.fileio import remove_stale_temps, temp_sibling
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead_pid = int(dead.stdout)
+    target = tmp_path / "data"
+    stale = tmp_path / f".data.tmp-{dead_pid}"
+    (stale / "sharp").mkdir(parents=True)  # a folder left by a generate killed with SIGKILL
+    live = tmp_path / f".data.tmp-{os.getppid()}"  # a live process's: kept
+    live.mkdir()
+    other = tmp_path / f".other.tmp-{dead_pid}"  # another target's: not ours to touch
+    other.mkdir()
+    assert remove_stale_temps(target) == [stale]
+    assert not stale.exists() and live.exists() and other.exists()
+    with atomic_path(target) as tmp:  # and every atomic write cleans up first
+        assert tmp == temp_sibling(target)
+        tmp.mkdir()
+    assert target.is_dir()

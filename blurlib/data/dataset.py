@@ -24,7 +24,7 @@ import json
 import os
 import zipfile
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -143,13 +143,12 @@ def _source_label(source: str | Sequence[str]) -> str:
     return "+".join(str(s) if s in ("sample", "voc2010") else Path(s).name for s in items)
 
 
-def _photo_order(count: int, n: int, rng: np.random.Generator) -> list[int]:
-    """Seeded order in which photos are used; cycles through all photos when ``n`` > count."""
-    order: list[int] = []
-    # enough rounds for n images plus a spare round to replace unreadable photos
-    for _ in range(-(-n // count) + 1):
-        order.extend(int(i) for i in rng.permutation(count))
-    return order
+def _photo_order(count: int, rng: np.random.Generator) -> Iterator[int]:
+    """Seeded order in which photos are used: round after round, each a fresh permutation of
+    all photos, for as long as images are wanted (unreadable photos are replaced by the next
+    ones, so ``n`` is honoured while one photo can be read)."""
+    while True:
+        yield from (int(i) for i in rng.permutation(count))
 
 
 def generate(
@@ -226,7 +225,7 @@ def generate(
         (tmp / "sharp").mkdir(parents=True)
         (tmp / MARKER).write_text(_MARKER_TEXT)
         order_rng = np.random.default_rng([seed, 0])
-        order = _photo_order(len(refs), n, order_rng)
+        order = _photo_order(len(refs), order_rng)
         labels_list: list[np.ndarray] = []
         workers = max(1, min(4, os.cpu_count() or 1))
 
@@ -274,14 +273,12 @@ def generate(
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 loads: deque[tuple[int, Future[np.ndarray]]] = deque()
                 makes: deque[Future[tuple[np.ndarray, dict[str, Any]]]] = deque()
-                candidates = iter(order)
+                candidates = order
                 made = 0
 
                 def submit_loads() -> None:
-                    while len(loads) < 2 * workers:
-                        ref_index = next(candidates, None)
-                        if ref_index is None:
-                            return
+                    while len(loads) < 2 * workers and len(bad) < len(refs):
+                        ref_index = next(candidates)
                         if ref_index not in bad:
                             loads.append((ref_index, pool.submit(load, refs[ref_index])))
 
