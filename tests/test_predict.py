@@ -253,6 +253,22 @@ def test_window_std_and_texture_mask():
     assert not mask[:, :2].any() and mask[:, -1].all()
 
 
+def test_window_detail_is_the_evidence_measure_windowed():
+    from blurlib.data.patches import patch_texture
+    from blurlib.inference.photos import window_detail
+
+    img = smooth_photo(97, 121, seed=3)
+    detail = window_detail(img, stride=7)
+    assert detail.shape == window_grid_shape(97, 121, 7)
+    # window (i, j) starts at (7i, 7j): patch_texture of the photo cropped there agrees, but
+    # for the crop's own border rule near its top/left edge (hence the tolerance)
+    for i, j in [(0, 0), (3, 5), (9, 13)]:
+        shifted = img[i * 7 :, j * 7 :]
+        assert detail[i, j] == pytest.approx(float(patch_texture(shifted)[0, 0]), abs=0.35)
+    np.testing.assert_allclose(window_detail(img, 30), patch_texture(img), atol=1e-4)
+    assert np.array_equal(texture_mask(img, stride=30), patch_texture(img) >= 2.0)
+
+
 def test_predict_many_arrays_and_paths(nets, tmp_path):
     m = nets["compact-trained"]
     a, b = smooth_photo(60, 70, seed=1), smooth_photo(45, 90, seed=2)
@@ -370,6 +386,16 @@ def test_cli_bad_photo_does_not_stop_the_others(tiny, tmp_path, capsys):
     assert "Traceback" not in captured.err
     assert len(captured.out.strip().splitlines()) == 1
     assert (out / "good_blurmap.npy").exists() and (out / "good_blurmap.png").exists()
+
+
+def test_cli_out_that_is_a_file_blames_out_once(tiny, tmp_path, capsys):
+    photos = [_write(tmp_path / f"p{k}.png", smooth_photo(60, 60, seed=k)) for k in range(2)]
+    out = tmp_path / "a_file"
+    out.write_text("mine")
+    code = main(["predict", *map(str, photos), "--model", str(tiny), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--out" in err and "p0.png" not in err
+    assert out.read_text() == "mine"
 
 
 def test_cli_wrong_model_file(tmp_path, capsys, monkeypatch):

@@ -5,9 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
+
+from blurlib.data.patches import EVIDENCE_THRESHOLD
+from blurlib.errors import BlurlibError
+from blurlib.inference.windows import DEFAULT_STRIDE, DEFAULT_TILE
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -26,13 +31,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--model", help="a .keras/.h5 model (default: the shipped blurlib/nets/default.keras)"
     )
     p.add_argument("--out", default=".", help="folder for the outputs (default: current folder)")
-    p.add_argument("--stride", type=int, default=4, help="window stride in pixels (default 4)")
-    p.add_argument("--tile", type=int, default=1024, help="tile side in pixels (default 1024)")
     p.add_argument(
+        "--stride",
+        type=int,
+        default=DEFAULT_STRIDE,
+        help="window stride in pixels (default %(default)s)",
+    )
+    p.add_argument(
+        "--tile", type=int, default=DEFAULT_TILE, help="tile side in pixels (default %(default)s)"
+    )
+    p.add_argument(
+        "--evidence",
         "--texture",
+        dest="evidence",
         type=float,
-        default=5.0,
-        help="gray-level std (0–255) from which a window has content (default 5)",
+        default=EVIDENCE_THRESHOLD,
+        help="RMS detail (gray levels) from which a window carries evidence; windows below it "
+        "are 'no evidence', never counted as blurred (default %(default)s)",
     )
     p.add_argument(
         "--max-side",
@@ -49,7 +64,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def _expand(items: list[str]) -> list[tuple[str, Path | None, str | None]]:
     """(label, path or None, error or None) per photo; folders become their images."""
     from blurlib.data.photos import folder_images
-    from blurlib.errors import BlurlibError
 
     out: list[tuple[str, Path | None, str | None]] = []
     for item in items:
@@ -89,7 +103,6 @@ def _shown(result: Any) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Predict every photo; one line (or JSON object) each; non-zero exit if any failed."""
-    from blurlib.errors import BlurlibError
 
     if args.stride < 1:
         print(f"error: --stride must be a positive integer, got {args.stride}", file=sys.stderr)
@@ -103,6 +116,18 @@ def run(args: argparse.Namespace) -> int:
     from blurlib.nets.files import load_model  # raises ModelFileError -> one line, exit 2
     from blurlib.viz.maps import overlay_blur_map
 
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise BlurlibError(f"--out {out} is a file; give a folder for the blur maps")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".blurlib-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise BlurlibError(
+            f"--out {out}: cannot write there ({exc.strerror or exc}); choose another folder"
+        ) from None
     model = load_model(args.model)
     photos = _expand(args.photos)
     failed = 0
@@ -113,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
             image = load_image(path)
             if args.max_side:
                 image = shrink_to(image, args.max_side)
-            result = analyse(model, image, args.stride, tile=args.tile, threshold=args.texture)
+            result = analyse(model, image, args.stride, tile=args.tile, threshold=args.evidence)
             picture = overlay_blur_map(image, _shown(result), alpha=0.6)
             png, npy = save_outputs(picture, result, args.out, stem)
         except (BlurlibError, OSError) as exc:
