@@ -16,7 +16,13 @@ from blurlib.cli import main  # noqa: E402
 from blurlib.errors import ImageError  # noqa: E402
 from blurlib.inference import windows as win  # noqa: E402
 from blurlib.inference.maps import blur_map, predict_many, windows_to_map  # noqa: E402
-from blurlib.inference.photos import analyse, save_outputs, texture_mask, window_std  # noqa: E402
+from blurlib.inference.photos import (  # noqa: E402
+    analyse,
+    save_outputs,
+    texture_mask,
+    window_detail,
+    window_std,
+)
 from blurlib.inference.windows import (  # noqa: E402
     fully_convolutional,
     patch_probabilities,
@@ -411,3 +417,68 @@ def test_cli_wrong_model_file(tmp_path, capsys, monkeypatch):
     assert len(err) == 1 and "default.keras" in err[0]
     assert main(["predict", str(photo), "--stride", "0", "--model", str(bad)]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------------------------
+# the input contract, through every public inference function (see test_input_contract.py)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_net():
+    m = build_model("compact", seed=5, width=8)
+    _sharpen(m)
+    return m
+
+
+def _public_calls(m):
+    return {
+        "patch_probabilities": lambda img: patch_probabilities(m, img),
+        "window_probabilities": lambda img: window_probabilities(m, img, 8),
+        "windows_by_cropping": lambda img: windows_by_cropping(m, img, 15),
+        "blur_map": lambda img: blur_map(m, img, 8),
+        "predict_many": lambda img: predict_many(m, [img], 8),
+        "analyse": lambda img: analyse(m, img, 8),
+        "window_std": lambda img: window_std(img, 8),
+        "window_detail": lambda img: window_detail(img, 8),
+    }
+
+
+def _invalid_inputs():
+    img = smooth_photo(64, 70, seed=4)
+    nan = img.astype(np.float32)
+    nan[10, 10, 0] = np.nan
+    return {
+        "0-1 floats": (img / 255.0, "0–1 floats"),
+        "NaN": (nan, "NaN"),
+        "uint16": (img.astype(np.uint16) * 257, r"\(a >> 8\)\.astype\(np\.uint8\)"),
+        "bool": (img > 128, "bool"),
+        "shape": (img[..., :2], "H×W×3"),
+    }
+
+
+@pytest.mark.parametrize("call", list(_public_calls(None)))
+@pytest.mark.parametrize("kind", list(_invalid_inputs()))
+def test_public_functions_refuse_invalid_input(small_net, call, kind):
+    image, message = _invalid_inputs()[kind]
+    with pytest.raises(ImageError, match=message):
+        _public_calls(small_net)[call](image)
+
+
+def test_scaled_floats_and_rgba_arrays_agree_with_uint8_and_files(small_net, tmp_path):
+    img = smooth_photo(64, 70, seed=4)
+    pp = patch_probabilities(small_net, img)
+    # 0–255 floats are the same photo; the 0–1 version used to give p ≈ 1 everywhere
+    np.testing.assert_allclose(
+        patch_probabilities(small_net, img.astype(np.float64)), pp, atol=1e-6
+    )
+    np.testing.assert_allclose(patch_probabilities(small_net, (img / 255.0) * 255.0), pp, atol=1e-4)
+    # an RGBA array is composited onto white exactly as the same RGBA file is
+    rgba = np.dstack([img, np.tile(np.linspace(0, 255, 70).astype(np.uint8), (64, 1))])
+    path = tmp_path / "t.png"
+    cv2.imwrite(str(path), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
+    np.testing.assert_allclose(
+        window_probabilities(small_net, rgba, 8),
+        window_probabilities(small_net, path, 8),
+        atol=0,
+    )

@@ -852,3 +852,126 @@ def test_photo_list_file_sections_names_and_errors(tmp_path):
     lst.write_text("missing.png\n")
     with pytest.raises(DatasetError, match=r"missing\.png"):
         read_photo_list(lst)
+
+
+# --------------------------------------------------------------------------- nothing silently wrong
+
+
+def _frames(n: int) -> list[Image.Image]:
+    return [Image.fromarray(_rgb(40, 50)) for _ in range(n)]
+
+
+@pytest.mark.parametrize(("fmt", "suffix"), [("GIF", ".gif"), ("TIFF", ".tif"), ("PNG", ".png")])
+def test_many_frames_warn_once_and_give_the_first(tmp_path: Path, fmt: str, suffix: str) -> None:
+    frames = _frames(3)
+    path = tmp_path / f"anim{suffix}"
+    frames[0].save(path, format=fmt, save_all=True, append_images=frames[1:])
+    with pytest.warns(UserWarning) as record:
+        img = images.load_image(path)
+    assert len(record) == 1
+    message = str(record[0].message)
+    assert str(path) in message and "3 frames" in message and "first" in message
+    assert "\n" not in message
+    if fmt != "GIF":  # GIF quantises colours
+        np.testing.assert_array_equal(img, np.array(frames[0]))
+
+
+def test_one_frame_does_not_warn(tmp_path: Path) -> None:
+    frames = _frames(1)
+    for fmt, suffix in (("GIF", ".gif"), ("TIFF", ".tif"), ("PNG", ".png")):
+        frames[0].save(tmp_path / f"one{suffix}", format=fmt, save_all=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            images.load_image(tmp_path / f"one{suffix}")
+
+
+def test_mpo_main_picture_does_not_warn(tmp_path: Path) -> None:
+    frames = _frames(2)
+    path = tmp_path / "phone.jpg"
+    frames[0].save(path, format="MPO", save_all=True, append_images=frames[1:])
+    with Image.open(path) as im:
+        if im.format != "MPO" or getattr(im, "n_frames", 1) < 2:
+            pytest.skip("this Pillow did not write a multi-picture JPEG")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert images.load_image(path).shape == (40, 50, 3)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"P6\nSECRETPASSWORD hunter2\n255\n" + b"x" * 100,  # a text file that starts like PPM
+        b"P6 40 40 SECRET\n" + b"x" * 100,
+        b"P3\n# SECRET\nSECRET SECRET\n",
+    ],
+)
+def test_errors_never_quote_file_content(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "notes.jpg"
+    path.write_bytes(content)
+    with pytest.raises(ImageError) as e:
+        images.load_image(path)
+    message = str(e.value)
+    assert str(path) in message
+    assert "SECRET" not in message and "hunter2" not in message and "b'" not in message
+
+
+def test_reason_drops_quoted_bytes() -> None:
+    reason = images._reason(ValueError("broken PNG file (chunk b'SECR')"))
+    assert reason == "ValueError: broken PNG file (chunk <…>)"
+    assert images._reason(OSError()) == "OSError"
+    assert len(images._reason(OSError("x" * 1000))) < 140
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlinks")
+def test_folder_images_stays_inside_the_folder(tmp_path: Path) -> None:
+    root, elsewhere = tmp_path / "root", tmp_path / "elsewhere"
+    _touch(root, "a.png", "sub/b.png")
+    _touch(elsewhere, "private.png", "album/c.png")
+    os.symlink(elsewhere / "private.png", root / "linked.png")  # a file link out
+    os.symlink(elsewhere / "album", root / "album")  # a folder link out
+    os.symlink(root / "sub", root / "again")  # a folder link that stays inside
+    os.symlink(root / "a.png", root / "same.png")  # a file link that stays inside
+    with pytest.warns(UserWarning, match=r"skipped 2 link\(s\).*follow_links=True") as record:
+        got = [p.relative_to(root).as_posix() for p in photos.folder_images(root)]
+    assert len(record) == 1
+    assert got == ["a.png", "again/b.png", "same.png"] or got == [
+        "a.png",
+        "same.png",
+        "sub/b.png",
+    ]
+    assert all(Path(os.path.realpath(root / g)).is_relative_to(root.resolve()) for g in got)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        followed = [
+            p.relative_to(root).as_posix() for p in photos.folder_images(root, follow_links=True)
+        ]
+    assert "linked.png" in followed and "album/c.png" in followed
+    # photo_refs of a folder use the same scan
+    with pytest.warns(UserWarning, match="lead out of the folder"):
+        names = [r.name for r in photos.photo_refs(root)]
+    assert "linked" not in names and "album/c" not in names
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlinks")
+def test_folder_images_root_given_through_a_link(tmp_path: Path) -> None:
+    _touch(tmp_path, "real/x.png", "real/sub/y.png")
+    os.symlink(tmp_path / "real", tmp_path / "alias")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = [
+            p.relative_to(tmp_path / "alias").as_posix()
+            for p in photos.folder_images(tmp_path / "alias")
+        ]
+    assert got == ["sub/y.png", "x.png"]
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlinks")
+def test_folder_of_only_outside_links_is_empty(tmp_path: Path) -> None:
+    _touch(tmp_path, "elsewhere/p.png")
+    (tmp_path / "root").mkdir()
+    os.symlink(tmp_path / "elsewhere", tmp_path / "root" / "link")
+    with (
+        pytest.warns(UserWarning, match="skipped 1 link"),
+        pytest.raises(DatasetError, match="no images"),
+    ):
+        photos.folder_images(tmp_path / "root")

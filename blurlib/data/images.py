@@ -10,16 +10,22 @@ All format quirks are settled here, at the edge, and nowhere deeper:
 * 16-bit files (grayscale ``I;16``, 16-bit RGB/RGBA/gray+alpha PNG and TIFF) are scaled to
   8 bits with rounding, ``round(v * 255 / 65535)`` — never clipped;
 * JPEGs with an EXIF orientation are turned upright (``PIL.ImageOps.exif_transpose``);
+* an animated GIF/PNG/WebP or a multi-page TIFF gives its first frame, with a warning that
+  names the file and its frame count (an MPO, a phone camera's JPEG with a preview picture
+  appended, gives its main picture without one);
 * no colour management: embedded ICC profiles are ignored.
 
-:func:`load_image` decodes a file; a :class:`PhotoRef` names one photo of some source (a
-file, or a byte range inside a tar) and decodes it on demand with the same rules.
+:func:`load_image` decodes a file (a path, its bytes, or a binary file object); a
+:class:`PhotoRef` names one photo of some source (a file, or a byte range inside a tar) and
+decodes it on demand with the same rules. :func:`composite_on_white` is the one home of the
+alpha rule, shared with RGBA arrays given to inference.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
@@ -32,7 +38,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from blurlib import PATCH
 from blurlib.errors import ImageError
 
-__all__ = ["IMAGE_EXTENSIONS", "MAX_PIXELS", "PhotoRef", "load_image"]
+__all__ = ["IMAGE_EXTENSIONS", "MAX_PIXELS", "PhotoRef", "composite_on_white", "load_image"]
 
 #: File extensions (lower case) that :func:`folder_images` collects.
 IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
@@ -54,9 +60,20 @@ _SUPPORTED = "JPEG, PNG, TIFF, BMP or WebP"
 _EXIF_ORIENTATION = 0x0112
 
 
-def load_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an image file into an RGB uint8 array H×W×3 (raises ImageError if unusable)."""
-    p = Path(path)
+def load_image(source: str | os.PathLike[str] | bytes | bytearray | BinaryIO) -> np.ndarray:
+    """Read an image (a path, its bytes, or a binary file object, read from its current
+    position and left open) into an RGB uint8 array H×W×3 (raises ImageError if unusable)."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return _decode(io.BytesIO(bytes(source)), "<bytes>")
+    if not isinstance(source, (str, os.PathLike)) and hasattr(source, "read"):
+        data, label = _read_stream(source)
+        return _decode(data, label)
+    if not isinstance(source, (str, os.PathLike)):
+        raise ImageError(
+            f"cannot read an image from a {type(source).__name__} — pass a path, the file's "
+            "bytes, or a file opened in binary mode"
+        )
+    p = Path(source)
     if not p.exists():
         raise ImageError(f"no such file: {p} — check the path")
     if p.is_dir():
@@ -72,6 +89,33 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
         return _decode(fp, str(p))
 
 
+def _read_stream(fp: BinaryIO) -> tuple[io.BytesIO, str]:
+    """The rest of an open file object (it stays open) and its name for messages."""
+    name = getattr(fp, "name", None)
+    label = str(name) if isinstance(name, (str, os.PathLike)) else "<file object>"
+    try:
+        data = fp.read()
+    except Exception as e:  # closed, write-only, a network stream that failed, ...
+        raise ImageError(f"cannot read {label}: {_reason(e)} — pass an open, readable file") from e
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ImageError(f"{label} is open in text mode — open it in binary mode: open(path, 'rb')")
+    return io.BytesIO(bytes(data)), label
+
+
+# Quoted literals in an exception's text ("b'Token too long: ...'"): file content, never shown.
+_QUOTED = re.compile(r"b?'(?:[^'\\]|\\.)*'" + r'|b?"(?:[^"\\]|\\.)*"')
+
+
+def _reason(e: BaseException) -> str:
+    """``Type: message`` of an exception, safe to show: quoted literals (a plugin may quote
+    the bytes it choked on) become ``<…>``, unprintable characters go, and it stays short."""
+    text = _QUOTED.sub("<…>", str(e))
+    text = "".join(c for c in text if c.isprintable()).strip()
+    if len(text) > 120:
+        text = text[:117] + "..."
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
 def _decode(fp: BinaryIO, label: str) -> np.ndarray:
     """Decode a seekable binary stream into RGB uint8; ``label`` names it in errors."""
     try:
@@ -85,11 +129,13 @@ def _decode(fp: BinaryIO, label: str) -> np.ndarray:
             "it may be corrupt or another kind of file; re-save it as JPEG or PNG, or remove it"
         ) from e
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageError(f"{label} is too large ({e}) — downscale it first") from e
+        raise ImageError(f"{label} is too large ({_reason(e)}) — downscale it first") from e
     except Exception as e:  # a format plugin choked on a malformed header
+        # Only the exception's type: its text may quote the header bytes, which for a file
+        # that is not an image at all can be anything (a text file, a key, ...).
         raise ImageError(
-            f"{label} could not be opened as an image ({type(e).__name__}: {e}) — it may be "
-            "corrupt; re-save it as JPEG or PNG, or remove it"
+            f"{label} could not be opened as an image ({type(e).__name__} in its header) — "
+            "it may be corrupt or another kind of file; re-save it as JPEG or PNG, or remove it"
         ) from e
 
     with im:
@@ -104,12 +150,13 @@ def _decode(fp: BinaryIO, label: str) -> np.ndarray:
                 f"{label} is only {width}×{height} pixels, smaller than one {PATCH}×{PATCH} "
                 f"patch — use a photo at least {PATCH} pixels on each side"
             )
+        _warn_if_many_frames(im, label)
         rawmode = _rawmode(im)  # the tile list is gone after load()
         try:
             im.load()  # full decode: truncated or corrupt data fails here, not later
         except Exception as e:  # Pillow raises OSError, SyntaxError, ValueError, EOFError, ...
             raise ImageError(
-                f"{label} is corrupt or truncated ({type(e).__name__}: {e}) — "
+                f"{label} is corrupt or truncated ({_reason(e)}) — "
                 "re-download or re-export it, or remove it"
             ) from e
 
@@ -122,10 +169,30 @@ def _decode(fp: BinaryIO, label: str) -> np.ndarray:
             ImageOps.exif_transpose(im, in_place=True)
         except Exception as e:  # a broken EXIF block must not make a good photo unusable
             warnings.warn(
-                f"{label}: could not apply its EXIF orientation ({e}); using the pixels as stored",
+                f"{label}: could not apply its EXIF orientation ({_reason(e)}); "
+                "using the pixels as stored",
                 stacklevel=3,
             )
         return _to_rgb8(im, label)
+
+
+def _warn_if_many_frames(im: Image.Image, label: str) -> None:
+    """Warn (one line) that only the first frame of an animation or multi-page file is used."""
+    if im.format == "MPO":  # the main picture plus previews/depth maps: frame 0 is the photo
+        return
+    try:
+        frames = int(getattr(im, "n_frames", 1))
+    except Exception as e:  # counting walks the file: a damaged later frame fails here
+        raise ImageError(
+            f"{label} is corrupt or truncated ({_reason(e)}) — "
+            "re-download or re-export it, or remove it"
+        ) from e
+    if frames > 1:  # (counting leaves the image on frame 0 again)
+        warnings.warn(
+            f"{label} holds {frames} frames (an animation or a multi-page file); "
+            "using only the first",
+            stacklevel=4,
+        )
 
 
 @lru_cache(maxsize=1)
@@ -179,11 +246,16 @@ def _u16_to_u8(a: np.ndarray) -> np.ndarray:
     return ((a.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
 
 
-def _flatten_alpha(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """Composite uint8 RGB with uint8 alpha onto white, rounding to nearest."""
-    a = alpha.astype(np.uint16)[..., None]
-    out = (rgb.astype(np.uint16) * a + 255 * (255 - a) + 127) // 255
-    return out.astype(np.uint8)
+def composite_on_white(rgba: np.ndarray) -> np.ndarray:
+    """Return an RGBA image H×W×4 (uint8, or float on the 0–255 scale) composited onto white
+    as RGB H×W×3 of the same kind: uint8 rounded to nearest, float exact."""
+    rgb, alpha = rgba[..., :3], rgba[..., 3:4]
+    if rgba.dtype == np.uint8:
+        a = alpha.astype(np.uint16)
+        out = (rgb.astype(np.uint16) * a + 255 * (255 - a) + 127) // 255
+        return out.astype(np.uint8)
+    a = alpha / 255.0
+    return (rgb * a + 255.0 * (1.0 - a)).astype(rgba.dtype, copy=False)
 
 
 def _gray_to_rgb(g: np.ndarray) -> np.ndarray:
@@ -234,8 +306,7 @@ def _to_rgb8(im: Image.Image, label: str) -> np.ndarray:
             return _gray_to_rgb(np.rint(a * 255.0).astype(np.uint8))
         return _gray_to_rgb(_stretch(a))
     if mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:
-        rgba = np.array(im.convert("RGBA"), dtype=np.uint8)
-        return _flatten_alpha(rgba[..., :3], rgba[..., 3])
+        return composite_on_white(np.array(im.convert("RGBA"), dtype=np.uint8))
     if mode in ("L", "1"):
         return _gray_to_rgb(np.array(im.convert("L"), dtype=np.uint8))
     try:

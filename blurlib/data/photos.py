@@ -240,15 +240,33 @@ def iter_photos(
         yield ref.name, image
 
 
-def folder_images(root: str | os.PathLike[str]) -> list[Path]:
-    """Every image file under a folder, recursively, sorted by relative POSIX path."""
+def folder_images(root: str | os.PathLike[str], follow_links: bool = False) -> list[Path]:
+    """Every image file under a folder, recursively, sorted by relative POSIX path.
+
+    Symbolic links (to files or folders) are followed while their target lies inside the
+    folder; links that lead out of it are skipped, with one warning that counts them,
+    unless ``follow_links=True``. Hidden files and folders are skipped.
+    """
     base = Path(root)
     if not base.exists():
         raise DatasetError(f"no such folder: {base} — check the path")
     if not base.is_dir():
         raise DatasetError(f"{base} is a file, not a folder — pass the folder that holds images")
+    real_base = os.path.realpath(base)
+
+    def leaves(path: str) -> bool:
+        """Whether ``path`` is a link whose target lies outside the folder (and we care)."""
+        if follow_links or not os.path.islink(path):
+            return False
+        target = os.path.realpath(path)
+        try:
+            return os.path.commonpath([real_base, target]) != real_base
+        except ValueError:  # another drive (Windows)
+            return True
+
     found: list[tuple[str, Path]] = []
     seen_dirs: set[str] = set()
+    outside: list[str] = []
     for dirpath, dirnames, filenames in os.walk(base, followlinks=True):
         real = os.path.realpath(dirpath)
         if real in seen_dirs:  # a symlink loop or the same folder linked twice
@@ -256,12 +274,29 @@ def folder_images(root: str | os.PathLike[str]) -> list[Path]:
             continue
         seen_dirs.add(real)
         # Hidden folders and files (".git", macOS "._x.jpg" resource forks) are skipped.
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        kept = []
+        for d in dirnames:
+            if d.startswith("."):
+                continue
+            if leaves(os.path.join(dirpath, d)):
+                outside.append(os.path.join(dirpath, d))
+                continue
+            kept.append(d)
+        dirnames[:] = kept
         for fn in filenames:
             if fn.startswith(".") or os.path.splitext(fn)[1].lower() not in IMAGE_EXTENSIONS:
                 continue
+            if leaves(os.path.join(dirpath, fn)):
+                outside.append(os.path.join(dirpath, fn))
+                continue
             path = Path(dirpath, fn)
             found.append((path.relative_to(base).as_posix(), path))
+    if outside:
+        warnings.warn(
+            f"{base}: skipped {len(outside)} link(s) that lead out of the folder "
+            f"(e.g. {sorted(outside)[0]}); pass follow_links=True to include them",
+            stacklevel=2,
+        )
     if not found:
         raise DatasetError(
             f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {base} — "

@@ -28,6 +28,25 @@ for another tile shape). All tiles of a photo have one shape (the last ones are
 zero-padded; padded windows are discarded), so a jit-compiling backend compiles once.
 Memory is bounded by the tile, not the photo.
 
+Input contract. Every public inference function reads its image through :func:`as_image`,
+which accepts exactly:
+
+* a path, the bytes of an image file, or a binary file object: decoded by
+  :func:`blurlib.data.images.load_image` (RGB uint8);
+* a ``uint8`` array, values 0–255;
+* a float array (float16/32/64) on the same 0–255 scale: finite, every value in [0, 255].
+  A float image whose values all lie in (0, 1] is refused ("looks like 0–1 floats;
+  multiply by 255"): the model reads 0–255 and would call such a nearly black image
+  blurred everywhere. (An all-zero image means black on either scale and is accepted.)
+
+Shapes: H×W×3 RGB; H×W or H×W×1 gray (replicated into three channels); H×W×4 RGBA,
+composited onto white exactly as an RGBA file is
+(:func:`blurlib.data.images.composite_on_white`). Both sides at least one window (30 px).
+Anything else raises :class:`blurlib.errors.ImageError` (a ``ValueError``) that says what to
+do: NaN or infinite values, floats outside 0–255, ``bool`` masks, ``uint16`` and other
+integer dtypes (convert to uint8 first, e.g. ``(a >> 8).astype(np.uint8)`` for 16 bits),
+other shapes, images smaller than a window.
+
 The window probabilities become per-pixel maps in :mod:`blurlib.inference.maps` and
 per-photo summaries in :mod:`blurlib.inference.photos`.
 """
@@ -148,30 +167,71 @@ def _forward(net: Any, x: np.ndarray) -> np.ndarray:
 
 
 def as_image(image: Any, patch: int = PATCH) -> np.ndarray:
-    """Return ``image`` as an H×W×3 array (uint8 or float 0–255, not copied when possible);
-    a path is loaded with :func:`blurlib.data.images.load_image`."""
-    if isinstance(image, (str, os.PathLike)):
+    """Return ``image`` checked against the input contract (see the module docstring) as an
+    H×W×3 array, uint8 or float on the 0–255 scale (not copied when possible); raises
+    ImageError for anything else."""
+    if isinstance(image, (str, os.PathLike, bytes, bytearray, memoryview)) or (
+        not isinstance(image, np.ndarray) and hasattr(image, "read")
+    ):
         from blurlib.data.images import load_image
 
         image = load_image(image)
     arr = np.asarray(image)
-    if arr.ndim == 2:
-        arr = np.repeat(arr[:, :, None], 3, axis=2)
-    elif arr.ndim == 3 and arr.shape[2] == 1:
-        arr = np.repeat(arr, 3, axis=2)
-    elif arr.ndim == 3 and arr.shape[2] == 4:
-        arr = arr[:, :, :3]
-    if arr.ndim != 3 or arr.shape[2] != 3:
-        raise ImageError(f"expected an H×W×3 RGB image, got an array of shape {arr.shape}")
-    if arr.dtype == np.uint16:
-        arr = (arr >> 8).astype(np.uint8)
-    elif arr.dtype not in (np.uint8, np.float32, np.float64):
-        arr = arr.astype(np.float32)
+    dtype = arr.dtype
+    if dtype == np.bool_:
+        raise ImageError(
+            "got a bool array, which is a mask, not an image — pass uint8 0–255 "
+            "(e.g. mask.astype(np.uint8) * 255)"
+        )
+    if dtype == np.uint16:
+        raise ImageError(
+            "got a uint16 array (16-bit samples, 0–65535); images are uint8 0–255 — "
+            "convert to uint8 first, e.g. (a >> 8).astype(np.uint8)"
+        )
+    if dtype.kind in "iu" and dtype != np.uint8:
+        raise ImageError(
+            f"got a {dtype} array; images are uint8 0–255 or float 0–255 — convert to uint8 "
+            "first, e.g. np.clip(a, 0, 255).astype(np.uint8) if its values are 0–255"
+        )
+    if dtype != np.uint8 and dtype.kind != "f":
+        raise ImageError(f"got a {dtype} array; images are uint8 0–255 or float 0–255")
+    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (1, 3, 4))):
+        raise ImageError(
+            f"expected an H×W×3 RGB image (or H×W gray, H×W×4 RGBA), got an array of shape "
+            f"{arr.shape}"
+        )
     if arr.shape[0] < patch or arr.shape[1] < patch:
         raise ImageError(
             f"image of {arr.shape[0]}×{arr.shape[1]} px is smaller than one {patch}×{patch} "
             "window; use a larger image"
         )
+    if dtype.kind == "f":
+        if dtype.itemsize < 4:  # float16: compute in float32
+            arr = arr.astype(np.float32)
+        lo, hi = float(arr.min()), float(arr.max())  # NaN anywhere makes both NaN
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise ImageError(
+                "the image holds NaN or infinite values — fix or mask them before predicting "
+                "(e.g. np.nan_to_num(a, nan=0.0))"
+            )
+        if lo < 0.0 or hi > 255.0:
+            raise ImageError(
+                f"float image values run from {lo:g} to {hi:g}; float images must lie in "
+                "0–255 — rescale or clip it (np.clip(a, 0, 255))"
+            )
+        if 0.0 < hi <= 1.0:
+            raise ImageError(
+                f"float image values all lie in 0–{hi:g}: it looks like 0–1 floats, but "
+                "images are read on the 0–255 scale; multiply by 255 (or pass uint8)"
+            )
+    if arr.ndim == 2:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
+    elif arr.shape[2] == 1:
+        arr = np.repeat(arr, 3, axis=2)
+    elif arr.shape[2] == 4:
+        from blurlib.data.images import composite_on_white
+
+        arr = composite_on_white(arr)  # as an RGBA file is read
     return arr
 
 
