@@ -68,6 +68,38 @@ def remove_stale_temps(path: str | os.PathLike[str]) -> list[Path]:
     return removed
 
 
+@contextmanager
+def exclusive(lock: str | os.PathLike[str], what: str) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``lock`` for the block, or raise BlurlibError at once
+    when another process holds it (two runs writing into one place would replace each other's
+    files). ``what`` names the place in the message. The lock file is removed afterwards."""
+    import fcntl
+
+    from blurlib.errors import BlurlibError
+
+    lock = Path(lock)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a+") as fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise BlurlibError(
+                f"{what} is being written by another blurlib run ({holder}); wait for it to "
+                "finish or choose another output"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}")
+        fh.flush()
+        try:
+            yield
+        finally:
+            lock.unlink(missing_ok=True)
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
 def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically; return the path."""
     with atomic_path(path) as tmp:

@@ -60,3 +60,39 @@ def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
         assert tmp == temp_sibling(target)
         tmp.mkdir()
     assert target.is_dir()
+
+
+def test_exclusive_refuses_a_second_writer_and_cleans_up(tmp_path):
+    from blurlib.errors import BlurlibError
+    from blurlib.fileio import exclusive
+
+    lock = tmp_path / ".x.lock"
+    with exclusive(lock, "--out X"):
+        assert lock.read_text() == f"pid {os.getpid()}"
+        with pytest.raises(BlurlibError, match=r"--out X is being written by another blurlib run"):
+            with exclusive(lock, "--out X"):
+                pass
+        assert lock.exists()  # the refused one did not remove the holder's lock
+    assert not lock.exists()
+    with exclusive(lock, "--out X"):  # free again
+        pass
+
+
+def test_generate_refuses_while_another_run_writes_the_same_out(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from blurlib.cli import main
+    from blurlib.fileio import exclusive
+
+    photos = tmp_path / "p"
+    photos.mkdir()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (60, 60, 3), np.uint8)).save(
+        photos / "a.png"
+    )
+    out = tmp_path / "ds"
+    with exclusive(tmp_path / ".ds.lock", "--out ds"):  # as a concurrent generate holds it
+        rc = main(["generate", "--source", str(photos), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "another blurlib run" in err and err.count("\n") == 1
+    assert not out.exists()

@@ -482,3 +482,17 @@ def test_scaled_floats_and_rgba_arrays_agree_with_uint8_and_files(small_net, tmp
         window_probabilities(small_net, path, 8),
         atol=0,
     )
+
+
+def test_cli_refuses_an_out_another_predict_is_writing(tiny, tmp_path, capsys):
+    from blurlib.fileio import exclusive
+
+    photo = _write(tmp_path / "p.png", smooth_photo(60, 60, seed=1))
+    out = tmp_path / "maps"
+    with exclusive(out / ".blurlib-predict.lock", f"--out {out}"):
+        code = main(["predict", str(photo), "--model", str(tiny), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "another blurlib run" in err and err.count("\n") == 1
+    assert not (out / "p_blurmap.png").exists()
+    assert main(["predict", str(photo), "--model", str(tiny), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["p_blurmap.npy", "p_blurmap.png"]

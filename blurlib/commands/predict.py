@@ -110,11 +110,8 @@ def run(args: argparse.Namespace) -> int:
     if args.tile < 30:
         print(f"error: --tile must be at least 30 pixels, got {args.tile}", file=sys.stderr)
         return 2
-    from blurlib.data.images import load_image
-    from blurlib.data.photos import shrink_to
-    from blurlib.inference.photos import analyse, save_outputs
+    from blurlib.fileio import exclusive
     from blurlib.nets.files import load_model  # raises ModelFileError -> one line, exit 2
-    from blurlib.viz.maps import overlay_blur_map
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -128,7 +125,17 @@ def run(args: argparse.Namespace) -> int:
         raise BlurlibError(
             f"--out {out}: cannot write there ({exc.strerror or exc}); choose another folder"
         ) from None
-    model = load_model(args.model)
+    with exclusive(out / ".blurlib-predict.lock", f"--out {out}"):
+        return _predict_all(args, load_model(args.model))
+
+
+def _predict_all(args: argparse.Namespace, model: Any) -> int:
+    """Analyse every photo into ``args.out``; one line per photo; 1 if any failed."""
+    from blurlib.data.images import load_image
+    from blurlib.data.photos import shrink_to
+    from blurlib.inference.photos import analyse, save_outputs
+    from blurlib.viz.maps import overlay_blur_map
+
     photos = _expand(args.photos)
     failed = 0
     for (label, path, error), stem in zip(photos, _stems([p for _, p, _ in photos])):

@@ -41,7 +41,7 @@ from blurlib.data.kernels import KERNEL_KINDS, random_kernel, report_kernel
 from blurlib.data.patches import crop_to_grid, grid_shape
 from blurlib.data.photos import photo_refs, shrink_to, warn_skip
 from blurlib.errors import DatasetError, ImageError
-from blurlib.fileio import atomic_path
+from blurlib.fileio import atomic_path, exclusive
 
 __all__ = [
     "FORMATS",
@@ -221,7 +221,10 @@ def generate(
         raise DatasetError(str(exc)) from None
     degrading = degrade_config != NONE
 
-    with atomic_path(out) as tmp:
+    lock = out.with_name(f".{out.name}.lock")
+    with exclusive(lock, f"--out {out}"), atomic_path(out) as tmp:
+        if out.exists() and not overwrite:  # made by another run since the check above
+            raise DatasetError(f"{out} appeared while this run started; choose another --out")
         (tmp / "sharp").mkdir(parents=True)
         (tmp / MARKER).write_text(_MARKER_TEXT)
         order_rng = np.random.default_rng([seed, 0])
