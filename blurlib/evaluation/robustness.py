@@ -148,7 +148,9 @@ def run_robustness(
 
 def robustness_markdown(result: Mapping[str, Any], digits: int = 3) -> str:
     """Return a :func:`run_robustness` result as Markdown: textured accuracy by variant."""
-    variants = result["variants"]
+    known = [v for v in QUALITY_VARIANTS if v in result["variants"]]
+    order = known + sorted(v for v in result["variants"] if v not in QUALITY_VARIANTS)
+    variants = {v: result["variants"][v] for v in order}  # a JSON round trip sorts keys
     first = next(iter(variants.values()))
     protocols = list(first["protocols"])
     methods = list(first["protocols"][protocols[0]])
