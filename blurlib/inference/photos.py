@@ -39,31 +39,40 @@ if TYPE_CHECKING:  # pragma: no cover
 TEXTURE_STD = CONTENT_THRESHOLD  # gray std (0–255) from which a window has content (patches)
 
 
+def _window_sums(planes: Any, shape: tuple[int, int], stride: int, patch: int) -> list[np.ndarray]:
+    """Per-window sums of each H×W plane that ``planes(y0, y1)`` returns for rows y0:y1, over
+    the ``(rows, cols)`` window grid at ``stride``: integral images, in strips (bounded memory)."""
+    rows, cols = window_grid_shape(shape[0], shape[1], stride, patch)
+    outs: list[np.ndarray] | None = None
+    xs = np.arange(cols) * stride
+    per = max(1, 256 // stride)
+    for i0 in range(0, rows, per):
+        i1 = min(i0 + per, rows)
+        strip = planes(i0 * stride, (i1 - 1) * stride + patch)
+        if outs is None:
+            outs = [np.empty((rows, cols), np.float64) for _ in strip]
+        ys = np.arange(i1 - i0) * stride
+        for out, v in zip(outs, strip, strict=True):
+            integ = np.zeros((v.shape[0] + 1, v.shape[1] + 1), np.float64)
+            np.cumsum(np.cumsum(v, axis=0), axis=1, out=integ[1:, 1:])
+            a = integ[np.ix_(ys + patch, xs + patch)] - integ[np.ix_(ys, xs + patch)]
+            b = integ[np.ix_(ys + patch, xs)] - integ[np.ix_(ys, xs)]
+            out[i0:i1] = a - b
+    return outs or []
+
+
 def window_std(image: Any, stride: int = DEFAULT_STRIDE, patch: int = PATCH) -> np.ndarray:
     """Return ``(rows, cols)`` float32: the gray-level standard deviation (0–255) of each
     window at ``stride``, computed in strips with integral images (bounded memory)."""
     image = as_image(image, patch)
-    h, w = image.shape[:2]
-    rows, cols = window_grid_shape(h, w, stride, patch)
-    out = np.empty((rows, cols), np.float32)
-    xs = np.arange(cols) * stride
-    n = float(patch * patch)
-    per = max(1, 256 // stride)
-    for i0 in range(0, rows, per):
-        i1 = min(i0 + per, rows)
-        y0, y1 = i0 * stride, (i1 - 1) * stride + patch
+
+    def planes(y0: int, y1: int) -> list[np.ndarray]:
         g = gray_image(image[y0:y1], patch).astype(np.float64)
-        sums = []
-        for v in (g, g * g):
-            integ = np.zeros((v.shape[0] + 1, v.shape[1] + 1), np.float64)
-            np.cumsum(np.cumsum(v, axis=0), axis=1, out=integ[1:, 1:])
-            ys = np.arange(i1 - i0) * stride
-            a = integ[np.ix_(ys + patch, xs + patch)] - integ[np.ix_(ys, xs + patch)]
-            b = integ[np.ix_(ys + patch, xs)] - integ[np.ix_(ys, xs)]
-            sums.append(a - b)
-        var = np.maximum(sums[1] / n - (sums[0] / n) ** 2, 0.0)
-        out[i0:i1] = np.sqrt(var)
-    return out
+        return [g, g * g]
+
+    n = float(patch * patch)
+    total, squares = _window_sums(planes, image.shape[:2], stride, patch)
+    return np.sqrt(np.maximum(squares / n - (total / n) ** 2, 0.0)).astype(np.float32)
 
 
 def window_detail(image: Any, stride: int = DEFAULT_STRIDE, patch: int = PATCH) -> np.ndarray:
@@ -72,25 +81,13 @@ def window_detail(image: Any, stride: int = DEFAULT_STRIDE, patch: int = PATCH) 
     import cv2
 
     image = as_image(image, patch)
-    h, w = image.shape[:2]
-    rows, cols = window_grid_shape(h, w, stride, patch)
     gray = gray_image(image, patch)
     blurred = cv2.GaussianBlur(gray, (0, 0), TEXTURE_SIGMA, borderType=cv2.BORDER_REFLECT_101)
     detail2 = np.square(gray - blurred, dtype=np.float32)
-    out = np.empty((rows, cols), np.float32)
-    xs = np.arange(cols) * stride
-    per = max(1, 256 // stride)
-    for i0 in range(0, rows, per):
-        i1 = min(i0 + per, rows)
-        y0, y1 = i0 * stride, (i1 - 1) * stride + patch
-        v = detail2[y0:y1].astype(np.float64)
-        integ = np.zeros((v.shape[0] + 1, v.shape[1] + 1), np.float64)
-        np.cumsum(np.cumsum(v, axis=0), axis=1, out=integ[1:, 1:])
-        ys = np.arange(i1 - i0) * stride
-        a = integ[np.ix_(ys + patch, xs + patch)] - integ[np.ix_(ys, xs + patch)]
-        b = integ[np.ix_(ys + patch, xs)] - integ[np.ix_(ys, xs)]
-        out[i0:i1] = np.sqrt(np.maximum(a - b, 0.0) / (patch * patch))
-    return out
+    (sums,) = _window_sums(
+        lambda y0, y1: [detail2[y0:y1].astype(np.float64)], image.shape[:2], stride, patch
+    )
+    return np.sqrt(np.maximum(sums, 0.0) / (patch * patch)).astype(np.float32)
 
 
 def texture_mask(
