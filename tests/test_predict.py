@@ -496,3 +496,22 @@ def test_cli_refuses_an_out_another_predict_is_writing(tiny, tmp_path, capsys):
     assert not (out / "p_blurmap.png").exists()
     assert main(["predict", str(photo), "--model", str(tiny), "--out", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["p_blurmap.npy", "p_blurmap.png"]
+
+
+def test_cli_names_links_out_of_the_folder_itself(tiny, tmp_path, capsys):
+    import warnings
+
+    inside = tmp_path / "photos"
+    inside.mkdir()
+    _write(inside / "a.png", smooth_photo(60, 60, seed=1))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    _write(elsewhere / "b.png", smooth_photo(60, 60, seed=2))
+    (inside / "b.png").symlink_to(elsewhere / "b.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # as PYTHONWARNINGS=ignore would
+        code = main(["predict", str(inside), "--model", str(tiny), "--out", str(tmp_path / "o")])
+    captured = capsys.readouterr()
+    assert code == 0 and len(captured.out.strip().splitlines()) == 1  # a.png only
+    lines = [line for line in captured.err.splitlines() if line.startswith("skipped:")]
+    assert len(lines) == 1 and "lead out of the folder" in lines[0]

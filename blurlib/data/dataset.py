@@ -207,7 +207,10 @@ def generate(
     out = Path(out)
     if out.exists() and not overwrite:
         raise DatasetError(f"{out} already exists; choose another --out or delete it first")
-    refs = photo_refs(source, voc_root=voc_root, voc_split=voc_split)
+    # a folder scan's own notices (links out of the folder) go to the caller's on_skip only
+    # when it is not the library default, whose words are about unreadable photos
+    scan_notice = None if on_skip is warn_skip else on_skip
+    refs = photo_refs(source, voc_root=voc_root, voc_split=voc_split, on_skip=scan_notice)
     if not refs:
         raise DatasetError(f"no photos found in source {source!r}")
     if out.exists():

@@ -44,6 +44,7 @@ def photo_refs(
     source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     voc_root: str | os.PathLike[str] | None = None,
     voc_split: str = "trainval",
+    on_skip: Callable[[str], None] | None = None,
 ) -> list[PhotoRef]:
     """List the photos of a source: "sample" (or ``"sample:camera,coins"`` for some of them),
     "voc2010" (needs voc_root), ``"deadleaves:N"`` (N synthetic scenes), a folder path,
@@ -55,7 +56,7 @@ def photo_refs(
     A ``Path`` source is always a folder, so ``Path("sample")`` means a folder of that name.
     """
     if not isinstance(source, (str, os.PathLike)):
-        return _many_refs(list(source), voc_root, voc_split)
+        return _many_refs(list(source), voc_root, voc_split, on_skip)
     if source == "sample":
         data_dir = _skimage_data_dir()
         return [PhotoRef(s.name, data_dir / s.file) for s in SAMPLE_PHOTOS]
@@ -82,7 +83,7 @@ def photo_refs(
         )
     if root.is_file() and root.suffix.lower() == ".txt":
         return list_file_refs(root)
-    files = folder_images(root)
+    files = folder_images(root, on_skip=on_skip)
     rel = [f.relative_to(root).as_posix() for f in files]
     stems = [r.rsplit(".", 1)[0] for r in rel]
     counts: dict[str, int] = {}
@@ -177,10 +178,11 @@ def _many_refs(
     sources: list[str | os.PathLike[str]],
     voc_root: str | os.PathLike[str] | None,
     voc_split: str,
+    on_skip: Callable[[str], None] | None = None,
 ) -> list[PhotoRef]:
     refs: list[PhotoRef] = []
     for src in sources:
-        refs.extend(photo_refs(src, voc_root=voc_root, voc_split=voc_split))
+        refs.extend(photo_refs(src, voc_root=voc_root, voc_split=voc_split, on_skip=on_skip))
     seen: set[str] = set()
     for ref in refs:
         if ref.name in seen:
@@ -240,12 +242,17 @@ def iter_photos(
         yield ref.name, image
 
 
-def folder_images(root: str | os.PathLike[str], follow_links: bool = False) -> list[Path]:
+def folder_images(
+    root: str | os.PathLike[str],
+    follow_links: bool = False,
+    on_skip: Callable[[str], None] | None = None,
+) -> list[Path]:
     """Every image file under a folder, recursively, sorted by relative POSIX path.
 
     Symbolic links (to files or folders) are followed while their target lies inside the
-    folder; links that lead out of it are skipped, with one warning that counts them,
-    unless ``follow_links=True``. Hidden files and folders are skipped.
+    folder; links that lead out of it are skipped, told once (a Python warning, or
+    ``on_skip(message)`` — the CLI prints it), unless ``follow_links=True``. Hidden files and
+    folders are skipped.
     """
     base = Path(root)
     if not base.exists():
@@ -292,11 +299,14 @@ def folder_images(root: str | os.PathLike[str], follow_links: bool = False) -> l
             path = Path(dirpath, fn)
             found.append((path.relative_to(base).as_posix(), path))
     if outside:
-        warnings.warn(
+        message = (
             f"{base}: skipped {len(outside)} link(s) that lead out of the folder "
-            f"(e.g. {sorted(outside)[0]}); pass follow_links=True to include them",
-            stacklevel=2,
+            f"(e.g. {sorted(outside)[0]}); pass follow_links=True to include them"
         )
+        if on_skip is None:
+            warnings.warn(message, stacklevel=2)
+        else:
+            on_skip(message)
     if not found:
         raise DatasetError(
             f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {base} — "
