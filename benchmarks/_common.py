@@ -38,23 +38,23 @@ print(json.dumps({"gflops": rate, "blas": blas_info(), "env": env}))
 """
 
 
+def _best_rate(run: Callable[[], object], n: int, repeats: int) -> float:
+    run()  # warm-up (and tracing) excluded
+    best = float("inf")
+    for _ in range(max(1, repeats)):
+        t = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
+
+
 def numpy_matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
     """Best numpy float32 n×n matmul rate in GFLOP/s (2 n³ FLOPs per product), measured in
     this process (so with whatever OpenBLAS settings this process runs under)."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n), dtype=np.float32)
     b = rng.standard_normal((n, n), dtype=np.float32)
-    a @ b  # warm-up
-    best = float("inf")
-    for _ in range(max(1, repeats)):
-        t = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - t)
-    return 2 * n**3 / best / 1e9
-
-
-#: the former name, kept for scripts not yet moved to :func:`gemm_ceiling`
-matmul_gflops = numpy_matmul_gflops
+    return _best_rate(lambda: a @ b, n, repeats)
 
 
 def blas_info() -> list[dict] | None:
@@ -121,16 +121,6 @@ def numpy_matmul_ceiling(n: int = 2048, repeats: int = 5, timeout: float = 300) 
         float(out["gflops"]),
         {"blas": out["blas"], "env": out["env"]},
     )
-
-
-def _best_rate(run: Callable[[], object], n: int, repeats: int) -> float:
-    run()  # warm-up (and tracing) excluded
-    best = float("inf")
-    for _ in range(max(1, repeats)):
-        t = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - t)
-    return 2 * n**3 / best / 1e9
 
 
 def tf_matmul_gflops(n: int = 2048, repeats: int = 5) -> float | None:
