@@ -37,7 +37,7 @@ from blurlib import PATCH, seeds
 from blurlib.data.convolve import apply_kernel
 from blurlib.data.degrade import NONE, DegradeConfig, degrade_base, finish, get_degrade_config
 from blurlib.data.images import PhotoRef, load_image
-from blurlib.data.kernels import KERNEL_KINDS, random_kernel, report_kernel
+from blurlib.data.kernels import KERNEL_KINDS, check_length_range, random_kernel, report_kernel
 from blurlib.data.patches import crop_to_grid, grid_shape
 from blurlib.data.photos import photo_refs, shrink_to, warn_skip
 from blurlib.errors import DatasetError, ImageError
@@ -345,11 +345,13 @@ def _check_numbers(seed: int, fraction: float, length_range: tuple[float, float]
         raise DatasetError(f"--seed must be a whole number >= 0, got {seed}")
     if not 0.0 <= fraction <= 1.0:
         raise DatasetError(f"--fraction is a probability in [0, 1], got {fraction}")
-    lo, hi = length_range
-    if not 1.0 <= lo <= hi:
+    try:
+        check_length_range(length_range)
+    except ValueError:
+        lo, hi = length_range
         raise DatasetError(
             f"motion lengths must satisfy 1 <= --length-min <= --length-max, got {lo:g} and {hi:g}"
-        )
+        ) from None
 
 
 def _check_replaceable(out: Path, refs: Sequence[PhotoRef]) -> None:

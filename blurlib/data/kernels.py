@@ -32,6 +32,7 @@ import numpy as np
 __all__ = [
     "KERNEL_KINDS",
     "camera_shake_kernel",
+    "check_length_range",
     "kernel_from_spec",
     "kernel_moments",
     "linear_kernel",
@@ -322,7 +323,7 @@ def kernel_moments(kernel: np.ndarray) -> dict[str, float]:
     }
 
 
-def _check_range(length_range: tuple[float, float]) -> tuple[float, float]:
+def check_length_range(length_range: tuple[float, float]) -> tuple[float, float]:
     """Return ``(lo, hi)`` as floats, or raise ValueError unless 1 ≤ lo ≤ hi < ∞."""
     try:
         lo, hi = (float(v) for v in length_range)
@@ -366,7 +367,7 @@ def random_kernel(
     if kind == "report":
         spec: dict[str, Any] = {"type": "report", "length": 15, "angle": 0}
         return kernel_from_spec(spec), spec
-    lo, hi = _check_range(length_range)
+    lo, hi = check_length_range(length_range)
     axis = False
     if kind == "mixed":
         u = rng.random()
