@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import ast
-import sys
 
+from blurlib.commands import say_skipped
 from blurlib.data.dataset import FORMATS, generate
 from blurlib.data.degrade import DEGRADE_MIXES, get_degrade_config
 from blurlib.data.kernels import KERNEL_KINDS
@@ -84,13 +84,6 @@ def _degrade_config(mix: str, items: list[str]):
         raise DatasetError(f"--degrade-set: {exc}") from None
 
 
-def _say_skipped(message: str) -> None:
-    """Name a skipped photo on stderr, on a line of its own above the progress bar."""
-    from tqdm.auto import tqdm
-
-    tqdm.write(f"skipped: {message}", file=sys.stderr)
-
-
 def run(args: argparse.Namespace) -> int:
     """Generate the dataset and print where it went."""
     out = generate(
@@ -108,11 +101,12 @@ def run(args: argparse.Namespace) -> int:
         voc_root=args.voc_root,
         voc_split=args.voc_split,
         overwrite=args.overwrite,
-        on_skip=_say_skipped,
+        on_skip=say_skipped,
     )
     from blurlib.data.dataset import load_metadata
 
     meta = load_metadata(out)
-    patches = sum((e["height"] // 30) * (e["width"] // 30) for e in meta["images"])
+    p = meta["patch"]
+    patches = sum((e["height"] // p) * (e["width"] // p) for e in meta["images"])
     print(f"wrote {len(meta['images'])} images ({patches} patches) to {out}")
     return 0

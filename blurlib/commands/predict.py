@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from blurlib.commands import say_skipped
 from blurlib.data.patches import EVIDENCE_THRESHOLD
 from blurlib.errors import BlurlibError
 from blurlib.inference.windows import DEFAULT_STRIDE, DEFAULT_TILE
@@ -70,17 +71,12 @@ def _expand(items: list[str]) -> list[tuple[str, Path | None, str | None]]:
         path = Path(item)
         if path.is_dir():
             try:
-                out.extend((str(p), p, None) for p in folder_images(path, on_skip=_say_skipped))
+                out.extend((str(p), p, None) for p in folder_images(path, on_skip=say_skipped))
             except BlurlibError as exc:
                 out.append((item, None, str(exc)))
         else:
             out.append((item, path, None))
     return out
-
-
-def _say_skipped(message: str) -> None:
-    """Name what a folder scan skipped, on stderr, by the CLI itself (not a Python warning)."""
-    print(f"skipped: {message}", file=sys.stderr)
 
 
 def _stems(paths: list[Path | None]) -> list[str]:

@@ -170,7 +170,7 @@ def generate(
     jpeg_quality: int = 95,
     overwrite: bool = False,
     progress: bool = True,
-    on_skip: Callable[[str], None] = warn_skip,
+    on_skip: Callable[[str], None] | None = None,
 ) -> Path:
     """Write a dataset folder (see the module docstring) and return its path.
 
@@ -192,8 +192,8 @@ def generate(
     JPEG) after it; every draw is recorded in ``metadata.json``. With ``"none"`` the output
     is byte-identical to the report's recipe. The saved ``sharp/`` photo is the degraded photo
     before motion blur and finishing.
-    Unreadable photos are skipped and named to ``on_skip(message)`` (default: a Python
-    warning; the CLI prints them on stderr itself).
+    Unreadable photos, and links that lead out of a scanned folder, are skipped and named to
+    ``on_skip(message)`` (default None: a Python warning; the CLI prints them on stderr).
     """
     from tqdm.auto import tqdm
 
@@ -207,10 +207,8 @@ def generate(
     out = Path(out)
     if out.exists() and not overwrite:
         raise DatasetError(f"{out} already exists; choose another --out or delete it first")
-    # a folder scan's own notices (links out of the folder) go to the caller's on_skip only
-    # when it is not the library default, whose words are about unreadable photos
-    scan_notice = None if on_skip is warn_skip else on_skip
-    refs = photo_refs(source, voc_root=voc_root, voc_split=voc_split, on_skip=scan_notice)
+    refs = photo_refs(source, voc_root=voc_root, voc_split=voc_split, on_skip=on_skip)
+    tell_unreadable = on_skip or warn_skip
     if not refs:
         raise DatasetError(f"no photos found in source {source!r}")
     if out.exists():
@@ -299,7 +297,7 @@ def generate(
                         photo = fut.result()
                     except ImageError as exc:
                         bad.add(ref_index)
-                        on_skip(str(exc))
+                        tell_unreadable(str(exc))
                         if len(bad) == len(refs):
                             raise DatasetError(f"no readable photo in source {source!r}") from exc
                         submit_loads()

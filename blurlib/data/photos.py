@@ -229,15 +229,16 @@ def iter_photos(
     source: str | os.PathLike[str],
     voc_root: str | os.PathLike[str] | None = None,
     voc_split: str = "trainval",
-    on_skip: Callable[[str], None] = warn_skip,
+    on_skip: Callable[[str], None] | None = None,
 ) -> Iterator[tuple[str, np.ndarray]]:
     """Yield (name, RGB uint8 image) for each readable photo; skip the rest, telling
-    ``on_skip(message)`` (default :func:`warn_skip`; the CLI prints to stderr instead)."""
-    for ref in photo_refs(source, voc_root=voc_root, voc_split=voc_split):
+    ``on_skip(message)`` (default None: a Python warning; the CLI prints to stderr instead)."""
+    tell_unreadable = on_skip or warn_skip
+    for ref in photo_refs(source, voc_root=voc_root, voc_split=voc_split, on_skip=on_skip):
         try:
             image = ref.load()
         except ImageError as e:
-            on_skip(str(e))
+            tell_unreadable(str(e))
             continue
         yield ref.name, image
 
