@@ -22,6 +22,7 @@ __all__ = [
     "example_arrays",
     "example_textured",
     "make_protocol_examples",
+    "protocol_seed",
 ]
 
 
@@ -74,6 +75,13 @@ class ProtocolExample:
     labels: np.ndarray  # uint8 (rows, cols), 1 = blurred
     source: str  # photo name
     kernel: dict[str, Any] = field(default_factory=dict)  # the kernel's spec
+
+
+def protocol_seed(seed: int, protocol_index: int, copy: int, training: bool = False) -> int:
+    """The seed of one set of blurred copies in a suite: protocol ``protocol_index``, copy
+    ``copy``; the training photos' copies (for the baselines) get their own seeds. One scheme
+    for every suite, so the protocol and robustness tables blur the same way."""
+    return seed * 1000 + 100 * protocol_index + copy + (50 if training else 0)
 
 
 def make_protocol_examples(

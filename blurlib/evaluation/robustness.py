@@ -26,7 +26,12 @@ from blurlib import PATCH
 from blurlib.data.degrade import apply_specs
 from blurlib.data.patches import evidence_mask, textured_mask
 from blurlib.evaluation.baselines import Baseline, fit_baselines
-from blurlib.evaluation.examples import PROTOCOLS, ProtocolExample, make_protocol_examples
+from blurlib.evaluation.examples import (
+    PROTOCOLS,
+    ProtocolExample,
+    make_protocol_examples,
+    protocol_seed,
+)
 from blurlib.evaluation.runner import evaluate, format_cell, model_predictor
 from blurlib.evaluation.suite import blurred_fraction
 
@@ -74,6 +79,17 @@ def variant_examples(
     """
     lens, camera = QUALITY_VARIANTS[variant]
     degraded = [(name, apply_specs(photo, lens)) for name, photo in photos]
+    return _finished_examples(degraded, camera, protocol, seed, patch)
+
+
+def _finished_examples(
+    degraded: Sequence[tuple[str, np.ndarray]],
+    camera: list[dict],
+    protocol: str,
+    seed: int,
+    patch: int = PATCH,
+) -> list[ProtocolExample]:
+    """Motion blur composited on photos the lens already degraded, then the camera specs."""
     examples = make_protocol_examples(degraded, protocol, seed=seed, patch=patch)
     for ex in examples:
         ex.image = apply_specs(ex.image, camera)
@@ -106,29 +122,29 @@ def run_robustness(
     for k, protocol in enumerate(protocols):
         train_ex = []
         for c in range(copies):
-            base = seed * 1000 + 100 * k + c + 50
-            train_ex += make_protocol_examples(train_photos, protocol, seed=base)
+            train_seed = protocol_seed(seed, k, c, training=True)
+            train_ex += make_protocol_examples(train_photos, protocol, seed=train_seed)
         fitted[protocol] = fit_baselines(train_ex) if train_ex else {}
     predict = model_predictor(model, PATCH)
     out: dict[str, Any] = {"seed": seed, "copies": copies, "variants": {}}
     out["test_photos"] = [name for name, _ in test_photos]
     for variant in variants:
         entry: dict[str, Any] = {"specs": QUALITY_VARIANTS[variant], "protocols": {}}
+        lens, camera = QUALITY_VARIANTS[variant]
+        degraded = [(name, apply_specs(photo, lens)) for name, photo in test_photos]
         for k, protocol in enumerate(protocols):
             examples = []
             for c in range(copies):
-                examples += variant_examples(
-                    test_photos, variant, protocol, seed * 1000 + 100 * k + c
+                examples += _finished_examples(
+                    degraded, camera, protocol, protocol_seed(seed, k, c)
                 )
             result = evaluate(model, examples, fitted[protocol], progress=progress)
             entry["protocols"][protocol] = {
                 m: result.metrics[m]["textured"]["accuracy"] for m in result.metrics
             }
-        lens, camera = QUALITY_VARIANTS[variant]
-        degraded = [apply_specs(photo, lens) for _, photo in test_photos]
-        observed = [apply_specs(photo, camera) for photo in degraded]
+        observed = [apply_specs(photo, camera) for _, photo in degraded]
         entry["false_alarms"] = blurred_fraction(
-            [predict(p) for p in observed], [textured_mask(p) for p in degraded]
+            [predict(p) for p in observed], [textured_mask(p) for _, p in degraded]
         )
         out["variants"][variant] = entry
     defocused = [

@@ -14,7 +14,7 @@ import numpy as np
 from blurlib import PATCH
 from blurlib.data.patches import content_mask, textured_mask
 from blurlib.evaluation.baselines import Baseline, fit_baselines
-from blurlib.evaluation.examples import PROTOCOLS, make_protocol_examples
+from blurlib.evaluation.examples import PROTOCOLS, make_protocol_examples, protocol_seed
 from blurlib.evaluation.metrics import ratio_or_nan
 from blurlib.evaluation.runner import evaluate, format_cell, model_predictor, results_table
 
@@ -105,10 +105,10 @@ def run_suite(
         train_ex: list[Any] = []
         test_ex: list[Any] = []
         for v in range(variants):
-            base = seed * 1000 + 100 * k + v
             if train_photos:
-                train_ex += make_protocol_examples(train_photos, protocol, seed=base + 50)
-            test_ex += make_protocol_examples(test_photos, protocol, seed=base)
+                train_seed = protocol_seed(seed, k, v, training=True)
+                train_ex += make_protocol_examples(train_photos, protocol, seed=train_seed)
+            test_ex += make_protocol_examples(test_photos, protocol, seed=protocol_seed(seed, k, v))
         fitted[protocol] = fit_baselines(train_ex) if train_ex else {}
         result = evaluate(model, test_ex, fitted[protocol], progress=progress)
         out["protocols"][protocol] = {
