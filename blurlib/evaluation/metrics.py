@@ -23,6 +23,7 @@ import numpy as np
 __all__ = [
     "average_precision",
     "binary_metrics",
+    "bootstrap_by_group",
     "check_binary",
     "confusion_matrix",
     "precision_recall_curve",
@@ -163,4 +164,42 @@ def binary_metrics(y_true: Any, y_score: Any, threshold: float = 0.5) -> dict[st
         "f1": ratio_or_nan(2 * tp, 2 * tp + fp + fn),
         "roc_auc": roc_auc(y, s),
         "average_precision": average_precision(y, s),
+    }
+
+
+def bootstrap_by_group(
+    correct: Any,
+    groups: Any,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, float]:
+    """Return ``{"mean", "low", "high", "groups"}``: accuracy with a percentile bootstrap
+    interval that resamples whole GROUPS (photos), not patches.
+
+    Patches of one photo are not independent draws (same content, same kernel), so the
+    uncertainty of an accuracy is that of the photos it was measured on: each bootstrap
+    replicate draws as many groups as there are, with replacement, and pools their patches.
+    ``correct``: 0/1 (or bool) per patch; ``groups``: a photo id per patch.
+    """
+    ok = np.asarray(correct, dtype=np.float64).ravel()
+    g = np.asarray(groups).ravel()
+    if ok.shape != g.shape:
+        raise ValueError(f"correct has {ok.size} values but groups has {g.size}; they must match")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    if ok.size == 0:
+        return {"mean": math.nan, "low": math.nan, "high": math.nan, "groups": 0}
+    names, index = np.unique(g, return_inverse=True)
+    hits = np.bincount(index, weights=ok, minlength=names.size)
+    sizes = np.bincount(index, minlength=names.size).astype(np.float64)
+    draws = np.random.default_rng(seed).integers(0, names.size, size=(n_boot, names.size))
+    replicates = hits[draws].sum(axis=1) / sizes[draws].sum(axis=1)
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.percentile(replicates, [tail, 100.0 - tail])
+    return {
+        "mean": float(ok.mean()),
+        "low": float(low),
+        "high": float(high),
+        "groups": int(names.size),
     }

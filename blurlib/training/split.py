@@ -8,6 +8,8 @@
    :func:`blurlib.data.patches.patch_texture` on the *sharp* source patch: blur cannot show on a
    flat patch, so its label is noise to the network). Dropping them is a training-data
    choice only; the evaluate module still reports on all patches and on textured ones.
+3. :func:`split_patches_at_random` — the report's split, kept to measure what it costs: patches
+   drawn at random, so neighbours from one photo (same content, same kernel) sit on both sides.
 """
 
 from __future__ import annotations
@@ -107,6 +109,25 @@ def split_by_source(
     for i, s in enumerate(sources):
         out[side[s]].append(i)
     return out
+
+
+def split_patches_at_random(
+    n_patches: int, fractions: Sequence[float] = (0.8, 0.0, 0.2), seed: int = 0
+) -> dict[str, np.ndarray]:
+    """Return ``{"train", "val", "test"}`` → sorted patch indices of a random split of patches.
+
+    The report's (leaky) split, for comparison with :func:`split_by_source`: the ``n_patches``
+    indices are permuted with ``seed`` and cut by ``fractions`` (rounded shares summing to
+    ``n_patches``), with no regard to which photo a patch came from.
+    """
+    if len(fractions) != 3:
+        raise ValueError(f"fractions must be (train, val, test), got {fractions}")
+    if n_patches < 0:
+        raise ValueError(f"n_patches must be >= 0, got {n_patches}")
+    counts = _split_counts(n_patches, fractions) if n_patches else [0, 0, 0]
+    perm = seeds.rng(seed, "split").permutation(n_patches)  # the split stream
+    edges = np.cumsum([0, *counts])
+    return {name: np.sort(perm[edges[k] : edges[k + 1]]) for k, name in enumerate(SPLITS)}
 
 
 def patch_arrays(

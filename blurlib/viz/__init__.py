@@ -12,6 +12,7 @@ Import each name from its module (this package re-exports nothing):
 * :mod:`blurlib.viz.maps` — P(blurred) per patch with right/wrong outcomes,
   ``overlay_blur_map`` and ``plot_blur_map``.
 * :mod:`blurlib.viz.curves` — training curves, a confusion matrix, ROC / PR curves.
+* :mod:`blurlib.viz.summary` — accuracy by method and protocol as one bar chart.
 
 TensorFlow is never imported here.
 """

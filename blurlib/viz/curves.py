@@ -69,6 +69,7 @@ def _log_columns(source: Any) -> tuple[dict[str, np.ndarray], str]:
 def plot_training_curves(
     log: str | os.PathLike[str] | Mapping[str, Iterable[float]] | Any,
     title: str | None = "Training curves",
+    chance: float | None = 0.5,
 ) -> Figure:
     """Return a figure of loss and accuracy per epoch, train vs validation, from a training log.
 
@@ -76,7 +77,9 @@ def plot_training_curves(
     :func:`blurlib.training.runs.load_history`), a mapping or DataFrame of columns, or a
     Keras ``History``. Epochs are drawn 1-based, as Keras prints them; the
     epoch with the lowest ``val_loss`` is marked. A third panel shows the learning rate when
-    the log has a ``learning_rate`` (or ``lr``) column that changes.
+    the log has a ``learning_rate`` (or ``lr``) column that changes. The accuracy axis is
+    always 0–1, with a dashed line at ``chance`` (the accuracy of one answer for every
+    patch, 0.5 for balanced labels; ``None``: no line), so runs can be compared by eye.
     """
     cols, name = _log_columns(log)
     n = max((len(v) for v in cols.values()), default=0)
@@ -135,6 +138,10 @@ def plot_training_curves(
                 linestyle="none",
                 label=f"best val_loss (epoch {x[best]:g})",
             )
+        if key == acc_key:
+            ax.set_ylim(0.0, 1.0)
+            if chance is not None:
+                ax.axhline(chance, color="#999999", linestyle=":", linewidth=1.2, label="chance")
         ax.set_title(panel_title)
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
