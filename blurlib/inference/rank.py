@@ -1,0 +1,314 @@
+"""Ranking a folder by motion blur: :func:`rank_photos` analyses photos the way ``predict``
+does and returns one :class:`PhotoRecord` each, sorted from most to least blurred, with
+bursts grouped and the keeper of each marked.
+
+Same numbers as ``predict``. Each photo is shrunk so its longer side is at most ``max_side``
+(1280 px by default, the scale the default model was trained at), its windows are classified
+at ``stride`` and only the windows that carry evidence count
+(:func:`blurlib.inference.photos.texture_mask`, the no-evidence rule): ``blurred_share`` is
+:attr:`blurlib.inference.photos.PhotoResult.blurred_fraction`, the share of the photo's
+judgeable (textured) area called motion-blurred, NaN when nothing is judgeable. The one
+difference is decoding: JPEGs larger than ``max_side`` are decoded at reduced size
+(:func:`blurlib.data.draft.load_image_at`), which moves a photo's share by at most 0.02 on
+the bundled photos (``tests/test_rank.py`` checks 0.03); PNG, TIFF and small JPEGs give
+``predict``'s numbers exactly.
+
+Verdict: ``"blurred"`` when ``blurred_share`` ≥ ``threshold`` (:data:`DEFAULT_THRESHOLD` =
+0.5: most of what can be judged is motion-blurred; the shipped model puts sharp bundled
+photos at 0–0.45 — a brick wall, soft at 512 px, at 0.92 — and 9 px blurred copies at
+0.96–1), ``"sharp"`` below it, ``"no evidence"`` when nothing is judgeable, ``"unreadable"``
+for files that could not be read (listed with their error, never fatal).
+
+Speed: decoding (plus the evidence mask, the hash and the thumbnail) runs on a thread pool
+``workers`` photos ahead of the network, which runs each photo's windows as one batch (one
+fully-convolutional tile per photo); a cache folder keeps analyses between runs
+(:mod:`blurlib.inference.rank_cache`). Bursts and keepers: :mod:`blurlib.inference.bursts`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from blurlib import PATCH
+from blurlib.data.patches import EVIDENCE_THRESHOLD
+from blurlib.inference import bursts as B
+from blurlib.inference.photos import PhotoResult
+from blurlib.inference.rank_cache import RankCache, model_digest, photo_key
+from blurlib.inference.rank_prep import prefetch, write_previews
+from blurlib.inference.windows import DEFAULT_STRIDE, DEFAULT_TILE, window_probabilities
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+
+DEFAULT_MAX_SIDE = 1280  # predict's --max-side default
+DEFAULT_THRESHOLD = 0.5  # blurred_share from which a photo's verdict is "blurred"
+VERDICTS = ("blurred", "sharp", "no evidence", "unreadable")
+
+
+@dataclass
+class PhotoRecord:
+    """One photo's line of the ranking (shares are 0–1, NaN when nothing is judgeable)."""
+
+    path: str
+    blurred_share: float = float("nan")  # judgeable area called motion-blurred
+    verdict: str = "unreadable"
+    burst: str = ""  # "b0003" for photos in a burst of two or more, else ""
+    best_in_burst: bool = False  # keeper of its burst (a photo in no burst keeps itself)
+    largest_region: float = 0.0  # largest connected blurred region, share of the photo
+    subject_blur: float = float("nan")  # blurred share of the centre-weighted judgeable area
+    subject_mean: float = float("nan")  # mean P(blurred) there (tie-break)
+    mean_blur: float = float("nan")  # mean P(blurred) of the judgeable windows
+    judgeable_share: float = 0.0  # judgeable windows / all windows
+    blurred_windows: int = 0
+    judgeable_windows: int = 0
+    windows: int = 0
+    width: int = 0  # analysed size (after shrinking to max_side)
+    height: int = 0
+    capture_time: float | None = None  # EXIF seconds (UTC-naive)
+    dhash: str = ""
+    thumb: str = ""  # preview file names inside the previews folder
+    blur_map: str = ""
+    error: str = ""
+    cached: bool = False  # came from the cache (not written to the CSV)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record as a plain dict (JSON-able)."""
+        return asdict(self)
+
+
+_ANALYSIS_FIELDS = (
+    "blurred_share largest_region subject_blur subject_mean mean_blur judgeable_share "
+    "blurred_windows judgeable_windows windows width height capture_time dhash thumb blur_map"
+).split()
+
+
+def summarise(path: str, probs: np.ndarray, judgeable: np.ndarray) -> PhotoRecord:
+    """Return the record's analysis fields for window probabilities and the evidence mask of
+    one photo (shares as in :class:`blurlib.inference.photos.PhotoResult`)."""
+    from scipy import ndimage
+
+    result = PhotoResult(0, 0, 0, probs, judgeable, np.empty((0, 0), np.float32), 0.0)
+    called = judgeable & (probs > 0.5)
+    labels, n = ndimage.label(called, structure=np.ones((3, 3), bool))
+    largest = int(np.bincount(labels.ravel())[1:].max()) if n else 0
+    subject, subject_mean = B.subject_blur(probs, judgeable)
+    n_judge = result.textured_windows
+    return PhotoRecord(
+        path,
+        blurred_share=result.blurred_fraction,
+        largest_region=largest / probs.size,
+        subject_blur=subject,
+        subject_mean=subject_mean,
+        mean_blur=float(probs[judgeable].mean()) if n_judge else float("nan"),
+        judgeable_share=n_judge / probs.size,
+        blurred_windows=result.blurred_windows,
+        judgeable_windows=n_judge,
+        windows=int(probs.size),
+    )
+
+
+def verdict_of(record: PhotoRecord, threshold: float = DEFAULT_THRESHOLD) -> str:
+    """Return the verdict for a record (see the module docstring)."""
+    if record.error:
+        return "unreadable"
+    if math.isnan(record.blurred_share):
+        return "no evidence"
+    return "blurred" if record.blurred_share >= threshold else "sharp"
+
+
+def _sort_key(r: PhotoRecord) -> tuple:
+    share = r.blurred_share
+    mean = 0.0 if math.isnan(r.mean_blur) else r.mean_blur
+    return (bool(r.error), math.isnan(share), -(0.0 if math.isnan(share) else share), -mean, r.path)
+
+
+def rank_photos(
+    paths: Iterable[str | os.PathLike[str]],
+    model: keras.Model,
+    *,
+    max_side: int | None = DEFAULT_MAX_SIDE,
+    stride: int = DEFAULT_STRIDE,
+    evidence: float = EVIDENCE_THRESHOLD,
+    threshold: float = DEFAULT_THRESHOLD,
+    bursts: str = "auto",
+    gap: float = B.DEFAULT_GAP,
+    hash_distance: int = B.DEFAULT_HASH_DISTANCE,
+    cache_dir: str | os.PathLike[str] | None = None,
+    previews_dir: str | os.PathLike[str] | None = None,
+    workers: int = 2,
+    progress: bool = False,
+    on_error: Callable[[str], None] | None = None,
+    stats: dict[str, int] | None = None,
+) -> list[PhotoRecord]:
+    """Return one :class:`PhotoRecord` per photo file, most blurred first (unreadable files
+    last, with their error), bursts numbered and keepers marked (see the module docstring)."""
+    if stride < 1:
+        raise ValueError(f"stride must be a positive integer, got {stride}")
+    from blurlib.data.photos import warn_skip
+
+    tell = on_error or warn_skip
+    items = [os.fspath(p) for p in paths]
+    settings = f"max_side={max_side or 0};stride={stride};evidence={evidence:g}"
+    digest = model_digest(model)
+    cache = RankCache(cache_dir) if cache_dir is not None else None
+    previews = Path(previews_dir) if previews_dir is not None else None
+    if previews is not None:
+        previews.mkdir(parents=True, exist_ok=True)
+    records: list[PhotoRecord | None] = [None] * len(items)
+    todo: list[tuple[int, str, str]] = []  # (index, key, id)
+    keys: set[str] = set()
+    for i, path in enumerate(items):
+        try:
+            key, ident = photo_key(path, digest, settings)
+        except OSError as exc:
+            records[i] = PhotoRecord(path, error=f"cannot read {path}: {exc.strerror or exc}")
+            tell(records[i].error)
+            continue
+        keys.add(key)
+        hit = cache.get(key) if cache is not None else None
+        if hit is not None and _previews_ok(previews, hit):
+            records[i] = _from_cache(path, hit)
+            if records[i].error:
+                tell(records[i].error)
+        else:
+            todo.append((i, key, ident))
+    if stats is not None:
+        stats.update(analysed=len(todo), cached=len(items) - len(todo))
+    tile = max(DEFAULT_TILE, max_side + PATCH) if max_side else DEFAULT_TILE
+    stream = prefetch(
+        [items[i] for i, _, _ in todo],
+        max_side or 0,
+        stride,
+        evidence,
+        previews is not None,
+        workers,
+        progress,
+    )
+    for (i, key, ident), prep in zip(todo, stream, strict=True):
+        if prep.error:
+            records[i] = PhotoRecord(items[i], error=prep.error)
+            tell(prep.error)
+            if cache is not None:  # unchanged, it stays unreadable: not tried again
+                cache.put(key, {"error": prep.error})
+            continue
+        probs = window_probabilities(model, prep.image, stride, tile=tile)
+        rec = summarise(items[i], probs, prep.judgeable)
+        rec.height, rec.width = prep.image.shape[:2]
+        rec.capture_time, rec.dhash = prep.time, prep.dhash
+        if previews is not None:
+            rec.thumb, rec.blur_map = write_previews(previews, ident, prep, probs)
+        if cache is not None:
+            cache.put(key, {f: getattr(rec, f) for f in _ANALYSIS_FIELDS})
+        records[i] = rec
+    if cache is not None:
+        cache.compact(keys)
+    done = [r for r in records if r is not None]
+    finish(done, threshold, bursts=bursts, gap=gap, hash_distance=hash_distance)
+    return sorted(done, key=_sort_key)
+
+
+def finish(
+    records: Sequence[PhotoRecord],
+    threshold: float = DEFAULT_THRESHOLD,
+    *,
+    bursts: str = "auto",
+    gap: float = B.DEFAULT_GAP,
+    hash_distance: int = B.DEFAULT_HASH_DISTANCE,
+) -> None:
+    """Set every record's verdict, burst and keeper flag in place (records from several
+    shards of a collection can be finished together)."""
+    paths = [r.path for r in records]
+    ok = [not r.error for r in records]
+    numbers = B.group_bursts(
+        paths,
+        [r.capture_time if o else None for r, o in zip(records, ok)],
+        [r.dhash if o else None for r, o in zip(records, ok)],
+        mode=bursts,
+        gap=gap,
+        max_distance=hash_distance,
+    )
+    sizes: dict[int, int] = {}
+    for n, o in zip(numbers, ok):
+        sizes[n] = sizes.get(n, 0) + int(o)
+    best = B.pick_best(
+        numbers, [r.subject_blur for r in records], [r.subject_mean for r in records], paths, ok
+    )
+    names: dict[int, str] = {}
+    for r, n, b, o in zip(records, numbers, best, ok):
+        r.verdict = verdict_of(r, threshold)
+        r.best_in_burst = b
+        r.burst = names.setdefault(n, f"b{len(names) + 1:04d}") if o and sizes[n] > 1 else ""
+
+
+def _previews_ok(previews: Path | None, hit: dict[str, Any]) -> bool:
+    """Whether a cached record's preview files are there (when previews are wanted)."""
+    if previews is None or hit.get("error"):
+        return True
+    return all(hit.get(k) and (previews / hit[k]).is_file() for k in ("thumb", "blur_map"))
+
+
+def _from_cache(path: str, hit: dict[str, Any]) -> PhotoRecord:
+    rec = PhotoRecord(path, cached=True)
+    for f in (*_ANALYSIS_FIELDS, "error"):
+        if f in hit:
+            value = hit[f]
+            setattr(rec, f, float("nan") if value is None and f in _NAN_FIELDS else value)
+    return rec
+
+
+_NAN_FIELDS = {"blurred_share", "subject_blur", "subject_mean", "mean_blur"}
+
+
+CSV_COLUMNS = (
+    "rank path blurred_share verdict burst best_in_burst largest_region subject_blur mean_blur "
+    "judgeable_share blurred_windows judgeable_windows width height capture_time dhash error"
+).split()
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.4f}"
+    return "" if value is None else str(value)
+
+
+def ranking_rows(records: Sequence[PhotoRecord]) -> list[list[str]]:
+    """Return the CSV rows (header first) of records in their order: :data:`CSV_COLUMNS`,
+    shares with 4 decimals, NaN and None as empty cells, capture time as ISO text."""
+    from datetime import UTC, datetime
+
+    rows = [list(CSV_COLUMNS)]
+    names = {f.name for f in fields(PhotoRecord)}
+    for n, r in enumerate(records, 1):
+        row = []
+        for col in CSV_COLUMNS:
+            if col == "rank":
+                row.append(str(n))
+            elif col == "capture_time":
+                t = r.capture_time
+                when = None if t is None else datetime.fromtimestamp(t, UTC)
+                row.append("" if when is None else when.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3])
+            elif col in names:
+                row.append(_cell(getattr(r, col)))
+        rows.append(row)
+    return rows
+
+
+def write_ranking_csv(records: Sequence[PhotoRecord], path: str | os.PathLike[str]) -> Path:
+    """Write ``ranking.csv`` (see :func:`ranking_rows`) atomically; return its path."""
+    import csv
+    import io
+
+    from blurlib.fileio import write_text
+
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(ranking_rows(records))
+    return write_text(path, buf.getvalue())
