@@ -49,6 +49,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import keras
 
 MODEL_NAMES = ("report", "compact")
+#: Blur-analysis nets (kind / direction / length), built by :mod:`blurlib.nets.analysis`.
+ANALYSIS_MODEL_NAMES = ("sun2015", "analysis")
 
 
 def _init(seed: int | None, k: int) -> Any:
@@ -139,7 +141,15 @@ def build_model(
         return _report(patch, seed, 0.2 if dropout is None else dropout)
     if name == "compact":
         return _compact(patch, seed, 0.0 if dropout is None else dropout, width or 32)
-    raise ValueError(f"unknown model name {name!r}; valid names: {', '.join(MODEL_NAMES)}")
+    if name in ANALYSIS_MODEL_NAMES:  # the blur-analysis nets: blurlib.nets.analysis
+        from blurlib.nets.analysis import build_analysis_model
+
+        kw: dict[str, Any] = {} if dropout is None else {"dropout": dropout}
+        if width is not None:
+            kw["width"] = width
+        return build_analysis_model(name, patch, seed, **kw)
+    valid = ", ".join(MODEL_NAMES + ANALYSIS_MODEL_NAMES)
+    raise ValueError(f"unknown model name {name!r}; valid names: {valid}")
 
 
 def compile_model(

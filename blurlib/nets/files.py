@@ -27,6 +27,10 @@ if TYPE_CHECKING:  # pragma: no cover
 # disk (editable or installed), another Traversable (read through importlib.resources.as_file)
 # if blurlib is imported from a zip.
 DEFAULT_MODEL_PATH: Path | Traversable = resources.files("blurlib.nets") / "default.keras"
+#: The shipped blur-analysis model (sharp / motion / defocus, direction, length): package data
+#: too, loaded by ``load_model("analysis")``; see ``models/analysis/README.md``.
+ANALYSIS_MODEL_PATH: Path | Traversable = resources.files("blurlib.nets") / "analysis.keras"
+NAMED_MODELS = ("analysis",)  # names load_model accepts instead of a path
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 _FIX = "retrain with `python -m blurlib train` or pass --model PATH to a .keras/.h5 blurlib model"
 
@@ -96,8 +100,18 @@ def check_model(model: keras.Model, path: str | os.PathLike | None = None) -> ke
 
 def load_model(path: str | os.PathLike | None = None, *, compile: bool = False) -> keras.Model:
     """Return the model stored at ``path`` (.keras or .h5); ``None`` loads the shipped
-    default ``blurlib/nets/default.keras``. Raises ModelFileError for missing/corrupt/foreign
+    default ``blurlib/nets/default.keras``; ``"analysis"`` the shipped blur-analysis model
+    (kind / direction / length heads). Raises ModelFileError for missing/corrupt/foreign
     files."""
+    if isinstance(path, str) and path in NAMED_MODELS:
+        if not ANALYSIS_MODEL_PATH.is_file():
+            raise ModelFileError(
+                f"{ANALYSIS_MODEL_PATH}: the shipped analysis model is missing; train one with "
+                "`python -m blurlib.training.analysis --out runs/analysis` and copy its "
+                "model.keras there"
+            )
+        with resources.as_file(ANALYSIS_MODEL_PATH) as real:
+            return _load_file(Path(real), compile)
     if path is None:
         default = DEFAULT_MODEL_PATH
         if not default.is_file():
@@ -141,4 +155,8 @@ def _load_file(path: Path, compile: bool) -> keras.Model:
     except Exception as exc:  # keras raises many kinds for broken files
         msg = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise ModelFileError(f"{path}: cannot load the model ({msg}); {_FIX}") from exc
+    from blurlib.nets.analysis import is_analysis_model
+
+    if is_analysis_model(model):  # the multi-head blur-analysis net: no single output
+        return model
     return check_model(model, path)

@@ -1,0 +1,284 @@
+"""Blur kind, direction and length per patch: the labels, and a seeded generator of labelled
+training patches.
+
+Labels of a patch (one concept, used by training, evaluation and the pictures):
+
+* ``kind``: 0 = sharp, 1 = motion (straight or camera shake), 2 = defocus (:data:`KINDS`);
+* ``angle`` (degrees in [0, 180), motion only, NaN otherwise): the direction of the motion, in
+  the convention of :mod:`blurlib.data.kernels` — 0 = along the image x axis (right), 90 = along
+  the y axis, counter-clockwise as seen on screen (rows pointing down). A straight kernel's
+  angle is its spec's angle; camera shake has the principal axis of its second moments
+  (:func:`blurlib.data.kernels.kernel_moments`);
+* ``length`` (pixel taps, motion only, NaN otherwise): a straight kernel's spec length; camera
+  shake has the moments' extent sqrt(12·λ_max + 1), equal to the length of a straight kernel of
+  the same spread along its principal axis;
+* ``motion_type``: 0 none, 1 straight, 2 shake (:data:`MOTION_TYPES`), for evaluation.
+
+Generator (:func:`kind_patches`). Each *crop* of ``crop_patches``×``crop_patches`` grid patches
+is cut (with a margin, so no border effect reaches a patch) from a photo or dead-leaves scene,
+given the mild label-0 base stage of :mod:`blurlib.data.degrade` (haze, Gaussian σ ≤ 0.8,
+resampling; no defocus: that is a class here), then one kind for the whole crop — nothing,
+a motion kernel (straight at any angle, straight along an image axis, or camera shake) or a
+disk defocus of radius 1.5–6 px (``degrade.disk_kernel``) — then the camera finish (noise,
+JPEG). A patch is kept only when it is judgeable: its sharp source has detail
+(``patch_texture`` ≥ ``min_texture``; an out-of-focus background of a real photo is not
+"sharp" ground truth) and the observed patch has evidence (``evidence_mask``, the no-evidence
+convention of the design: below it a patch is "no evidence", never a kind). Crop ``i`` draws
+from ``numpy.random.default_rng([seed, KIND_STREAM, i])`` only: same seed and photos, same bytes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from blurlib import PATCH
+from blurlib.data.convolve import apply_kernel
+from blurlib.data.degrade import (
+    DegradeConfig,
+    apply_isotropic,
+    apply_specs,
+    disk_kernel,
+    draw_base,
+    draw_finish,
+)
+from blurlib.data.kernels import kernel_from_spec, kernel_moments
+from blurlib.data.patches import (
+    EVIDENCE_THRESHOLD,
+    TEXTURE_THRESHOLD,
+    patch_texture,
+    to_patches,
+)
+
+KINDS: tuple[str, ...] = ("sharp", "motion", "defocus")
+MOTION_TYPES: tuple[str, ...] = ("none", "straight", "shake")
+KIND_STREAM = 2101  # random-stream id of the crops (distinct from blurlib.seeds' 1001-1006)
+
+#: Sun et al. (CVPR 2015): 73 classes = no blur + 12 odd lengths 3–25 px × 6 angles 0–150°.
+SUN_LENGTHS: tuple[int, ...] = tuple(range(3, 26, 2))
+SUN_ANGLES: tuple[int, ...] = tuple(range(0, 180, 30))
+N_SUN_CLASSES = 1 + len(SUN_LENGTHS) * len(SUN_ANGLES)
+
+# The base stage every crop gets: mild label-0 softness only (no defocus: a class of its own).
+BASE = DegradeConfig(
+    defocus_prob=0.0,
+    gaussian_prob=0.5,
+    gaussian_sigma=(0.2, 0.8),
+    resample_prob=0.2,
+    resample_factor=(0.6, 0.95),
+)
+FINISH = DegradeConfig(jpeg_quality=(40, 95))  # camera finish: noise, JPEG
+
+
+@dataclass(frozen=True)
+class KindConfig:
+    """Every share and range of :func:`kind_patches`."""
+
+    kind_probs: tuple[float, float, float] = (1 / 3, 1 / 3, 1 / 3)  # sharp, motion, defocus
+    shake_share: float = 0.3  # share of motion crops blurred by camera shake
+    axis_share: float = 0.2  # share of straight motion along an image axis (0 or 90 degrees)
+    length_range: tuple[float, float] = (7.0, 25.0)
+    defocus_radius: tuple[float, float] = (1.5, 6.0)
+    base: DegradeConfig = field(default_factory=lambda: BASE)
+    finish: DegradeConfig = field(default_factory=lambda: FINISH)
+    min_texture: float = TEXTURE_THRESHOLD  # detail of the sharp source patch
+    min_evidence: float = EVIDENCE_THRESHOLD  # detail of the observed patch
+    crop_patches: int = 4  # crops of crop_patches² grid patches share one kind and kernel
+
+    def __post_init__(self) -> None:
+        p = np.asarray(self.kind_probs, float)
+        if p.shape != (3,) or (p < 0).any() or not math.isclose(p.sum(), 1.0, abs_tol=1e-6):
+            raise ValueError(f"kind_probs must be 3 shares summing to 1, got {self.kind_probs}")
+        for name in ("shake_share", "axis_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"KindConfig.{name} must be in [0, 1]")
+        lo, hi = self.length_range
+        if not 1.0 <= lo <= hi:
+            raise ValueError(f"length_range must satisfy 1 <= lo <= hi, got {self.length_range}")
+        r0, r1 = self.defocus_radius
+        if not 0.0 < r0 <= r1 <= 16.0:
+            raise ValueError(f"defocus_radius must lie in (0, 16] px, got {self.defocus_radius}")
+        if self.crop_patches < 1:
+            raise ValueError("crop_patches must be >= 1")
+
+
+#: Sun et al.'s setup: sharp and straight motion only, lengths 3–25 px.
+SUN2015 = KindConfig(kind_probs=(0.2, 0.8, 0.0), shake_share=0.0, length_range=(3.0, 25.0))
+
+
+def motion_labels(spec: dict[str, Any]) -> tuple[float, float]:
+    """Return ``(angle_deg in [0, 180), length_px)`` of a motion kernel spec (straight or shake)."""
+    if spec.get("type") == "linear":
+        return float(spec["angle"]) % 180.0, float(spec["length"])
+    if spec.get("type") == "report":
+        return 0.0, 15.0
+    m = kernel_moments(kernel_from_spec(spec))
+    return float(m["angle"]) % 180.0, float(m["length"])
+
+
+def sun_class(kind: Any, angle: Any, length: Any) -> np.ndarray:
+    """Return Sun et al.'s class per patch (int32): 0 = no blur (sharp, or motion shorter than
+    2 px), else 1 + 6·(odd length index) + (angle index): nearest odd length in 3–25 and nearest
+    30° angle, mod 180. Defocus patches (no class there) get -1."""
+    kind = np.asarray(kind)
+    a = np.nan_to_num(np.asarray(angle, np.float64) % 180.0)
+    ln = np.nan_to_num(np.asarray(length, np.float64))
+    li = np.clip(np.rint((ln - 3.0) / 2.0), 0, len(SUN_LENGTHS) - 1).astype(np.int32)
+    ai = (np.rint(a / 30.0).astype(np.int32)) % len(SUN_ANGLES)
+    out = 1 + li * len(SUN_ANGLES) + ai
+    out = np.where((kind == 1) & (ln >= 2.0), out, 0)
+    return np.where(kind == 2, -1, out).astype(np.int32)
+
+
+def sun_class_labels(cls: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(angle_deg, length_px)`` float32 of Sun classes (class 0: NaN, NaN)."""
+    c = np.asarray(cls, np.int64)
+    k = np.maximum(c - 1, 0)
+    angle = np.asarray(SUN_ANGLES, np.float32)[k % len(SUN_ANGLES)]
+    length = np.asarray(SUN_LENGTHS, np.float32)[k // len(SUN_ANGLES)]
+    none = c <= 0
+    return np.where(none, np.nan, angle).astype("f4"), np.where(none, np.nan, length).astype("f4")
+
+
+@dataclass
+class KindPatches:
+    """Labelled patches: ``x`` uint8 (N, P, P, 3) and per-patch labels (see the module doc)."""
+
+    x: np.ndarray
+    kind: np.ndarray  # uint8 (N,)
+    angle: np.ndarray  # float32 (N,), NaN unless motion
+    length: np.ndarray  # float32 (N,), NaN unless motion
+    motion_type: np.ndarray  # uint8 (N,)
+    photo: np.ndarray  # int32 (N,): index of the source photo
+    crops: int = 0  # crops drawn
+
+    def __len__(self) -> int:
+        return int(self.kind.shape[0])
+
+
+def _draw_kind(rng: np.random.Generator, c: KindConfig) -> tuple[int, dict[str, Any] | None]:
+    """Draw a crop's kind and its blur spec (motion kernel spec or defocus radius)."""
+    kind = int(rng.choice(3, p=np.asarray(c.kind_probs, float) / sum(c.kind_probs)))
+    if kind == 0:
+        return 0, None
+    if kind == 2:
+        return 2, {"type": "defocus", "radius": round(float(rng.uniform(*c.defocus_radius)), 4)}
+    length = round(float(rng.uniform(*c.length_range)), 4)
+    if rng.random() < c.shake_share:
+        return 1, {"type": "shake", "length": length, "seed": int(rng.integers(0, 2**31))}
+    if rng.random() < c.axis_share:
+        angle = 90.0 if rng.random() < 0.5 else 0.0
+    else:
+        angle = round(float(rng.uniform(0.0, 180.0)), 4) % 180.0
+    return 1, {"type": "linear", "length": length, "angle": angle}
+
+
+def blur_crop(image: np.ndarray, kind: int, spec: dict[str, Any] | None) -> np.ndarray:
+    """Return ``image`` (RGB uint8) blurred as ``kind`` with ``spec`` (sharp: a copy)."""
+    if kind == 0 or spec is None:
+        return image.copy()
+    if kind == 2:
+        return apply_isotropic(image, disk_kernel(float(spec["radius"])))
+    return apply_kernel(image, kernel_from_spec(spec))
+
+
+def _one_crop(
+    photo: np.ndarray, rng: np.random.Generator, c: KindConfig, patch: int
+) -> tuple[np.ndarray, int, dict[str, Any] | None] | None:
+    """One crop: ``(observed patches kept (k, P, P, 3), kind, spec)`` or None if none kept."""
+    side = c.crop_patches * patch
+    margin = 16  # > half the largest kernel (25 px motion, 6 px disk) plus resampling reach
+    h, w = photo.shape[:2]
+    if h < side + 2 * margin or w < side + 2 * margin:
+        return None
+    y0 = int(rng.integers(0, h - side - 2 * margin + 1))
+    x0 = int(rng.integers(0, w - side - 2 * margin + 1))
+    sharp = np.ascontiguousarray(photo[y0 : y0 + side + 2 * margin, x0 : x0 + side + 2 * margin])
+    if rng.random() < 0.5:  # a mirror image: directions of the photos' own structure balance
+        sharp = np.ascontiguousarray(sharp[:, ::-1])
+    kind, spec = _draw_kind(rng, c)
+    base = apply_specs(sharp, draw_base(rng, c.base, sharp.shape))
+    blurred = blur_crop(base, kind, spec)[margin:-margin, margin:-margin]
+    observed = apply_specs(blurred, draw_finish(rng, c.finish, blurred.shape))
+    src_tex = patch_texture(sharp[margin:-margin, margin:-margin], patch) >= c.min_texture
+    keep = src_tex & (patch_texture(observed, patch) >= c.min_evidence)
+    if not keep.any():
+        return None
+    return to_patches(observed, patch)[keep], kind, spec
+
+
+def kind_patches(
+    photos: Sequence[np.ndarray],
+    n: int,
+    seed: int = 0,
+    config: KindConfig | None = None,
+    patch: int = PATCH,
+    max_crops: int | None = None,
+) -> KindPatches:
+    """Return ``n`` labelled judgeable patches cut from ``photos`` (RGB uint8 arrays) — see the
+    module docstring; the same photos, ``n``, seed and config give the same bytes."""
+    c = config or KindConfig()
+    if not photos:
+        raise ValueError("kind_patches needs at least one photo")
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    max_crops = max_crops or 50 * n + 1000
+    xs, kinds, angles, lengths, mtypes, srcs = [], [], [], [], [], []
+    have, crop = 0, 0
+    while have < n and crop < max_crops:
+        rng = np.random.default_rng([int(seed), KIND_STREAM, crop])
+        crop += 1
+        p = int(rng.integers(len(photos)))
+        got = _one_crop(photos[p], rng, c, patch)
+        if got is None:
+            continue
+        x, kind, spec = got
+        x = x[: n - have]
+        k = x.shape[0]
+        angle, length = motion_labels(spec) if kind == 1 else (math.nan, math.nan)
+        mtype = 0 if kind != 1 else (2 if spec["type"] == "shake" else 1)
+        xs.append(x)
+        kinds.append(np.full(k, kind, np.uint8))
+        angles.append(np.full(k, angle, np.float32))
+        lengths.append(np.full(k, length, np.float32))
+        mtypes.append(np.full(k, mtype, np.uint8))
+        srcs.append(np.full(k, p, np.int32))
+        have += k
+    if have < n:
+        raise ValueError(
+            f"only {have} judgeable patches in {crop} crops (wanted {n}); use larger or more "
+            "textured photos"
+        )
+    return KindPatches(
+        np.concatenate(xs),
+        np.concatenate(kinds),
+        np.concatenate(angles),
+        np.concatenate(lengths),
+        np.concatenate(mtypes),
+        np.concatenate(srcs),
+        crops=crop,
+    )
+
+
+def angle_difference(a: Any, b: Any) -> np.ndarray:
+    """Return |a - b| between undirected angles in degrees, mod 180: values in [0, 90]."""
+    d = np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)) % 180.0
+    return np.minimum(d, 180.0 - d)
+
+
+def doubled_angle(angle_deg: Any) -> np.ndarray:
+    """Return ``(..., 2)`` float32 (cos 2θ, sin 2θ) of angles in degrees (NaN → 0, 0)."""
+    t = np.radians(np.nan_to_num(np.asarray(angle_deg, np.float64))) * 2.0
+    out = np.stack([np.cos(t), np.sin(t)], axis=-1)
+    return np.where(np.isnan(np.asarray(angle_deg))[..., None], 0.0, out).astype(np.float32)
+
+
+def angle_from_doubled(cos2: Any, sin2: Any) -> np.ndarray:
+    """Return angles in degrees in [0, 180) (float32) from (cos 2θ, sin 2θ)."""
+    a = np.degrees(np.arctan2(np.asarray(sin2, np.float64), np.asarray(cos2, np.float64))) / 2.0
+    a = np.mod(a, 180.0)
+    return np.where(a >= 180.0, 0.0, a).astype(np.float32)

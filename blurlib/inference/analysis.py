@@ -1,0 +1,197 @@
+"""Blur analysis of whole photos: what kind of blur each patch carries (sharp / motion /
+defocus), and for motion its direction and length.
+
+* :func:`patch_analysis` — one value per 30×30 grid patch, like ``patch_probabilities``;
+* :func:`dense_analysis` — the same on the windows at a stride (a multiple of the net's native
+  stride, 4), from one fully-convolutional pass per tile, like ``window_probabilities``;
+* :func:`summarize_analysis` — a photo's shares of sharp / motion / defocus over its judgeable
+  patches, and its dominant motion direction (circular mean of the doubled angles), spread and
+  median length.
+
+Angles follow :mod:`blurlib.data.kernels`: degrees in [0, 180), 0 = along the image x axis
+(right), 90 = along the y axis, counter-clockwise as seen on screen. ``angle_deg`` and
+``length_px`` are NaN where ``p_motion < 0.5``. Both need the multi-head model
+(``blurlib.model.load_model("analysis")``); a binary motion-vs-not model raises
+:class:`blurlib.errors.ModelFileError` naming the model to load.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from blurlib import PATCH
+from blurlib.data.patches import EVIDENCE_THRESHOLD, evidence_mask, to_patches
+from blurlib.errors import ModelFileError
+from blurlib.inference.windows import DEFAULT_STRIDE, DEFAULT_TILE, as_image, window_grid_shape
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+
+MOTION_THRESHOLD = 0.5  # p_motion from which a direction and length are reported
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+@dataclass
+class PatchAnalysis:
+    """Per-patch (or per-window) blur analysis; every array is ``(rows, cols)`` float32."""
+
+    p_sharp: np.ndarray
+    p_motion: np.ndarray
+    p_defocus: np.ndarray
+    angle_deg: np.ndarray  # [0, 180), NaN where p_motion < 0.5
+    length_px: np.ndarray  # px, NaN where p_motion < 0.5
+    evidence: np.ndarray  # bool: the patch is judgeable (evidence_mask rule)
+    stride: int = PATCH  # PATCH for the patch grid, else the window stride
+
+    @property
+    def kind(self) -> np.ndarray:
+        """``(rows, cols)`` uint8 most likely kind: 0 sharp, 1 motion, 2 defocus."""
+        return np.argmax(np.stack([self.p_sharp, self.p_motion, self.p_defocus]), 0).astype("u1")
+
+    def kind_map(self, no_evidence: int = 255) -> np.ndarray:
+        """``(rows, cols)`` uint8 kind, ``no_evidence`` (255) where the patch is not judgeable."""
+        return np.where(self.evidence, self.kind, no_evidence).astype(np.uint8)
+
+
+def _check_model(model: Any) -> None:
+    from blurlib.nets.analysis import is_analysis_model
+
+    if not is_analysis_model(model):
+        name = getattr(model, "name", type(model).__name__)
+        raise ModelFileError(
+            f"model {name!r} has no blur-kind heads (it looks like a binary motion-blur "
+            "detector); blur analysis needs the multi-head model: "
+            "blurlib.model.load_model('analysis') (CLI: --model analysis)"
+        )
+
+
+def analysis_network(model: keras.Model) -> tuple[Any, int]:
+    """Return ``(dense network, native stride)`` of a multi-head model, converted once and
+    cached (reconverted when its weights change)."""
+    from blurlib.nets.analysis import analysis_fully_convolutional
+    from blurlib.nets.fully_conv import native_stride
+
+    _check_model(model)
+    sig = tuple(float(np.asarray(w).ravel()[::97].sum()) for w in model.get_weights())
+    hit = _CACHE.get(model)
+    if hit is not None and hit[0] == sig:
+        return hit[1], hit[2]
+    fcn = analysis_fully_convolutional(model)
+    fcn.compile(jit_compile="auto")
+    stride = native_stride(model)
+    _CACHE[model] = (sig, fcn, stride)
+    return fcn, stride
+
+
+def _to_analysis(raw: np.ndarray, evidence: np.ndarray, stride: int) -> PatchAnalysis:
+    from blurlib.nets.analysis import decode_heads
+
+    d = decode_heads(raw)
+    p = d["p_kind"]
+    unsure = p[..., 1] < MOTION_THRESHOLD
+    angle = np.where(unsure, np.nan, d["angle_deg"]).astype(np.float32)
+    length = np.where(unsure, np.nan, np.maximum(d["length_px"], 1.0)).astype(np.float32)
+    return PatchAnalysis(
+        np.ascontiguousarray(p[..., 0]),
+        np.ascontiguousarray(p[..., 1]),
+        np.ascontiguousarray(p[..., 2]),
+        angle,
+        length,
+        evidence,
+        stride,
+    )
+
+
+def patch_analysis(
+    model: keras.Model, image: Any, patch: int = PATCH, batch_size: int = 512
+) -> PatchAnalysis:
+    """Return the :class:`PatchAnalysis` of every ``patch``×``patch`` grid patch
+    (``(H // patch, W // patch)`` arrays; the bottom/right remainder is cropped)."""
+    fcn, _ = analysis_network(model)
+    image = as_image(image, patch)
+    grid = to_patches(image, patch)
+    rows, cols = grid.shape[:2]
+    flat = grid.reshape(rows * cols, patch, patch, 3)
+    n = flat.shape[0]
+    bs = max(1, min(batch_size, 1 << max(0, (n - 1).bit_length())))
+    buf = np.zeros((bs, patch, patch, 3), np.float32)
+    raw = np.empty((n, 6), np.float32)
+    for start in range(0, n, bs):
+        stop = min(start + bs, n)
+        buf[: stop - start] = flat[start:stop]
+        buf[stop - start :] = 0
+        raw[start:stop] = np.asarray(fcn.predict_on_batch(buf)).reshape(bs, 6)[: stop - start]
+    evidence = evidence_mask(np.asarray(image), patch, EVIDENCE_THRESHOLD)
+    return _to_analysis(raw.reshape(rows, cols, 6), evidence, patch)
+
+
+def dense_analysis(
+    model: keras.Model,
+    image: Any,
+    stride: int = DEFAULT_STRIDE,
+    *,
+    tile: int | None = DEFAULT_TILE,
+) -> PatchAnalysis:
+    """Return the :class:`PatchAnalysis` of the 30×30 windows with top-left corners
+    ``(i*stride, j*stride)``; ``stride`` must be a multiple of the native stride (4)."""
+    from blurlib.inference.photos import texture_mask
+
+    fcn, s = analysis_network(model)
+    stride = int(stride)
+    if stride < 1 or stride % s:
+        raise ValueError(f"stride must be a positive multiple of {s} for blur analysis")
+    image = as_image(image, PATCH)
+    h, w = image.shape[:2]
+    rows, cols = window_grid_shape(h, w, s, PATCH)
+    per = max(1, ((tile or max(h, w)) - PATCH) // s + 1)
+    raw = np.empty((rows, cols, 6), np.float32)
+    for r0 in range(0, rows, per):
+        for c0 in range(0, cols, per):
+            nr, nc = min(per, rows - r0), min(per, cols - c0)
+            piece = image[
+                r0 * s : r0 * s + s * (nr - 1) + PATCH, c0 * s : c0 * s + s * (nc - 1) + PATCH
+            ]
+            out = np.asarray(fcn.predict_on_batch(piece[None].astype(np.float32)))[0]
+            raw[r0 : r0 + nr, c0 : c0 + nc] = out[:nr, :nc]
+    k = stride // s
+    raw = raw[::k, ::k]
+    evidence = texture_mask(image, stride, PATCH, EVIDENCE_THRESHOLD)
+    return _to_analysis(raw, evidence, stride)
+
+
+def _circular_axis(angles: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
+    """Weighted mean direction (deg, [0, 180)) and circular spread (deg) of undirected angles."""
+    t = np.radians(angles) * 2.0
+    c, s = float(np.sum(weights * np.cos(t))), float(np.sum(weights * np.sin(t)))
+    r = math.hypot(c, s) / max(float(np.sum(weights)), 1e-12)
+    mean = (math.degrees(math.atan2(s, c)) / 2.0) % 180.0
+    spread = math.degrees(math.sqrt(max(-2.0 * math.log(max(r, 1e-12)), 0.0))) / 2.0
+    return mean, spread
+
+
+def summarize_analysis(a: PatchAnalysis) -> dict[str, Any]:
+    """Return a photo's summary over its judgeable patches: counts, shares of sharp / motion /
+    defocus (by most likely kind), dominant motion direction (deg), its circular spread (deg) and
+    the median motion length (px); NaN when nothing applies."""
+    ev = a.evidence
+    kind = a.kind[ev]
+    n = int(ev.sum())
+    out: dict[str, Any] = {"judgeable": n, "patches": int(ev.size)}
+    for k, name in enumerate(("sharp", "motion", "defocus")):
+        out[f"share_{name}"] = float((kind == k).mean()) if n else math.nan
+    moving = ev & np.isfinite(a.angle_deg)
+    if moving.any():
+        mean, spread = _circular_axis(a.angle_deg[moving], a.p_motion[moving])
+        out.update(
+            direction_deg=round(mean, 2),
+            direction_spread_deg=round(spread, 2),
+            length_px=round(float(np.median(a.length_px[moving])), 2),
+        )
+    else:
+        out.update(direction_deg=math.nan, direction_spread_deg=math.nan, length_px=math.nan)
+    return out

@@ -1,0 +1,246 @@
+"""The blur-analysis networks: what kind of blur, which way and how far, per 30×30 patch.
+
+Two architectures (:data:`ANALYSIS_NAMES`, also reachable through
+:func:`blurlib.nets.builders.build_model`):
+
+``"sun2015"``
+    Sun, Cao, Xu & Ponce (CVPR 2015), "Learning a convolutional neural network for non-uniform
+    motion blur removal": the report's network (Conv 96@7×7 → pool → Conv 256@5×5 → pool →
+    Dense 1024) with a 73-way softmax over motion kernels — no blur, plus 12 odd lengths 3–25 px
+    × 6 angles 0–150° in 30° steps (:func:`blurlib.data.kinds.sun_class`). Output
+    ``(batch, 73)``. A plain layer stack, so :func:`blurlib.nets.fully_conv.to_fully_convolutional`
+    converts it as it is.
+
+``"analysis"``
+    The project's multi-head net. The compact net's trunk (Rescaling to [-1, 1], five 3×3
+    convolutions with batch norm and two pools, a full-extent "head" convolution) and a shared
+    Dense layer, then three heads: ``kind`` (softmax over sharp / motion / defocus),
+    ``direction`` ((cos 2θ, sin 2θ): an undirected angle as a point on the circle, no jump at
+    0/180°) and ``length`` (motion extent in px). Three named outputs. Training runs the same
+    layers through :func:`training_view`, one 6-channel output for one masked loss
+    (:func:`analysis_loss`: direction and length count on motion patches only).
+
+Both take raw 0–255 pixels. :func:`analysis_fully_convolutional` turns the multi-head net into
+one exact dense network: the trunk is rebuilt as a plain stack ending in a Dense layer holding
+the three heads' kernels side by side (a linear map of the shared feature each), converted by
+``to_fully_convolutional``; its 6 channels are the kind logits, cos 2θ, sin 2θ and length
+(:func:`decode_heads` applies the softmax).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from blurlib import PATCH
+from blurlib.data.kinds import N_SUN_CLASSES, angle_from_doubled
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+
+ANALYSIS_NAMES = ("sun2015", "analysis")
+HEADS = ("kind", "direction", "length")
+N_RAW = 6  # kind logits (3), cos 2θ, sin 2θ, length
+LENGTH_SCALE = 8.0  # length loss in units of 8 px (about the spread of the training lengths)
+LENGTH_BIAS = 16.0  # initial length output: the middle of 7–25 px
+
+
+def _init(seed: int | None, k: int) -> Any:
+    import keras
+
+    return keras.initializers.GlorotUniform(seed=None if seed is None else seed * 1000 + k)
+
+
+def build_sun2015(patch: int = PATCH, seed: int | None = None, dropout: float = 0.2):
+    """Return Sun et al.'s 73-class patch classifier ``(batch, P, P, 3) 0–255 → (batch, 73)``."""
+    from blurlib.nets.builders import build_model
+
+    base = build_model("report", patch, seed, dropout=dropout)
+    import keras
+    from keras import layers
+
+    x = base.get_layer("fc1").output
+    out = layers.Dense(
+        N_SUN_CLASSES,
+        activation="softmax",
+        kernel_initializer=_init(seed, 4),
+        dtype="float32",
+        name="output",
+    )(x)
+    return keras.Model(base.inputs[0], out, name="sun2015")
+
+
+def build_analysis(
+    patch: int = PATCH, seed: int | None = None, *, width: int = 32, dropout: float = 0.0
+):
+    """Return the multi-head net: ``(batch, P, P, 3) 0–255 → {"kind": (batch, 3) softmax,
+    "direction": (batch, 2) (cos 2θ, sin 2θ), "length": (batch, 1) px}``."""
+    import keras
+    from keras import layers
+
+    x = inp = keras.Input(shape=(patch, patch, 3), name="image")
+    x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(x)
+    size, k = patch, 0
+    for block, (filters, n_conv) in enumerate(((width, 3), (2 * width, 2)), start=1):
+        for conv in range(1, n_conv + 1):
+            k += 1
+            name = f"b{block}c{conv}"
+            x = layers.Conv2D(
+                filters, 3, use_bias=False, kernel_initializer=_init(seed, k), name=f"{name}_conv"
+            )(x)
+            x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
+            x = layers.ReLU(name=f"{name}_relu")(x)
+            size -= 2
+        if size % 2:
+            raise ValueError(f"patch {patch}: the analysis net needs even pool inputs (try 30)")
+        x = layers.MaxPooling2D(2, name=f"pool{block}")(x)
+        size //= 2
+    if size < 1:
+        raise ValueError(f"patch {patch} is too small for the analysis net (needs >= 22)")
+    x = layers.Conv2D(
+        4 * width, size, use_bias=False, kernel_initializer=_init(seed, 9), name="head_conv"
+    )(x)
+    x = layers.BatchNormalization(momentum=0.9, name="head_bn")(x)
+    x = layers.ReLU(name="head_relu")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(4 * width, activation="relu", kernel_initializer=_init(seed, 10), name="fc")(x)
+    if dropout:
+        x = layers.Dropout(dropout, seed=None if seed is None else seed + 7, name="drop")(x)
+    kind = layers.Dense(
+        3, activation="softmax", kernel_initializer=_init(seed, 11), dtype="float32", name="kind"
+    )(x)
+    direction = layers.Dense(
+        2, kernel_initializer=_init(seed, 12), dtype="float32", name="direction"
+    )(x)
+    length = layers.Dense(
+        1,
+        kernel_initializer=_init(seed, 13),
+        bias_initializer=keras.initializers.Constant(LENGTH_BIAS),
+        dtype="float32",
+        name="length",
+    )(x)
+    return keras.Model(
+        inp, {"kind": kind, "direction": direction, "length": length}, name="analysis"
+    )
+
+
+def build_analysis_model(name: str, patch: int = PATCH, seed: int | None = None, **kw: Any):
+    """Return the analysis net ``name`` (one of :data:`ANALYSIS_NAMES`), uncompiled."""
+    if name == "sun2015":
+        return build_sun2015(patch, seed, **kw)
+    if name == "analysis":
+        return build_analysis(patch, seed, **kw)
+    raise ValueError(f"unknown analysis net {name!r}; valid: {', '.join(ANALYSIS_NAMES)}")
+
+
+def is_analysis_model(model: Any) -> bool:
+    """True when ``model`` has the three heads ``kind``, ``direction`` and ``length``."""
+    try:
+        names = set(model.output_names) if hasattr(model, "output_names") else set()
+        names |= {t._keras_history[0].name for t in model.outputs}
+    except (AttributeError, TypeError, ValueError, IndexError):
+        return False
+    return set(HEADS) <= names
+
+
+def training_view(model: keras.Model) -> keras.Model:
+    """Return a model sharing ``model``'s layers whose one output is (batch, 6): the three
+    heads concatenated, for :func:`analysis_loss`."""
+    import keras
+
+    by_name = {t._keras_history[0].name: t for t in model.outputs}
+    cat = keras.layers.Concatenate(name="heads", dtype="float32")([by_name[h] for h in HEADS])
+    return keras.Model(model.inputs[0], cat, name=f"{model.name}_train")
+
+
+def analysis_targets(kind: Any, angle: Any, length: Any) -> np.ndarray:
+    """Return (N, 4) float32 training targets ``[kind, cos 2θ, sin 2θ, length]`` (0 where not
+    motion) for :func:`analysis_loss`."""
+    from blurlib.data.kinds import doubled_angle
+
+    kind = np.asarray(kind, np.float32)
+    motion = kind == 1
+    d = doubled_angle(np.where(motion, angle, np.nan))
+    ln = np.where(motion, np.nan_to_num(np.asarray(length, np.float32)), 0.0)
+    return np.concatenate([kind[:, None], d, ln[:, None]], axis=1).astype(np.float32)
+
+
+def analysis_loss(
+    direction_weight: float = 1.0, length_weight: float = 1.0
+) -> Any:  # a keras loss function
+    """Return the loss of :func:`training_view`'s output against :func:`analysis_targets`:
+    cross-entropy of the kind + (motion patches only) squared error of (cos 2θ, sin 2θ) and
+    Huber error of the length in units of :data:`LENGTH_SCALE` px."""
+    from keras import ops
+
+    def loss(y_true: Any, y_pred: Any) -> Any:
+        kind = ops.cast(y_true[:, 0], "int32")
+        p = ops.clip(y_pred[:, :3], 1e-7, 1.0)
+        ce = -ops.sum(ops.one_hot(kind, 3) * ops.log(p), axis=-1)
+        motion = ops.cast(ops.equal(kind, 1), "float32")
+        d_err = ops.sum(ops.square(y_pred[:, 3:5] - y_true[:, 1:3]), axis=-1)
+        e = ops.abs(y_pred[:, 5] - y_true[:, 3]) / LENGTH_SCALE
+        huber = ops.where(e < 1.0, 0.5 * e * e, e - 0.5)
+        return ce + motion * (direction_weight * d_err + length_weight * huber)
+
+    return loss
+
+
+def _raw_chain(model: keras.Model) -> keras.Model:
+    """A plain layer stack, same weights: the trunk and one Dense(6) of the heads side by side."""
+    import keras
+
+    from blurlib.nets.flops import walk_layers
+
+    x = inp = keras.Input(shape=tuple(model.inputs[0].shape[1:]), name="image")
+    for layer in walk_layers(model):
+        if layer.name in HEADS:
+            continue
+        if type(layer).__name__ == "Concatenate":
+            raise ValueError("pass the analysis model, not its training view")
+        clone = type(layer).from_config(layer.get_config())
+        x = clone(x)
+        if layer.get_weights():
+            clone.set_weights(layer.get_weights())
+    heads = [model.get_layer(h) for h in HEADS]
+    kernel = np.concatenate([h.get_weights()[0] for h in heads], axis=1)
+    bias = np.concatenate([h.get_weights()[1] for h in heads])
+    dense = keras.layers.Dense(N_RAW, dtype="float32", name="raw_heads")
+    x = dense(x)
+    dense.set_weights([kernel, bias])
+    return keras.Model(inp, x, name=f"{model.name}_raw")
+
+
+def analysis_fully_convolutional(model: keras.Model) -> keras.Model:
+    """Return the exact dense form of the multi-head net: (batch, H, W, 3) 0–255 →
+    (batch, rows, cols, 6) raw heads at the native stride (decode with :func:`decode_heads`)."""
+    from blurlib.nets.fully_conv import to_fully_convolutional
+
+    if not is_analysis_model(model):
+        raise ValueError(f"model {model.name!r} has no kind/direction/length heads")
+    return to_fully_convolutional(_raw_chain(model))
+
+
+def decode_heads(raw: Any) -> dict[str, np.ndarray]:
+    """Return ``p_kind`` (..., 3) float32 summing to 1, ``angle_deg`` in [0, 180) and
+    ``length_px`` (...) float32 from raw head values (..., 6) of the dense form."""
+    raw = np.asarray(raw, np.float32)
+    logits = raw[..., :3] - raw[..., :3].max(axis=-1, keepdims=True)
+    e = np.exp(logits)
+    p = e / e.sum(axis=-1, keepdims=True)
+    return {
+        "p_kind": p.astype(np.float32),
+        "angle_deg": angle_from_doubled(raw[..., 3], raw[..., 4]),
+        "length_px": raw[..., 5].astype(np.float32),
+    }
+
+
+def decode_outputs(out: Any) -> dict[str, np.ndarray]:
+    """Return the same dict as :func:`decode_heads` from the multi-head model's outputs."""
+    d = np.asarray(out["direction"], np.float32)
+    return {
+        "p_kind": np.asarray(out["kind"], np.float32),
+        "angle_deg": angle_from_doubled(d[..., 0], d[..., 1]),
+        "length_px": np.asarray(out["length"], np.float32)[..., 0],
+    }

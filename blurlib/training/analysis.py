@@ -1,0 +1,249 @@
+"""Training the blur-analysis nets (kind / direction / length, and Sun et al.'s 73 classes).
+
+The recipe, top to bottom (:func:`train_analysis`):
+
+1. photos: a photo list (``models/photos_robust.txt``: lines before ``# [test]`` are
+   training photos, after it held-out test photos, never touched here), shrunk so the longer
+   side is ``max_side``, split by photo into train / validation
+   (:func:`blurlib.training.split.split_by_source`), plus ``deadleaves`` sharp dead-leaves
+   scenes on the training side;
+2. each epoch draws ``per_epoch`` fresh labelled patches (:func:`blurlib.data.kinds.kind_patches`,
+   seed ``[seed, epoch]``), so no patch is seen twice; the validation patches are drawn once;
+3. Adam with a cosine-decayed learning rate over the planned epochs; after every epoch the
+   model (with its optimizer) is written atomically to ``checkpoint.keras`` and a line to
+   ``log.csv``; an interrupted run resumes from the checkpoint (``resume=True``);
+4. a fixed budget: ``epochs`` is the plan; ``max_minutes`` stops after the epoch that passes it
+   (the log records how many epochs ran), so a shared CPU can never overrun its slot.
+
+``preset="analysis"`` trains the multi-head net on sharp / motion / defocus;
+``preset="sun2015"`` trains Sun et al.'s 73-class net on their setup (sharp and straight motion
+3–25 px, :data:`blurlib.data.kinds.SUN2015`).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from blurlib.data.kinds import SUN2015, KindConfig, kind_patches, sun_class
+from blurlib.fileio import atomic_path
+
+PRESETS = ("analysis", "sun2015")
+
+
+@dataclass(frozen=True)
+class AnalysisTrainConfig:
+    """Every number of a blur-analysis training run."""
+
+    preset: str = "analysis"
+    seed: int = 0
+    epochs: int = 12
+    per_epoch: int = 16000  # fresh patches per epoch
+    val_patches: int = 4000
+    batch_size: int = 64
+    lr: float = 1e-3
+    width: int = 32  # analysis net only
+    max_side: int = 1024  # photos shrunk to this longer side
+    deadleaves: int = 24  # sharp dead-leaves scenes added to the training photos
+    deadleaves_side: int = 384
+    val_share: float = 0.15  # of the training-list photos, by photo
+    max_minutes: float | None = None  # wall budget: stop after the epoch that passes it
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}; choose one of {PRESETS}")
+        if min(self.epochs, self.per_epoch, self.val_patches, self.batch_size) < 1:
+            raise ValueError("epochs, per_epoch, val_patches and batch_size must be >= 1")
+
+    def kind_config(self) -> KindConfig:
+        """The patch generator's settings for this preset."""
+        return SUN2015 if self.preset == "sun2015" else KindConfig()
+
+
+def load_split_photos(
+    photo_list: str | os.PathLike[str], config: AnalysisTrainConfig
+) -> dict[str, list[tuple[str, np.ndarray]]]:
+    """Return ``{"train": [(name, image)], "val": [...]}`` from the list's training section
+    (test photos are never loaded), split by photo, dead-leaves scenes added to "train"."""
+    from blurlib.data.deadleaves import dead_leaves
+    from blurlib.data.leaf_looks import palette_from_photos
+    from blurlib.data.photos import list_file_refs, shrink_to
+    from blurlib.training.split import split_by_source
+
+    refs = list_file_refs(photo_list, "train")
+    names = [r.name for r in refs]
+    split = split_by_source(names, (1.0 - config.val_share, config.val_share, 0.0), config.seed)
+    loaded = [(r.name, shrink_to(r.load(), config.max_side)) for r in refs]
+    out = {side: [loaded[i] for i in split[side]] for side in ("train", "val")}
+    if config.deadleaves:
+        palette = palette_from_photos([im for _, im in out["train"]], n=8192, seed=config.seed)
+        side = config.deadleaves_side
+        for i in range(config.deadleaves):
+            rng = np.random.default_rng([config.seed, 2102, i])
+            out["train"].append(
+                (f"deadleaves-{i:04d}", dead_leaves(rng, (side, side), palette=palette))
+            )
+    return out
+
+
+def targets(preset: str, patches: Any) -> np.ndarray:
+    """Training targets of :class:`blurlib.data.kinds.KindPatches` for ``preset``."""
+    if preset == "sun2015":
+        return sun_class(patches.kind, patches.angle, patches.length).astype(np.int32)
+    from blurlib.nets.analysis import analysis_targets
+
+    return analysis_targets(patches.kind, patches.angle, patches.length)
+
+
+def build_and_compile(config: AnalysisTrainConfig, steps: int) -> tuple[Any, Any]:
+    """Return ``(model, trainable)``: the net and the view that is fit (compiled)."""
+    import keras
+
+    from blurlib.nets.analysis import analysis_loss, build_analysis, build_sun2015, training_view
+
+    schedule = keras.optimizers.schedules.CosineDecay(config.lr, max(1, steps), alpha=0.05)
+    opt = keras.optimizers.Adam(learning_rate=schedule)
+    if config.preset == "sun2015":
+        model = build_sun2015(seed=config.seed)
+        model.compile(
+            optimizer=opt,
+            loss=keras.losses.SparseCategoricalCrossentropy(),
+            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        )
+        return model, model
+    model = build_analysis(seed=config.seed, width=config.width)
+    view = training_view(model)
+    view.compile(optimizer=opt, loss=analysis_loss())
+    return model, view
+
+
+def _save(view: Any, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        view.save(tmp)
+
+
+def _extract(view: Any, preset: str) -> Any:
+    """The deployable model (named heads) from a training view loaded from a checkpoint."""
+    if preset == "sun2015":
+        return view
+    import keras
+
+    heads = {h: view.get_layer(h).output for h in ("kind", "direction", "length")}
+    return keras.Model(view.inputs[0], heads, name="analysis")
+
+
+def train_analysis(
+    photo_list: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    config: AnalysisTrainConfig | None = None,
+    *,
+    resume: bool = False,
+    verbose: int = 2,
+) -> dict[str, Any]:
+    """Train per ``config``; write ``out/model.keras``, ``checkpoint.keras``, ``log.csv`` and
+    ``train.json``; return the summary written to ``train.json``."""
+    import keras
+
+    from blurlib.nets.analysis import analysis_loss
+    from blurlib.nets.files import save_model
+
+    config = config or AnalysisTrainConfig()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(config.seed)
+    photos = load_split_photos(photo_list, config)
+    kc = config.kind_config()
+    train_imgs = [im for _, im in photos["train"]]
+    val = kind_patches([im for _, im in photos["val"]], config.val_patches, config.seed + 1, kc)
+    val_xy = (val.x.astype(np.float32), targets(config.preset, val))
+    steps = config.epochs * (config.per_epoch // config.batch_size)
+    ckpt, log = out / "checkpoint.keras", out / "log.csv"
+    start, done_s = 0, 0.0
+    if resume and ckpt.is_file() and log.is_file():
+        with open(log, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        start, done_s = len(rows), float(rows[-1]["seconds"]) if rows else 0.0
+        view = keras.saving.load_model(ckpt, custom_objects={"loss": analysis_loss()}, compile=True)
+        model = _extract(view, config.preset)
+    else:
+        model, view = build_and_compile(config, steps)
+        log.write_text("epoch,loss,val_loss,seconds,patches_seen\n")
+    t0 = time.time()
+    for epoch in range(start, config.epochs):
+        data = kind_patches(train_imgs, config.per_epoch, config.seed * 1000 + 100 + epoch, kc)
+        hist = view.fit(
+            data.x.astype(np.float32),
+            targets(config.preset, data),
+            batch_size=config.batch_size,
+            epochs=1,
+            shuffle=True,
+            validation_data=val_xy,
+            verbose=verbose,
+        )
+        _save(view, ckpt)
+        with open(log, "a") as fh:
+            h = hist.history
+            seconds = done_s + time.time() - t0
+            seen = (epoch + 1) * config.per_epoch
+            fh.write(
+                f"{epoch + 1},{h['loss'][-1]:.5f},{h['val_loss'][-1]:.5f},{seconds:.1f},{seen}\n"
+            )
+        if config.max_minutes is not None and time.time() - t0 > 60 * config.max_minutes:
+            break
+    save_model(model, out / "model.keras")
+    with open(log, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    summary = {
+        "config": asdict(config),
+        "epochs_run": len(rows),
+        "patches_seen": len(rows) * config.per_epoch,
+        "seconds": float(rows[-1]["seconds"]) if rows else 0.0,
+        "train_photos": [n for n, _ in photos["train"]],
+        "val_photos": [n for n, _ in photos["val"]],
+        "kind_config": {k: str(v) for k, v in asdict(kc).items()},
+    }
+    with atomic_path(out / "train.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m blurlib.training.analysis --preset analysis --out runs/analysis ...``"""
+    import argparse
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--photos", default="models/photos_robust.txt")
+    p.add_argument("--out", required=True)
+    p.add_argument("--resume", action="store_true")
+    for f in (
+        "preset",
+        "seed",
+        "epochs",
+        "per_epoch",
+        "val_patches",
+        "batch_size",
+        "lr",
+        "width",
+        "max_side",
+        "deadleaves",
+        "max_minutes",
+    ):
+        default = getattr(AnalysisTrainConfig, f)
+        kind = type(default) if default is not None else float
+        p.add_argument("--" + f.replace("_", "-"), dest=f, type=kind, default=default)
+    a = vars(p.parse_args(argv))
+    photos, out, resume = a.pop("photos"), a.pop("out"), a.pop("resume")
+    summary = train_analysis(photos, out, AnalysisTrainConfig(**a), resume=resume)
+    print(json.dumps({k: summary[k] for k in ("epochs_run", "patches_seen", "seconds")}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,144 @@
+"""Blur-analysis nets and API: builders, exact dense form, patch_analysis, binary-model error."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from helpers import noise_texture
+
+from blurlib.data.kinds import N_SUN_CLASSES
+from blurlib.errors import BlurlibError, ModelFileError
+from blurlib.inference import analysis as ia
+from blurlib.nets import analysis as na
+from blurlib.nets.builders import build_model
+from blurlib.nets.files import load_model, save_model
+from blurlib.nets.fully_conv import to_fully_convolutional
+
+
+def _perturb_bn(model, seed: int = 1) -> None:
+    """Give every batch norm non-trivial statistics, so folding them is really tested."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if type(layer).__name__ == "BatchNormalization":
+            g, b, m, v = layer.get_weights()
+            layer.set_weights(
+                [
+                    g * rng.uniform(0.5, 1.5, g.shape),
+                    rng.normal(0, 0.1, b.shape),
+                    rng.normal(0, 0.1, m.shape),
+                    rng.uniform(0.5, 2, v.shape),
+                ]
+            )
+
+
+@pytest.fixture(scope="module")
+def net():
+    m = build_model("analysis", seed=3, width=8)
+    _perturb_bn(m)
+    return m
+
+
+def test_builders_register_both_names():
+    sun = build_model("sun2015", seed=0)
+    assert tuple(sun.output_shape) == (None, N_SUN_CLASSES)
+    assert [la.name for la in sun.layers if "conv" in la.name] == ["conv1", "conv2"]
+    assert sun.get_layer("conv1").filters == 96 and sun.get_layer("conv1").kernel_size == (7, 7)
+    assert sun.get_layer("conv2").filters == 256 and sun.get_layer("fc1").units == 1024
+    m = build_model("analysis", seed=0)
+    assert na.is_analysis_model(m) and not na.is_analysis_model(sun)
+    shapes = {t._keras_history[0].name: tuple(t.shape) for t in m.outputs}
+    assert shapes == {"kind": (None, 3), "direction": (None, 2), "length": (None, 1)}
+    with pytest.raises(ValueError, match="sun2015"):
+        build_model("nope")
+
+
+def test_sun2015_converts_exactly():
+    sun = build_model("sun2015", seed=1)
+    fcn = to_fully_convolutional(sun)
+    img = noise_texture(38, 42, seed=1).astype(np.float32)
+    dense = np.asarray(fcn.predict_on_batch(img[None]))[0]  # (3, 4, 73) at stride 4
+    crop = np.asarray(sun.predict_on_batch(img[None, 4:34, 8:38]))[0]
+    assert dense.shape == (3, 4, 73)
+    np.testing.assert_allclose(dense[1, 2], crop, atol=1e-5)
+
+
+def test_dense_form_equals_per_window_evaluation(net):
+    img = noise_texture(70, 82, seed=2).astype(np.float32)
+    raw = np.asarray(na.analysis_fully_convolutional(net).predict_on_batch(img[None]))[0]
+    dense = na.decode_heads(raw)
+    rows, cols = raw.shape[:2]
+    assert (rows, cols) == ((70 - 30) // 4 + 1, (82 - 30) // 4 + 1)
+    windows = np.stack(
+        [img[4 * i : 4 * i + 30, 4 * j : 4 * j + 30] for i in range(rows) for j in range(cols)]
+    )
+    ref = na.decode_outputs(net.predict_on_batch(windows))
+    np.testing.assert_allclose(dense["p_kind"].reshape(-1, 3), ref["p_kind"], atol=1e-5)
+    np.testing.assert_allclose(dense["length_px"].reshape(-1), ref["length_px"], atol=1e-4)
+    diff = np.abs(dense["angle_deg"].reshape(-1) - ref["angle_deg"])
+    assert np.minimum(diff, 180 - diff).max() < 1e-2
+
+
+def test_patch_analysis_api(net):
+    img = noise_texture(95, 130, seed=4)
+    a = ia.patch_analysis(net, img)
+    assert a.p_sharp.shape == (3, 4)
+    for arr in (a.p_sharp, a.p_motion, a.p_defocus, a.angle_deg, a.length_px):
+        assert arr.dtype == np.float32 and arr.shape == (3, 4)
+    np.testing.assert_allclose(a.p_sharp + a.p_motion + a.p_defocus, 1.0, atol=1e-5)
+    low = a.p_motion < 0.5
+    assert np.isnan(a.angle_deg[low]).all() and np.isnan(a.length_px[low]).all()
+    assert np.isfinite(a.angle_deg[~low]).all()
+    # each grid patch equals the model on that crop
+    ref = na.decode_outputs(net.predict_on_batch(img[None, 30:60, 60:90].astype(np.float32)))
+    np.testing.assert_allclose(a.p_motion[1, 2], ref["p_kind"][0, 1], atol=1e-5)
+    assert a.kind.shape == (3, 4) and a.kind_map().dtype == np.uint8
+
+
+def test_dense_analysis_matches_patch_grid_windows(net):
+    img = noise_texture(120, 150, seed=5)
+    d = ia.dense_analysis(net, img, stride=4, tile=64)  # several tiles
+    whole = ia.dense_analysis(net, img, stride=4, tile=None)
+    np.testing.assert_allclose(d.p_motion, whole.p_motion, atol=1e-5)
+    assert d.p_motion.shape == ((120 - 30) // 4 + 1, (150 - 30) // 4 + 1)
+    ref = na.decode_outputs(net.predict_on_batch(img[None, 8:38, 12:42].astype(np.float32)))
+    np.testing.assert_allclose(d.p_defocus[2, 3], ref["p_kind"][0, 2], atol=1e-5)
+    d8 = ia.dense_analysis(net, img, stride=8)
+    np.testing.assert_allclose(d8.p_sharp, whole.p_sharp[::2, ::2], atol=1e-5)
+    with pytest.raises(ValueError, match="multiple of 4"):
+        ia.dense_analysis(net, img, stride=6)
+
+
+def test_binary_model_raises_a_clear_error():
+    binary = build_model("compact", seed=0, width=8)
+    with pytest.raises(BlurlibError, match=r"load_model\('analysis'\)"):
+        ia.patch_analysis(binary, noise_texture(60, 60))
+
+
+def test_summary_direction_and_shares():
+    n = np.full((2, 3), np.nan, np.float32)
+    p_m = np.array([[0.9, 0.8, 0.1], [0.7, 0.2, 0.6]], np.float32)
+    p_s = (1 - p_m) / 2
+    angle = np.array([[178.0, 2.0, np.nan], [4.0, np.nan, 176.0]], np.float32)
+    a = ia.PatchAnalysis(
+        p_s, p_m, p_s.copy(), angle, np.where(np.isnan(angle), n, 12.0), np.ones((2, 3), bool)
+    )
+    s = ia.summarize_analysis(a)
+    assert s["share_motion"] == pytest.approx(4 / 6)
+    assert min(s["direction_deg"], 180 - s["direction_deg"]) < 2.0  # across the 0/180 seam
+    assert s["direction_spread_deg"] < 5 and s["length_px"] == 12.0
+    a.evidence[:] = False
+    assert math.isnan(ia.summarize_analysis(a)["share_sharp"])
+
+
+def test_save_and_load_round_trip(net, tmp_path):
+    path = save_model(net, tmp_path / "analysis.keras")
+    back = load_model(path)
+    assert na.is_analysis_model(back)
+    img = noise_texture(60, 90, seed=7)
+    np.testing.assert_allclose(
+        ia.patch_analysis(back, img).p_motion, ia.patch_analysis(net, img).p_motion, atol=1e-6
+    )
+    with pytest.raises(ModelFileError):
+        load_model(tmp_path / "missing.keras")

@@ -1,0 +1,126 @@
+"""Blur-kind labels: the angle convention, camera-shake labels, Sun's classes, the generator."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from helpers import noise_texture
+
+from blurlib.data import kinds
+from blurlib.data.convolve import apply_kernel
+from blurlib.data.kernels import camera_shake_kernel, kernel_moments, linear_kernel
+
+
+def _streak_axis(angle: float, length: float = 15.0) -> tuple[float, float, float]:
+    """Blur one bright pixel; return (var along x, var along rows, cov(x, rows)) of the streak."""
+    img = np.zeros((61, 61), np.float32)
+    img[30, 30] = 1.0
+    s = apply_kernel(img, linear_kernel(length, angle))
+    ys, xs = np.mgrid[0:61, 0:61].astype(float)
+    w = s / s.sum()
+    mx, my = (w * xs).sum(), (w * ys).sum()
+    return (
+        float((w * (xs - mx) ** 2).sum()),
+        float((w * (ys - my) ** 2).sum()),
+        float((w * (xs - mx) * (ys - my)).sum()),
+    )
+
+
+def test_angle_convention_on_a_synthetic_streak():
+    # 0 = along x (right), 90 = along y, counter-clockwise as seen on screen (rows point down)
+    vx, vy, _ = _streak_axis(0)
+    assert vx > 10 and vy < 0.1
+    vx, vy, _ = _streak_axis(90)
+    assert vy > 10 and vx < 0.1
+    # 30° counter-clockwise on screen: going right, the streak goes UP (rows decrease)
+    vx, vy, cxy = _streak_axis(30)
+    assert cxy < 0 and vx > vy
+    measured = math.degrees(math.atan2(-2 * cxy, vx - vy)) / 2 % 180
+    assert abs(measured - 30) < 1.0
+    vx, vy, cxy = _streak_axis(120)
+    assert cxy > 0 and vy > vx  # 120°: going right the streak goes DOWN, steeper than 45°
+    assert abs(math.degrees(math.atan2(-2 * cxy, vx - vy)) / 2 % 180 - 120) < 1.0
+
+
+@pytest.mark.parametrize("angle", [0.0, 17.5, 45.0, 90.0, 133.0, 179.0])
+def test_straight_labels_are_the_spec(angle):
+    a, ln = kinds.motion_labels({"type": "linear", "length": 13.0, "angle": angle})
+    assert a == pytest.approx(angle % 180) and ln == 13.0
+    m = kernel_moments(linear_kernel(13.0, angle))
+    assert kinds.angle_difference(m["angle"], a) < 1.0
+
+
+def test_shake_labels_are_the_principal_axis():
+    spec = {"type": "shake", "length": 19.0, "seed": 1234}
+    a, ln = kinds.motion_labels(spec)
+    m = kernel_moments(camera_shake_kernel(np.random.default_rng(1234), 19.0))
+    assert a == pytest.approx(m["angle"]) and ln == pytest.approx(m["length"])
+    assert 0 <= a < 180 and 1 <= ln <= 19.5
+    # a straight "shake" (no anxiety, no jerks) has the straight kernel's labels
+    k = camera_shake_kernel(np.random.default_rng(3), 15.0, anxiety=0.0, jerks=0.0)
+    assert kernel_moments(k)["length"] == pytest.approx(15.0, abs=0.3)
+
+
+def test_angle_helpers():
+    assert kinds.angle_difference(179.0, 1.0) == pytest.approx(2.0)
+    assert kinds.angle_difference(10.0, 100.0) == pytest.approx(90.0)
+    angles = np.array([0.0, 30.0, 90.0, 150.0, 179.5])
+    d = kinds.doubled_angle(angles)
+    back = kinds.angle_from_doubled(d[:, 0], d[:, 1])
+    assert np.all(kinds.angle_difference(back, angles) < 1e-3)
+    assert (kinds.doubled_angle(np.array([np.nan])) == 0).all()
+
+
+def test_sun_classes():
+    assert kinds.N_SUN_CLASSES == 73
+    kind = np.array([0, 1, 1, 1, 1, 2, 1])
+    angle = np.array([np.nan, 0.0, 29.0, 176.0, 150.0, np.nan, 90.0])
+    length = np.array([np.nan, 3.0, 25.0, 10.2, 24.2, np.nan, 1.0])
+    c = kinds.sun_class(kind, angle, length)
+    assert c.tolist() == [0, 1, 1 + 11 * 6 + 1, 1 + 4 * 6 + 0, 1 + 11 * 6 + 5, -1, 0]
+    a, ln = kinds.sun_class_labels(np.arange(73))
+    assert np.isnan(a[0]) and np.isnan(ln[0])
+    assert kinds.sun_class(np.ones(72), a[1:], ln[1:]).tolist() == list(range(1, 73))
+
+
+@pytest.fixture(scope="module")
+def photos():
+    return [noise_texture(200, 260, seed=s) for s in range(3)]
+
+
+def test_generator_labels_and_determinism(photos):
+    kp = kinds.kind_patches(photos, 600, seed=5)
+    assert len(kp) == 600 and kp.x.shape == (600, 30, 30, 3) and kp.x.dtype == np.uint8
+    assert set(np.unique(kp.kind)) == {0, 1, 2}
+    motion = kp.kind == 1
+    assert np.isfinite(kp.angle[motion]).all() and np.isnan(kp.angle[~motion]).all()
+    assert np.isnan(kp.length[~motion]).all()
+    assert ((kp.angle[motion] >= 0) & (kp.angle[motion] < 180)).all()
+    straight = kp.motion_type == 1
+    assert ((kp.length[straight] >= 7) & (kp.length[straight] <= 25)).all()
+    assert (kp.motion_type[~motion] == 0).all() and set(kp.motion_type[motion]) <= {1, 2}
+    again = kinds.kind_patches(photos, 600, seed=5)
+    assert np.array_equal(kp.x, again.x) and np.array_equal(kp.kind, again.kind)
+    other = kinds.kind_patches(photos, 600, seed=6)
+    assert not np.array_equal(kp.x, other.x)
+
+
+def test_generator_keeps_only_judgeable_patches():
+    flat = np.full((200, 200, 3), 128, np.uint8)
+    with pytest.raises(ValueError, match="judgeable"):
+        kinds.kind_patches([flat], 10, seed=0, max_crops=50)
+
+
+def test_defocus_and_sun_configs(photos):
+    only_defocus = kinds.KindConfig(kind_probs=(0.0, 0.0, 1.0))
+    kp = kinds.kind_patches(photos, 100, seed=1, config=only_defocus)
+    assert (kp.kind == 2).all()
+    sun = kinds.kind_patches(photos, 300, seed=1, config=kinds.SUN2015)
+    assert set(np.unique(sun.kind)) <= {0, 1} and (sun.motion_type != 2).all()
+    assert (kinds.sun_class(sun.kind, sun.angle, sun.length) >= 0).all()
+    with pytest.raises(ValueError):
+        kinds.KindConfig(kind_probs=(0.5, 0.5, 0.5))
+    with pytest.raises(ValueError):
+        kinds.KindConfig(defocus_radius=(0.0, 3.0))
