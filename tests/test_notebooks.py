@@ -54,6 +54,8 @@ FIGURES = {
     "02_training_report_lr0.01",
     "02_training_report_lr1e-3",
     "02_training_compact",
+    "02_full_schedule_lr0.01",
+    "02_full_schedule_lr1e-3",
     "03_predictions_test_photo",
     "03_blur_map_test_photo",
     "03_blur_map_sharp_photo",
@@ -61,6 +63,7 @@ FIGURES = {
     "03_blur_map_clock",
     "04_confusion_matrix",
     "04_roc_pr",
+    "04_summary_bars",
 }
 
 
