@@ -15,8 +15,8 @@ import sys
 
 from blurlib.errors import BlurlibError
 
-COMMANDS = ("generate", "train", "evaluate", "predict", "reproduce")
-KERAS_COMMANDS = ("train", "evaluate", "predict")  # started quietly before they run
+COMMANDS = ("generate", "train", "evaluate", "predict", "reproduce", "rank")
+KERAS_COMMANDS = ("train", "evaluate", "predict", "rank")  # started quietly before they run
 
 
 def build_parser() -> argparse.ArgumentParser:
