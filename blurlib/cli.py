@@ -56,7 +56,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted: nothing half-written was left behind", file=sys.stderr)
+        resume = "; the same command resumes from the last finished epoch"
+        print(
+            "interrupted: nothing half-written was left behind"
+            + (resume if args.command == "train" else ""),
+            file=sys.stderr,
+        )
         return 130
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
         name = getattr(exc, "filename", None) or ""

@@ -42,7 +42,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         _remove(tmp)
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Return whether a process with this id runs (on this machine)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -62,7 +63,7 @@ def remove_stale_temps(path: str | os.PathLike[str]) -> list[Path]:
         return removed
     for sibling in path.parent.iterdir():
         m = pattern.match(sibling.name)
-        if m and int(m.group(1)) != os.getpid() and not _alive(int(m.group(1))):
+        if m and int(m.group(1)) != os.getpid() and not pid_alive(int(m.group(1))):
             _remove(sibling)
             removed.append(sibling)
     return removed

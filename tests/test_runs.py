@@ -10,7 +10,6 @@ import pytest
 from blurlib.errors import BlurlibError, DatasetError
 from blurlib.training.config import get_config
 from blurlib.training.runs import (
-    backup_epoch,
     check_resume,
     clear_run,
     load_history,
@@ -74,12 +73,8 @@ def test_log_history_truncate_summary(tmp_path):
     assert load_history(tmp_path)["epoch"] == [0, 1]
 
 
-def test_backup_epoch_and_clear_run(tmp_path):
-    assert backup_epoch(tmp_path) == 0
-    (tmp_path / "backup").mkdir()
-    (tmp_path / "backup" / "latest.weights.h5").write_bytes(b"")
-    (tmp_path / "backup" / "training_metadata.json").write_text('{"epoch": 2}')
-    assert backup_epoch(tmp_path) == 2
+def test_clear_run(tmp_path):
+    (tmp_path / "backup" / "epoch-000002").mkdir(parents=True)
     for name in ("log.csv", "model.keras", "split.json", "keep.txt"):
         (tmp_path / name).write_text("x")
     clear_run(tmp_path)

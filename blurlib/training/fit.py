@@ -27,8 +27,9 @@ import numpy as np
 
 from blurlib import seeds
 from blurlib.errors import BlurlibError, DatasetError
+from blurlib.training.backup import Backup, latest_backup, prune
 from blurlib.training.build import Export, compile_net, model_size
-from blurlib.training.callbacks import make_callbacks
+from blurlib.training.callbacks import make_callbacks, restore
 from blurlib.training.config import TrainConfig, get_config
 from blurlib.training.devices import (
     PortableStrategy,
@@ -43,10 +44,8 @@ from blurlib.training.devices import (
 )
 from blurlib.training.pipeline import make_dataset, steps_per_epoch
 from blurlib.training.runs import (
-    BACKUP_DIR,
     LOG_FILE,
     SPLIT_FILE,
-    backup_epoch,
     check_resume,
     clear_run,
     read_log,
@@ -173,7 +172,7 @@ def fit(
     net, export = compile_net(config, seed, strategy, precision, jit, steps)
 
     # 4. resume point and the seeded batches from there on
-    start, target = _resume_point(out, resume, previous, config)
+    resumed, start, target = _resume_point(out, resume, previous, config)
     monitor = "val_loss" if len(X_val) else "loss"
     best_so_far = _trim_log(out, start, monitor)
     train_ds = make_dataset(
@@ -213,14 +212,18 @@ def fit(
     # 5. callbacks and Keras' fit
     tensorboard = config.tensorboard and has_tensorflow()
     info["tensorboard"] = tensorboard  # Keras' TensorBoard callback writes through tf.summary
-    cbs = make_callbacks(out, config, export, monitor, best_so_far, tensorboard, callbacks)
+    cbs = make_callbacks(
+        out, config, export, monitor, best_so_far, tensorboard, callbacks, resumed=resumed
+    )
+    if resumed is not None:  # weights, optimizer, dropout generators, learning rate
+        restore(net, resumed, strategy)
     if not portable:
         import tensorflow as tf
 
         if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
             patch_for_multiworker(net, strategy, X_train, y_train)
     t_fit = time.time()
-    history = _train(net, strategy, train_ds, val_ds, cbs, out, start, target, steps, verbose)
+    history = _train(net, strategy, train_ds, val_ds, cbs, start, target, steps, verbose)
     fit_seconds = time.time() - t_fit
 
     # 6. final files and the run's record
@@ -309,9 +312,12 @@ def _training_patches(
 
 def _resume_point(
     out: Path, resume: bool, previous: dict[str, Any] | None, config: TrainConfig
-) -> tuple[int, int]:
-    """``(start, target)`` epochs: where the backup stands and where this call stops."""
-    start = backup_epoch(out) if resume else 0
+) -> tuple[Backup | None, int, int]:
+    """``(backup, start, target)``: the newest complete resume state (None: start afresh),
+    the epochs it holds, and where this call stops. Incomplete states are cleaned away."""
+    resumed = latest_backup(out) if resume else None
+    prune(out)
+    start = resumed.epoch if resumed is not None else 0
     target = config.epochs
     if (
         previous is not None
@@ -319,7 +325,7 @@ def _resume_point(
         and previous["config"].get("epochs") == config.epochs
     ):
         target = start  # that run finished (possibly stopped early): nothing left to do
-    return start, target
+    return resumed, start, target
 
 
 def _trim_log(out: Path, start: int, monitor: str) -> float | None:
@@ -341,17 +347,13 @@ def _train(
     train_ds: Any,
     val_ds: Any,
     cbs: list[Any],
-    out: Path,
     start: int,
     target: int,
     steps: int,
     verbose: str | int,
 ) -> dict[str, list[float]]:
     """Keras' fit from epoch ``start`` to ``target``; the history of the epochs run."""
-    if target <= start:  # restore the finished state to write the final files again
-        if start > 0:
-            net.optimizer.build(net.trainable_variables)
-            net.load_weights(str(out / BACKUP_DIR / "latest.weights.h5"))
+    if target <= start:  # finished: the restored state writes the final files again
         return {}
     # JAX's DataParallel shards each batch while its distribution is current
     portable = isinstance(strategy, PortableStrategy)
@@ -359,6 +361,7 @@ def _train(
         hist = net.fit(
             train_ds,
             epochs=target,
+            initial_epoch=start,
             steps_per_epoch=steps,
             validation_data=val_ds,
             callbacks=cbs,

@@ -6,7 +6,7 @@ A run folder (``python -m blurlib train --out RUN``, :func:`blurlib.training.fit
 ``split.json``              image indices and photo names per split, seed, fractions, data folder
 ``train_config.json``       config, seed, data folder, machine, versions, status and timings
 ``log.csv``                 one row per finished epoch (Keras' ``CSVLogger``), across resumes
-``backup/``                 the resume state (``BackupAndRestore``, dropout generators)
+``backup/``                 the resume state, one verified folder per epoch (:mod:`.backup`)
 ``last.keras``              the model after the last finished epoch
 ``best.keras``              the model of the best epoch (lowest validation loss)
 ``model.keras``             the final model, float32 (and ``motionblur.h5``, the report's name)
@@ -15,7 +15,8 @@ A run folder (``python -m blurlib train --out RUN``, :func:`blurlib.training.fit
 
 Writers: :func:`write_split`, :func:`write_train_config`, :func:`truncate_log`,
 :func:`clear_run`. Readers: :func:`read_split`, :func:`read_train_config`, :func:`read_log`
-(rows), :func:`load_history` (columns), :func:`run_summary`, :func:`backup_epoch`.
+(rows), :func:`load_history` (columns), :func:`run_summary`; the resume state has its own
+module, :mod:`blurlib.training.backup`.
 """
 
 from __future__ import annotations
@@ -211,18 +212,6 @@ def truncate_log(run: PathLike, start: int) -> None:
         except ValueError:
             continue
     write_text(path, header + "".join(keep))
-
-
-def backup_epoch(run_dir: PathLike) -> int:
-    """Return the epochs completed according to BackupAndRestore's metadata (0 if none)."""
-    backup = Path(run_dir) / BACKUP_DIR
-    meta = backup / "training_metadata.json"
-    if not meta.is_file() or not (backup / "latest.weights.h5").is_file():
-        return 0
-    try:
-        return int(json.loads(meta.read_text())["epoch"])
-    except (ValueError, KeyError, TypeError):
-        return 0
 
 
 def clear_run(run_dir: PathLike) -> None:
