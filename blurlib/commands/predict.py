@@ -29,7 +29,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("photos", nargs="+", metavar="PHOTO", help="image files or folders of images")
     p.add_argument(
-        "--model", help="a .keras/.h5 model (default: the shipped blurlib/nets/default.keras)"
+        "--model",
+        help="a .keras/.h5 model (default: the shipped blurlib/nets/default.keras), or "
+        "'analysis': the shipped blur-kind model (sharp / motion / defocus, direction, length), "
+        "which writes <stem>_kinds.png and <stem>_kinds.npy instead of a blur map",
     )
     p.add_argument("--out", default=".", help="folder for the outputs (default: current folder)")
     p.add_argument(
@@ -59,6 +62,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "blur is measured in pixels: at full resolution a camera's own softness looks like blur",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object per photo")
+    p.add_argument(
+        "--fields",
+        action="store_true",
+        help="with an analysis model: also write <stem>_angle.npy (degrees in [0, 180), "
+        "0 = along x, counter-clockwise on screen; NaN where p_motion < 0.5), "
+        "<stem>_length.npy (px, NaN likewise) and <stem>_pkind.npy ((rows, cols, 3) "
+        "P(sharp, motion, defocus)), one value per window at --stride",
+    )
     p.set_defaults(func=run)
 
 
@@ -127,7 +138,14 @@ def run(args: argparse.Namespace) -> int:
             f"--out {out}: cannot write there ({exc.strerror or exc}); choose another folder"
         ) from None
     with exclusive(out / ".blurlib-predict.lock", f"--out {out}"):
-        return _predict_all(args, load_model(args.model))
+        from blurlib.nets.analysis import is_analysis_model
+
+        model = load_model(args.model)
+        if is_analysis_model(model):
+            return _predict_kinds(args, model)
+        if args.fields:
+            raise BlurlibError("--fields needs the blur-kind model: add --model analysis")
+        return _predict_all(args, model)
 
 
 def _predict_all(args: argparse.Namespace, model: Any) -> int:
@@ -182,3 +200,103 @@ def _predict_all(args: argparse.Namespace, model: Any) -> int:
                 flush=True,
             )
     return 1 if failed else 0
+
+
+def _kinds_record(label: str, image: Any, a: Any, seconds: float, files: dict) -> dict:
+    """The per-photo JSON summary of a blur analysis."""
+    from blurlib.inference.analysis import summarize_analysis
+
+    summary = summarize_analysis(a)
+    clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in summary.items()}
+    rec = {"photo": label, "height": image.shape[0], "width": image.shape[1], "stride": a.stride}
+    return {**rec, **clean, "seconds": round(seconds, 4), **{k: str(v) for k, v in files.items()}}
+
+
+def _predict_kinds(args: argparse.Namespace, model: Any) -> int:
+    """Blur analysis of every photo: kind overlay + kind map (+ fields); 1 if any failed."""
+    import time
+
+    import numpy as np
+
+    from blurlib.data.images import load_image
+    from blurlib.data.photos import shrink_to
+    from blurlib.fileio import atomic_path, write_bytes
+    from blurlib.inference.analysis import dense_analysis
+    from blurlib.viz.kinds import kind_picture
+
+    if args.stride % 4:
+        raise BlurlibError(f"--stride {args.stride}: the analysis model needs a multiple of 4")
+    out = Path(args.out)
+
+    def save_npy(path: Path, array: Any) -> Path:
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, array)
+        return path
+
+    photos = _expand(args.photos)
+    failed = 0
+    for (label, path, error), stem in zip(photos, _stems([p for _, p, _ in photos])):
+        try:
+            if error is not None:
+                raise BlurlibError(error)
+            image = load_image(path)
+            if args.max_side:
+                image = shrink_to(image, args.max_side)
+            t0 = time.perf_counter()
+            a = dense_analysis(model, image, args.stride, tile=args.tile)
+            seconds = time.perf_counter() - t0
+            a.evidence = a.evidence & _evidence(image, args)
+            png = _png_bytes(kind_picture(image, a))
+            files = {"overlay": out / f"{stem}_kinds.png", "kinds": out / f"{stem}_kinds.npy"}
+            write_bytes(files["overlay"], png)
+            save_npy(files["kinds"], a.kind_map())
+            if args.fields:
+                files["angle"] = save_npy(out / f"{stem}_angle.npy", a.angle_deg)
+                files["length"] = save_npy(out / f"{stem}_length.npy", a.length_px)
+                pk = np.stack([a.p_sharp, a.p_motion, a.p_defocus], axis=-1)
+                files["pkind"] = save_npy(out / f"{stem}_pkind.npy", pk)
+        except (BlurlibError, OSError) as exc:
+            failed += 1
+            msg = str(exc) if isinstance(exc, BlurlibError) else f"{exc.strerror or exc}"
+            if args.json:
+                print(json.dumps({"photo": label, "error": msg}))
+            print(
+                f"error: {label}: {msg}" if label not in msg else f"error: {msg}", file=sys.stderr
+            )
+            continue
+        rec = _kinds_record(label, image, a, seconds, files)
+        if args.json:
+            print(json.dumps(rec), flush=True)
+        else:
+            shares = ", ".join(
+                "no evidence"
+                if rec[f"share_{k}"] is None
+                else f"{k} {100 * rec[f'share_{k}']:.1f}%"
+                for k in ("sharp", "motion", "defocus")
+            )
+            way = rec["direction_deg"]
+            motion = (
+                ""
+                if way is None
+                else f"; motion {way:.0f}° ±{rec['direction_spread_deg']:.0f}°, "
+                f"~{rec['length_px']:.0f} px"
+            )
+            print(f"{label}: {shares}{motion}, {seconds:.2f} s -> {files['overlay']}", flush=True)
+    return 1 if failed else 0
+
+
+def _evidence(image: Any, args: argparse.Namespace) -> Any:
+    """Windows carrying evidence at ``--evidence`` (the rule every predict summary uses)."""
+    from blurlib.inference.photos import texture_mask
+
+    return texture_mask(image, args.stride, threshold=args.evidence)
+
+
+def _png_bytes(picture: Any) -> bytes:
+    """PNG file bytes of an RGB uint8 picture."""
+    import cv2
+
+    ok, data = cv2.imencode(".png", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+    if not ok:  # pragma: no cover
+        raise BlurlibError("could not encode the kind overlay as PNG")
+    return data.tobytes()

@@ -1,0 +1,111 @@
+"""Blur analysis at the edges: ``predict`` with an analysis model, the pictures, evaluation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from helpers import noise_texture
+
+from blurlib.cli import main
+from blurlib.data.kinds import kind_patches
+from blurlib.evaluation import kinds as ek
+from blurlib.inference.analysis import PatchAnalysis, patch_analysis
+from blurlib.nets.builders import build_model
+from blurlib.nets.files import save_model
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    m = build_model("analysis", seed=2, width=8)
+    return m, save_model(m, tmp_path_factory.mktemp("m") / "analysis.keras")
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory):
+    import cv2
+
+    path = tmp_path_factory.mktemp("p") / "texture.png"
+    cv2.imwrite(str(path), noise_texture(96, 128, seed=3))
+    return path
+
+
+def test_predict_writes_kind_map_fields_and_json(tiny, photo, tmp_path, capsys):
+    argv = ["predict", str(photo), "--model", str(tiny[1]), "--out", str(tmp_path)]
+    code = main([*argv, "--json", "--fields", "--stride", "8"])
+    assert code == 0
+    rec = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    rows, cols = (96 - 30) // 8 + 1, (128 - 30) // 8 + 1
+    kinds = np.load(tmp_path / "texture_kinds.npy")
+    assert kinds.shape == (rows, cols) and kinds.dtype == np.uint8
+    assert set(np.unique(kinds)) <= {0, 1, 2, 255}
+    assert np.load(tmp_path / "texture_angle.npy").shape == (rows, cols)
+    assert np.load(tmp_path / "texture_pkind.npy").shape == (rows, cols, 3)
+    assert (tmp_path / "texture_kinds.png").stat().st_size > 0
+    shares = [rec[f"share_{k}"] for k in ("sharp", "motion", "defocus")]
+    assert sum(shares) == pytest.approx(1.0)
+    assert {"direction_deg", "direction_spread_deg", "length_px", "judgeable"} <= set(rec)
+
+
+def test_predict_refuses_bad_stride_and_fields_without_analysis(tiny, photo, tmp_path, capsys):
+    assert main(["predict", str(photo), "--model", str(tiny[1]), "--stride", "6",
+                 "--out", str(tmp_path)]) == 2  # fmt: skip
+    assert "multiple of 4" in capsys.readouterr().err
+    binary = save_model(build_model("compact", seed=0, width=8), tmp_path / "b.keras")
+    assert main(["predict", str(photo), "--model", str(binary), "--fields",
+                 "--out", str(tmp_path)]) == 2  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert "--model analysis" in err and len(err.splitlines()) == 1
+
+
+def test_pictures(tiny):
+    from blurlib.viz.kinds import (
+        kind_picture,
+        plot_direction_histogram,
+        plot_kind_overlay,
+        plot_motion_arrows,
+    )
+
+    img = noise_texture(90, 120, seed=1)
+    a = patch_analysis(tiny[0], img)
+    pic = kind_picture(img, a)
+    assert pic.shape == img.shape and pic.dtype == np.uint8
+    # a hand-made analysis: all motion at 30°, 12 px; only judgeable patches are tinted
+    ones = np.ones((3, 4), np.float32)
+    ev = np.zeros((3, 4), bool)
+    ev[0, 0] = True
+    fake = PatchAnalysis(0 * ones, ones, 0 * ones, 30 * ones, 12 * ones, ev)
+    pic = kind_picture(img, fake)
+    assert not np.array_equal(pic[:30, :30], img[:30, :30])
+    assert np.array_equal(pic[30:, 30:], img[30:, 30:])
+    for fig in (
+        plot_kind_overlay(img, a),
+        plot_motion_arrows(img, fake),
+        plot_direction_histogram(fake),
+    ):
+        assert fig.get_size_inches().prod() > 0
+    segs = plot_motion_arrows(img, fake).axes[0].collections[-1]
+    u, v = segs.U[0], segs.V[0]  # 30° counter-clockwise on screen: right and UP (y down)
+    assert u > 0 and v < 0 and np.hypot(u, v) == pytest.approx(12.0)
+
+
+def test_evaluation_report(tiny):
+    photos = [noise_texture(200, 200, seed=s) for s in range(2)]
+    kp = kind_patches(photos, 300, seed=9)
+    pred = ek.predict_patch_heads(tiny[0], kp.x)
+    rep = ek.kind_report(kp, pred)
+    assert np.asarray(rep["confusion"]).sum() == 300 and 0 <= rep["accuracy"] <= 1
+    assert set(rep["straight"]) == {"7-11", "11-17", "17-25", "9-25"}
+    assert 0 <= ek.sun_accuracy_of_heads(pred, kp) <= 1
+    sun = build_model("sun2015", seed=0)
+    assert 0 <= ek.sun_accuracy_of_sun2015(sun, kp) <= 1
+    # perfect predictions give zero error
+    perfect = {
+        "p_kind": np.eye(3, dtype=np.float32)[kp.kind],
+        "angle_deg": np.nan_to_num(kp.angle),
+        "length_px": np.nan_to_num(kp.length),
+    }
+    rep = ek.kind_report(kp, perfect)
+    assert rep["accuracy"] == 1.0 and rep["straight"]["9-25"]["angle_median_deg"] == 0.0
+    assert ek.sun_accuracy_of_heads(perfect, kp) == 1.0
