@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 from test_notebooks import NOTEBOOKS, SANITIZE, long_definitions
 
@@ -109,3 +110,68 @@ def test_solutions_run_and_match_their_committed_outputs(tmp_path):
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
     assert " passed" in proc.stdout and "failed" not in proc.stdout
+
+
+# ------------------------------------------------------------- library pieces the course uses
+
+
+def test_split_patches_at_random_is_a_seeded_partition():
+    from blurlib.training.split import split_patches_at_random
+
+    a = split_patches_at_random(103, (0.8, 0.0, 0.2), seed=4)
+    assert [len(a[s]) for s in ("train", "val", "test")] == [82, 0, 21]
+    both = np.concatenate([a["train"], a["test"]])
+    assert sorted(both.tolist()) == list(range(103))
+    b = split_patches_at_random(103, (0.8, 0.0, 0.2), seed=4)
+    assert all(np.array_equal(a[s], b[s]) for s in a)
+    assert not np.array_equal(
+        a["test"], split_patches_at_random(103, (0.8, 0, 0.2), seed=5)["test"]
+    )
+    counts = split_patches_at_random(10, (7, 1, 2), seed=0)  # counts work as fractions
+    assert [len(counts[s]) for s in ("train", "val", "test")] == [7, 1, 2]
+    with pytest.raises(ValueError):
+        split_patches_at_random(10, (0.5, 0.5))
+
+
+def test_bootstrap_by_group_resamples_photos_not_patches():
+    from blurlib.evaluation.metrics import bootstrap_by_group
+
+    correct = np.r_[np.ones(100), np.zeros(100)]
+    photos = np.repeat(["a", "b"], 100)  # one photo all right, one all wrong
+    by_photo = bootstrap_by_group(correct, photos, seed=0)
+    assert by_photo["mean"] == 0.5 and by_photo["groups"] == 2
+    assert by_photo["low"] == 0.0 and by_photo["high"] == 1.0  # {a,a}, {a,b}, {b,b}
+    by_patch = bootstrap_by_group(correct, np.arange(200), seed=0)
+    assert 0.4 < by_patch["low"] < 0.5 < by_patch["high"] < 0.6
+    assert bootstrap_by_group(correct, photos, seed=0) == by_photo
+    one = bootstrap_by_group([1, 0, 1, 1], ["x"] * 4)
+    assert one["low"] == one["high"] == one["mean"] == 0.75
+    with pytest.raises(ValueError, match="must match"):
+        bootstrap_by_group([1, 0], ["a"])
+
+
+def test_accuracy_bars_and_curves_on_a_fixed_axis(tmp_path):
+    from blurlib.viz.curves import plot_training_curves
+    from blurlib.viz.summary import plot_accuracy_bars
+
+    bars = plot_accuracy_bars(
+        {
+            "report": {"cnn": {"mean": 0.9, "low": 0.8, "high": 0.95}, "laplacian": {"mean": 0.7}},
+            "linear": {"cnn": {"mean": 0.6, "low": 0.5, "high": 0.7}},
+        }
+    )
+    ax = bars.axes[0]
+    assert ax.get_ylim() == (0.0, 1.0)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["report", "linear"]
+    assert len(ax.patches) == 4  # 2 protocols × 2 methods (a missing one draws nothing)
+    with pytest.raises(ValueError):
+        plot_accuracy_bars({})
+    log = {
+        "loss": [0.7, 0.6],
+        "accuracy": [0.5, 0.6],
+        "val_loss": [0.7, 0.65],
+        "val_accuracy": [0.5, 0.55],
+    }
+    acc = plot_training_curves(log).axes[1]
+    assert acc.get_ylim() == (0.0, 1.0)
+    assert "chance" in [line.get_label() for line in acc.get_lines()]
