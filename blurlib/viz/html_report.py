@@ -1,10 +1,10 @@
 """``report.html``: a ranking a photographer can look through in any browser, offline.
 
 One HTML file with its style and script inline (no network, no library): a summary, the
-bursts (each as a strip of thumbnails, the keeper marked ★), and the ranking table — a
-thumbnail and a blur overlay per photo, sortable by clicking any column header (again to
-reverse), filterable by path text, verdict and keepers only, and "group bursts" to put each
-burst's photos together, keeper first. Thumbnails and overlays are small JPEGs in the
+ranking table — a thumbnail and a blur overlay per photo, sortable by clicking any column
+header (again to reverse), filterable by path text, verdict and keepers only, and "group
+bursts" to put each burst's photos together, keeper first — and the bursts, each as a strip
+of thumbnails with the keeper marked ★. Thumbnails and overlays are small JPEGs in the
 previews folder beside it (``embed=True`` puts them inside the file as data URIs instead, for
 a report that travels alone). Overlays are made here from the previews that
 :func:`blurlib.inference.rank.rank_photos` writes: the photo tinted by P(blurred) in the
@@ -302,8 +302,6 @@ _PAGE = """<!DOCTYPE html>
 <body>
 <h1>{title}</h1>
 <p>{summary}</p><p class="note">{settings}</p>
-<h2>Bursts</h2>
-<section id="bursts">{bursts}</section>
 <h2>Ranking, most blurred first</h2>
 <div class="controls">
 <label>path contains <input id="filter" type="search" placeholder="text"></label>
@@ -317,6 +315,8 @@ _PAGE = """<!DOCTYPE html>
 <tbody>
 {rows}
 </tbody></table>
+<h2>Bursts, keeper first</h2>
+<section id="bursts">{bursts}</section>
 <script>{script}</script>
 </body></html>
 """

@@ -1,0 +1,284 @@
+"""rank (issue 11), the library face: reduced-size JPEG decoding, bursts, the cache, the same
+numbers as ``predict``, and the issue's done-when folder of bundled photos and blurred copies."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from blurlib.data.draft import load_image_at
+from blurlib.data.images import load_image
+from blurlib.data.photos import folder_images, shrink_to
+from blurlib.errors import ImageError
+from blurlib.inference import bursts as B
+
+EXIF_IFD, DATETIME_ORIGINAL, SUBSEC = 0x8769, 0x9003, 0x9291
+
+
+def save_jpeg(image: np.ndarray, path: Path, when: str | None = None, **kw) -> Path:
+    """Write a JPEG (quality 95) with an EXIF DateTimeOriginal when given."""
+    exif = Image.Exif()
+    if when:
+        exif.get_ifd(EXIF_IFD)[DATETIME_ORIGINAL] = when
+    for tag, value in kw.get("tags", {}).items():
+        exif[tag] = value
+    Image.fromarray(image).save(path, quality=95, exif=exif)
+    return path
+
+
+def big(image: np.ndarray, side: int) -> np.ndarray:
+    """A bundled photo upscaled so its longer side is ``side`` (a camera-sized file)."""
+    import cv2
+
+    h, w = image.shape[:2]
+    s = side / max(h, w)
+    return cv2.resize(image, (round(w * s), round(h * s)), interpolation=cv2.INTER_CUBIC)
+
+
+@pytest.fixture(scope="module")
+def samples() -> dict[str, np.ndarray]:
+    from blurlib.data.samples import sample_images
+
+    return dict(sample_images())
+
+
+@pytest.fixture(scope="module")
+def model():
+    from blurlib.runtime import start_keras
+
+    start_keras()
+    from blurlib.nets.files import load_model
+
+    return load_model()
+
+
+# ------------------------------------------------------------------------- draft decoding
+
+
+def test_load_image_at_matches_shrunk_full_decode(tmp_path, samples):
+    img = big(samples["coffee"], 2700)
+    path = save_jpeg(img, tmp_path / "c.jpg")
+    fast = load_image_at(path, 1280)
+    full = shrink_to(load_image(path), 1280)
+    assert fast.shape == full.shape and fast.dtype == np.uint8
+    assert np.abs(fast.astype(int) - full).mean() < 1.5  # gray levels
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_load_image_at_turns_upright_like_load_image(tmp_path, samples, orientation):
+    img = big(samples["chelsea"], 1900)
+    path = save_jpeg(img, tmp_path / "o.jpg", tags={0x0112: orientation})
+    fast, full = load_image_at(path, 640), shrink_to(load_image(path), 640)
+    assert fast.shape == full.shape
+    assert np.abs(fast.astype(int) - full).mean() < 2.0
+
+
+def test_load_image_at_small_and_png_are_load_image_exactly(tmp_path, samples):
+    png = tmp_path / "a.png"
+    Image.fromarray(samples["astronaut"]).save(png)
+    small = save_jpeg(samples["coins"], tmp_path / "s.jpg")
+    assert np.array_equal(load_image_at(png, 300), shrink_to(load_image(png), 300))
+    assert np.array_equal(load_image_at(small, 1280), load_image(small))
+    assert np.array_equal(load_image_at(small, 0), load_image(small))
+
+
+def test_load_image_at_same_errors_as_load_image(tmp_path, samples):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not an image at all")
+    truncated = tmp_path / "cut.jpg"
+    data = save_jpeg(big(samples["coffee"], 2000), tmp_path / "whole.jpg").read_bytes()
+    truncated.write_bytes(data[: len(data) // 3])
+    for path in (bad, truncated, tmp_path / "missing.jpg"):
+        with pytest.raises(ImageError, match=path.name):
+            load_image_at(path, 640)
+
+
+# --------------------------------------------------------------------------------- bursts
+
+
+def test_dhash_ignores_blur_and_tells_scenes_apart(samples):
+    from blurlib.data.convolve import apply_kernel
+    from blurlib.data.kernels import linear_kernel
+
+    h = {n: B.dhash(im) for n, im in samples.items()}
+    blurred = B.dhash(apply_kernel(samples["coffee"], linear_kernel(15, 30)))
+    assert len(h["coffee"]) == 16
+    assert B.hash_distance(h["coffee"], blurred) <= B.DEFAULT_HASH_DISTANCE
+    names = sorted(h)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            assert B.hash_distance(h[a], h[b]) > B.DEFAULT_HASH_DISTANCE, (a, b)
+
+
+def test_capture_time_reads_exif_with_subseconds(tmp_path, samples):
+    path = tmp_path / "t.jpg"
+    exif = Image.Exif()
+    exif.get_ifd(EXIF_IFD)[DATETIME_ORIGINAL] = "2024:05:01 10:00:00"
+    exif.get_ifd(EXIF_IFD)[SUBSEC] = "25"
+    Image.fromarray(samples["coins"]).save(path, exif=exif)
+    plain = save_jpeg(samples["coins"], tmp_path / "plain.jpg")
+    assert B.capture_time(path) == pytest.approx(B.parse_exif_time("2024:05:01 10:00:00") + 0.25)
+    assert B.capture_time(plain) is None
+    assert B.parse_exif_time("0000:00:00 00:00:00") is None
+
+
+def test_group_bursts_rules():
+    paths = [f"/d/{c}.jpg" for c in "abcdef"] + ["/e/g.jpg"]
+    t = [0.0, 1.5, 3.0, 100.0, None, None, 1.0]
+    z, f = "0" * 16, "f" * 16
+    h = [z, f, z, z, "f" * 15 + "e", "0f" * 8, z]
+    auto = B.group_bursts(paths, t, h)
+    assert auto[0] == auto[1] == auto[2]  # a 1.5 s chain, whatever the look
+    assert auto[3] != auto[0]  # same look as a, but 97 s later: another moment
+    assert auto[4] == auto[1]  # untimed near-duplicate of b joins by look
+    assert auto[5] not in auto[:5]  # untimed, looks like nothing here
+    assert auto[6] not in auto[:6]  # another folder
+    assert auto[0] == 0  # numbered from 0 in path order
+    assert len(set(B.group_bursts(paths, t, h, mode="none"))) == len(paths)
+    by_time = B.group_bursts(paths, t, h, mode="time")
+    assert by_time[4] != by_time[1] and by_time[0] == by_time[2]
+    by_look = B.group_bursts(paths, t, h, mode="hash")
+    assert by_look[3] == by_look[0] and by_look[4] == by_look[1] != by_look[0]
+    with pytest.raises(ValueError, match="burst mode"):
+        B.group_bursts(paths, t, h, mode="exif")
+
+
+def test_pick_best_prefers_least_subject_blur():
+    best = B.pick_best(
+        [0, 0, 0, 1, 1],
+        [0.4, 0.1, float("nan"), float("nan"), 0.9],
+        [0.5, 0.2, float("nan"), float("nan"), 0.8],
+        ["a", "b", "c", "d", "e"],
+        [True, True, True, True, True],
+    )
+    assert best == [False, True, False, False, True]
+
+
+def test_subject_blur_weights_the_centre():
+    probs = np.zeros((9, 9), np.float32)
+    probs[4, 4] = 1.0  # blur in the middle
+    edge = np.zeros((9, 9), np.float32)
+    edge[0, 0] = 1.0
+    judge = np.ones((9, 9), bool)
+    assert B.subject_blur(probs, judge)[0] > B.subject_blur(edge, judge)[0] > 0
+    assert math.isnan(B.subject_blur(probs, np.zeros((9, 9), bool))[0])
+
+
+# ------------------------------------------------------------------- numbers, cache, CSV
+
+
+@pytest.mark.slow
+def test_rank_numbers_equal_predicts(tmp_path, samples, model):
+    """The same share as predict (load_image, shrink_to, analyse): exactly for PNG and small
+    JPEGs, within 0.03 for big JPEGs decoded at reduced size."""
+    from blurlib.inference.photos import analyse
+    from blurlib.inference.rank import rank_photos
+
+    files = [save_jpeg(big(samples[n], 2600), tmp_path / f"{n}.jpg") for n in ("coffee", "camera")]
+    png = tmp_path / "chelsea.png"
+    Image.fromarray(samples["chelsea"]).save(png)
+    files.append(png)
+    records = {Path(r.path).name: r for r in rank_photos(files, model, max_side=1280)}
+    for f in files:
+        ref = analyse(model, shrink_to(load_image(f), 1280), 4)
+        got = records[f.name]
+        assert (got.height, got.width) == (ref.height, ref.width)
+        tol = 0.002 if f.suffix == ".png" else 0.03
+        assert abs(got.blurred_share - ref.blurred_fraction) <= tol, f.name
+        if f.suffix == ".png":
+            assert got.judgeable_windows == ref.textured_windows
+
+
+def test_cache_analyses_only_new_photos(tmp_path, samples, model):
+    from blurlib.inference.rank import rank_photos
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for n in ("coins", "chelsea"):
+        save_jpeg(samples[n], folder / f"{n}.jpg")
+    (folder / "broken.jpg").write_bytes(b"nope")
+    out = tmp_path / "out"
+
+    def run() -> tuple[dict, list]:
+        stats: dict[str, int] = {}
+        errors: list[str] = []
+        recs = rank_photos(
+            folder_images(folder), model, cache_dir=out, previews_dir=out / "p",
+            stats=stats, on_error=errors.append,
+        )  # fmt: skip
+        return stats, recs, errors
+
+    first, recs1, err1 = run()
+    assert first == {"analysed": 3, "cached": 0} and len(err1) == 1 and "broken.jpg" in err1[0]
+    second, recs2, err2 = run()
+    assert second == {"analysed": 0, "cached": 3}
+    assert len(err2) == 1  # still listed
+    assert [(r.path, r.blurred_share, r.burst) for r in recs1] == [
+        (r.path, r.blurred_share, r.burst) for r in recs2
+    ]
+    save_jpeg(samples["coffee"], folder / "new.jpg")
+    third, _, _ = run()
+    assert third == {"analysed": 1, "cached": 3}
+    os.utime(folder / "coins.jpg", ns=(1, 10**18))  # touched: analysed again
+    assert run()[0] == {"analysed": 1, "cached": 3}
+    lines = (out / "rank-cache.jsonl").read_text().splitlines()
+    assert len(lines) == 4  # stale versions compacted away
+    (out / "rank-cache.jsonl").write_text("\n".join(lines) + '\n{"v": 1, "key": "torn')
+    assert run()[0] == {"analysed": 0, "cached": 4}  # a torn line is ignored
+
+
+def test_model_digest_tells_weights_apart(model):
+    from blurlib.inference.rank_cache import model_digest
+    from blurlib.nets.builders import build_model
+
+    a, b = build_model("compact", seed=0), build_model("compact", seed=1)
+    assert model_digest(a) == model_digest(build_model("compact", seed=0))
+    assert model_digest(a) != model_digest(b) != model_digest(model)
+
+
+@pytest.mark.slow
+def test_done_when_blurred_copies_rank_above_and_originals_keep(tmp_path, samples, model):
+    """The issue's done-when: bundled photos plus motion-blurred copies (half of them in a
+    burst with their original through EXIF capture times): every copy ranks above its
+    original, every burst's keeper is the sharp original; the CSV says so."""
+    from blurlib.data.convolve import apply_kernel
+    from blurlib.data.kernels import linear_kernel
+    from blurlib.inference.rank import rank_photos, write_ranking_csv
+
+    names = ["astronaut", "camera", "chelsea", "coffee", "coins", "motorcycle", "rocket"]
+    folder = tmp_path / "shoot"
+    folder.mkdir()
+    for k, name in enumerate(names):
+        kernel = linear_kernel(9 + 2 * (k % 3), 25.0 * k)
+        in_burst = k % 2 == 0
+        hour = f"2024:06:01 {10 + k:02d}:00:00"
+        save_jpeg(samples[name], folder / f"{name}.jpg", hour)
+        copy_time = (
+            f"2024:06:01 {10 + k:02d}:00:01" if in_burst else f"2024:06:01 {10 + k:02d}:30:00"
+        )
+        save_jpeg(apply_kernel(samples[name], kernel), folder / f"{name}_blur.jpg", copy_time)
+    records = rank_photos(folder_images(folder), model)
+    order = [Path(r.path).stem for r in records]
+    by_name = {Path(r.path).stem: r for r in records}
+    for k, name in enumerate(names):
+        assert order.index(f"{name}_blur") < order.index(name), name
+        original, copy = by_name[name], by_name[f"{name}_blur"]
+        assert copy.verdict == "blurred"
+        if k % 2 == 0:
+            assert original.burst and original.burst == copy.burst
+            assert original.best_in_burst and not copy.best_in_burst
+        else:
+            assert not original.burst and not copy.burst
+    assert sum(r.verdict == "sharp" for r in records) >= len(names) - 1
+    csv_path = write_ranking_csv(records, tmp_path / "ranking.csv")
+    rows = list(csv.DictReader(csv_path.open()))
+    assert [Path(r["path"]).stem for r in rows] == order
+    assert {"path", "blurred_share", "verdict", "burst", "best_in_burst"} <= set(rows[0])
+    shares = [float(r["blurred_share"]) for r in rows]
+    assert shares == sorted(shares, reverse=True) and all(0 <= s <= 1 for s in shares)
