@@ -216,3 +216,24 @@ def test_resume_after_a_kill_at_every_phase_equals_an_uninterrupted_run(
     assert [b.epoch for b in backups(run)] == [EPOCHS]
     for a, b in zip(_final_weights(reference), _final_weights(run), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_stopping_rules_carry_on_from_their_counters_after_keras_resets_them(tmp_path):
+    import keras
+
+    from blurlib.training.callbacks import callback_classes
+
+    plateau = keras.callbacks.ReduceLROnPlateau(patience=3)
+    stop = keras.callbacks.EarlyStopping(patience=4)
+    saved = {
+        "callbacks": {
+            "ReduceLROnPlateau": {"wait": 2, "best": 0.25, "cooldown_counter": 1},
+            "EarlyStopping": {"wait": 3, "best": 0.2, "best_epoch": 5},
+        }
+    }
+    _, ResumeBackup = callback_classes()
+    resume = ResumeBackup(tmp_path, [plateau, stop], saved)
+    for cb in (plateau, stop, resume):  # Keras' order: the rules reset, then the resume
+        cb.on_train_begin()
+    assert (plateau.wait, plateau.best, plateau.cooldown_counter) == (2, 0.25, 1)
+    assert (stop.wait, stop.best, stop.best_epoch) == (3, 0.2, 5)
