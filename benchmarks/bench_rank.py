@@ -1,0 +1,142 @@
+"""Culling throughput: ``rank`` against a naive loop over camera-sized JPEGs, side by side.
+
+Synthesises ``--n`` 12-megapixel (4000×3000) JPEGs from the bundled photos (upscaled, each
+cropped and flipped differently, quality 90) in a temporary folder, then times, with the
+shipped default model, in one process:
+
+* **naive** — for each photo: full decode (``load_image``), shrink to 1280 px
+  (``shrink_to``), ``patch_probabilities`` on the 30-px patch grid — the loop the issue names;
+* **rank** — :func:`blurlib.inference.rank.rank_photos` as the command runs it (JPEG draft
+  decoding on ``--workers`` threads overlapped with the network, stride-4 windows with the
+  evidence rule, thumbnails and preview maps written, no cache: a first run);
+* **predict loop** — for each photo: full decode, shrink, ``analyse`` at stride 4: the same
+  numbers as rank, one photo after another (on the first ``--n-predict`` photos only, it
+  is slow).
+
+It prints photos/s of each and the ratios, and the load average (other processes on a
+shared machine slow every path alike only roughly: run it on a quiet machine for claims).
+Note what each path computes: the naive loop classifies ~1,300 patches per photo, rank
+~65,000 overlapping windows (48× as many, each a full 30×30 classification) — rank's work is
+predict's, and the fair speed-up is the one against the predict loop. Run:
+
+    python benchmarks/bench_rank.py [--n 100] [--n-predict 10] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+
+def make_jpegs(folder: Path, n: int, size: tuple[int, int] = (4000, 3000)) -> list[Path]:
+    """Write ``n`` size[0]×size[1] JPEGs made from the bundled photos; return their paths."""
+    import cv2
+    from PIL import Image
+
+    from blurlib.data.samples import sample_images
+
+    photos = [img for _, img in sample_images()]
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(n):
+        img = photos[i % len(photos)]
+        h, w = img.shape[:2]
+        ch, cw = int(h * rng.uniform(0.8, 1.0)), int(w * rng.uniform(0.8, 1.0))
+        y, x = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
+        crop = img[y : y + ch, x : x + cw]
+        if i % 2:
+            crop = crop[:, ::-1]
+        big = cv2.resize(np.ascontiguousarray(crop), size, interpolation=cv2.INTER_CUBIC)
+        path = folder / f"IMG_{i:04d}.jpg"
+        Image.fromarray(big).save(path, quality=90)
+        out.append(path)
+    return out
+
+
+def naive(model, paths: list[Path], max_side: int) -> float:
+    """Seconds for the naive loop over ``paths``."""
+    from blurlib.data.images import load_image
+    from blurlib.data.photos import shrink_to
+    from blurlib.inference.windows import patch_probabilities
+
+    t = time.perf_counter()
+    for p in paths:
+        patch_probabilities(model, shrink_to(load_image(p), max_side))
+    return time.perf_counter() - t
+
+
+def predict_loop(model, paths: list[Path], max_side: int) -> float:
+    """Seconds for predict's per-photo analysis over ``paths``."""
+    from blurlib.data.images import load_image
+    from blurlib.data.photos import shrink_to
+    from blurlib.inference.photos import analyse
+
+    t = time.perf_counter()
+    for p in paths:
+        analyse(model, shrink_to(load_image(p), max_side), 4)
+    return time.perf_counter() - t
+
+
+def rank(model, paths: list[Path], max_side: int, workers: int, previews: Path) -> float:
+    """Seconds for rank_photos over ``paths`` (previews written, no cache)."""
+    from blurlib.inference.rank import rank_photos
+
+    t = time.perf_counter()
+    rank_photos(paths, model, max_side=max_side, previews_dir=previews, workers=workers)
+    return time.perf_counter() - t
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the table."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=100, help="photos (default 100)")
+    ap.add_argument("--n-predict", type=int, default=10, help="photos for the predict loop")
+    ap.add_argument("--workers", type=int, default=2, help="rank's decoding threads")
+    ap.add_argument("--max-side", type=int, default=1280)
+    args = ap.parse_args(argv)
+
+    from blurlib.runtime import start_keras
+
+    start_keras()
+    from blurlib.nets.files import load_model
+
+    model = load_model()
+    load0 = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="bench_rank_") as tmp:
+        tmp = Path(tmp)
+        t = time.perf_counter()
+        paths = make_jpegs(tmp, args.n)
+        print(f"{args.n} JPEGs of 4000×3000 written in {time.perf_counter() - t:.1f} s")
+        warm = paths[:2]  # tracing and conversion, excluded from every timing
+        naive(model, warm, args.max_side)
+        predict_loop(model, warm[:1], args.max_side)
+        rank(model, warm, args.max_side, args.workers, tmp / "warm")
+        t_naive = naive(model, paths, args.max_side)
+        t_rank = rank(model, paths, args.max_side, args.workers, tmp / "previews")
+        some = paths[: max(1, min(args.n_predict, args.n))]
+        t_pred = predict_loop(model, some, args.max_side)
+    load1 = os.getloadavg()
+    r_naive, r_rank, r_pred = args.n / t_naive, args.n / t_rank, len(some) / t_pred
+    print(f"cores: {os.cpu_count()}, load average before {load0[0]:.2f}, after {load1[0]:.2f}")
+    print(f"{'path':<44}{'photos/s':>10}")
+    print(f"{'naive: full decode, shrink, patch grid':<44}{r_naive:>10.2f}")
+    print(f"{'rank: draft decode ‖ stride-4 windows':<44}{r_rank:>10.2f}")
+    print(
+        f"{'predict loop: full decode, stride-4 windows':<44}{r_pred:>10.2f}  ({len(some)} photos)"
+    )
+    print(f"rank / naive: {r_rank / r_naive:.2f}×   rank / predict loop: {r_rank / r_pred:.2f}×")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
