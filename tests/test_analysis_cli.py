@@ -109,3 +109,20 @@ def test_evaluation_report(tiny):
     rep = ek.kind_report(kp, perfect)
     assert rep["accuracy"] == 1.0 and rep["straight"]["9-25"]["angle_median_deg"] == 0.0
     assert ek.sun_accuracy_of_heads(perfect, kp) == 1.0
+
+
+@pytest.mark.slow
+def test_evaluate_kinds_cli(tiny, tmp_path, capsys):
+    import cv2
+
+    folder = tmp_path / "test_photos"
+    folder.mkdir()
+    for s in range(2):
+        cv2.imwrite(str(folder / f"t{s}.png"), noise_texture(180, 200, seed=10 + s))
+    argv = ["evaluate", "--kinds", "--model", str(tiny[1]), "--patches", "60"]
+    code = main([*argv, "--test-photos", str(folder), "--out", str(tmp_path / "ev"), "--json"])
+    assert code == 0
+    result = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
+    assert result["mode"] == "kinds" and result["kinds"]["patches"] == 60
+    assert "clock" in result["real"] and "evidence_rule" in result["real"]["clock"]
+    assert "Kind accuracy" in (tmp_path / "ev" / "evaluation.md").read_text()

@@ -52,6 +52,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="also score every protocol over quality variants of the test photos (soft, "
         "resampled, JPEG, noise, partial defocus), false alarms on them and defocus-only photos",
     )
+    p.add_argument(
+        "--kinds",
+        action="store_true",
+        help="evaluate a blur-kind model instead (--model, default 'analysis'): kind confusion, "
+        "angle and length errors by length bucket, Sun et al.'s 73 classes, the real clock; "
+        "test photos default to models/photos_robust.txt:test",
+    )
+    p.add_argument("--sun-model", help="with --kinds: a sun2015 .keras model to score beside it")
+    p.add_argument("--patches", type=int, default=6000, help="with --kinds: test patches")
     p.add_argument("--data", help="dataset folder: evaluate its test split instead")
     p.add_argument("--run", help="training run folder whose split.json names the test split")
     p.add_argument("--seed", type=int, default=0)
@@ -95,10 +104,13 @@ def run(args: argparse.Namespace) -> int:
     from blurlib.data.photos import load_photos, shrink_to
     from blurlib.data.samples import real_blur_samples
     from blurlib.evaluation.suite import run_suite, suite_markdown
-    from blurlib.fileio import write_text
     from blurlib.nets.files import load_model
     from blurlib.paths import work_root
 
+    if args.kinds:
+        result, text = _kinds_mode(args)
+        _write(args, result, text)
+        return 0
     model = load_model(args.model)
     if args.data:
         result = _split_mode(args, model)
@@ -132,6 +144,14 @@ def run(args: argparse.Namespace) -> int:
         if args.robustness:
             text += "\n**Robustness** (textured accuracy by photo quality)\n\n"
             text += robustness_markdown(result["robustness"])
+    _write(args, result, text)
+    return 0
+
+
+def _write(args: argparse.Namespace, result: dict[str, Any], text: str) -> None:
+    """Print the result (Markdown or JSON) and save both into ``--out`` when given."""
+    from blurlib.fileio import write_text
+
     payload = json.dumps(result, indent=1, sort_keys=True, default=float)
     if args.out:
         out = Path(args.out)
@@ -139,4 +159,31 @@ def run(args: argparse.Namespace) -> int:
         write_text(out / "evaluation.json", payload + "\n")
         write_text(out / "evaluation.md", text)
     print(payload if args.json else text)
-    return 0
+
+
+def _kinds_mode(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    """Blur-kind evaluation on held-out photos (see blurlib.evaluation.kinds)."""
+    from blurlib.data.photos import load_photos, shrink_to
+    from blurlib.data.samples import real_blur_samples
+    from blurlib.evaluation.kinds import analysis_markdown, evaluate_analysis
+    from blurlib.nets.files import load_model
+    from blurlib.paths import work_root
+
+    model = load_model(args.model or "analysis")
+    sun = load_model(args.sun_model) if args.sun_model else None
+    test_list = work_root() / "models" / "photos_robust.txt"
+    test = load_photos(args.test_photos or [f"{test_list}:test"], max_side=args.max_side)
+    real = [] if args.no_real_blur else real_blur_samples()
+    real = [(n, shrink_to(img, args.max_side)) for n, img in real]
+    result = evaluate_analysis(
+        model,
+        [img for _, img in test],
+        sun_model=sun,
+        patches=args.patches,
+        seed=args.seed,
+        real_photos=real,
+    )
+    result.update(
+        mode="kinds", model=str(args.model or "analysis"), test_photos=[n for n, _ in test]
+    )
+    return result, analysis_markdown(result)

@@ -144,6 +144,18 @@ def is_analysis_model(model: Any) -> bool:
     return set(HEADS) <= names
 
 
+def is_sun2015_model(model: Any) -> bool:
+    """True for a 73-class Sun et al. classifier of 30×30 patches."""
+    try:
+        return (
+            len(model.outputs) == 1
+            and tuple(model.outputs[0].shape[1:]) == (N_SUN_CLASSES,)
+            and tuple(model.inputs[0].shape[1:]) == (PATCH, PATCH, 3)
+        )
+    except (AttributeError, TypeError, ValueError, IndexError):
+        return False
+
+
 def training_view(model: keras.Model) -> keras.Model:
     """Return a model sharing ``model``'s layers whose one output is (batch, 6): the three
     heads concatenated, for :func:`analysis_loss`."""

@@ -155,8 +155,8 @@ def _load_file(path: Path, compile: bool) -> keras.Model:
     except Exception as exc:  # keras raises many kinds for broken files
         msg = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise ModelFileError(f"{path}: cannot load the model ({msg}); {_FIX}") from exc
-    from blurlib.nets.analysis import is_analysis_model
+    from blurlib.nets.analysis import is_analysis_model, is_sun2015_model
 
-    if is_analysis_model(model):  # the multi-head blur-analysis net: no single output
+    if is_analysis_model(model) or is_sun2015_model(model):  # the blur-analysis nets
         return model
     return check_model(model, path)
