@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,19 +54,40 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+#: ``.NAME.tmp-PID`` + the target's suffix, as :func:`temp_sibling` makes them
+_TEMP = re.compile(r"^\.(?P<stem>.+)\.tmp-(?P<pid>\d+)(?P<suffix>\.[^.]*)?$")
+_RESCAN_SECONDS = 10.0
+_scans: dict[Path, tuple[float, dict[str, list[Path]]]] = {}
+
+
+def _dead_temps(folder: Path) -> dict[str, list[Path]]:
+    """Dead processes' temporaries in ``folder`` by target name, from one listing that is
+    reused for a few seconds, so writing many files into one folder stays linear."""
+    key = folder.resolve()
+    now = time.monotonic()
+    seen = _scans.get(key)
+    if seen is None or now - seen[0] > _RESCAN_SECONDS:
+        found: dict[str, list[Path]] = {}
+        for entry in folder.iterdir():
+            m = _TEMP.match(entry.name)
+            if m and int(m["pid"]) != os.getpid() and not pid_alive(int(m["pid"])):
+                found.setdefault(m["stem"] + (m["suffix"] or ""), []).append(entry)
+        seen = _scans[key] = (now, found)
+    return seen[1]
+
+
 def remove_stale_temps(path: str | os.PathLike[str]) -> list[Path]:
     """Remove the temporary siblings of ``path`` left by processes that no longer run (a run
-    killed with SIGKILL cannot clean up); return what was removed. A live writer's are kept."""
+    killed with SIGKILL cannot clean up); return what was removed. A live writer's are kept,
+    and so are other targets' temporaries."""
     path = Path(path)
-    pattern = re.compile(rf"^\.{re.escape(path.stem)}\.tmp-(\d+){re.escape(path.suffix)}$")
-    removed = []
     if not path.parent.is_dir():
-        return removed
-    for sibling in path.parent.iterdir():
-        m = pattern.match(sibling.name)
-        if m and int(m.group(1)) != os.getpid() and not pid_alive(int(m.group(1))):
-            _remove(sibling)
-            removed.append(sibling)
+        return []
+    removed = []
+    for entry in _dead_temps(path.parent).pop(path.name, []):
+        if entry.exists() or entry.is_symlink():
+            _remove(entry)
+            removed.append(entry)
     return removed
 
 

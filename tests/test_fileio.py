@@ -96,3 +96,17 @@ def test_generate_refuses_while_another_run_writes_the_same_out(tmp_path, capsys
     err = capsys.readouterr().err
     assert rc == 2 and "another blurlib run" in err and err.count("\n") == 1
     assert not out.exists()
+
+
+def test_many_writes_into_one_folder_list_it_once(tmp_path, monkeypatch):
+    """Writing N files into a folder must not list the folder N times (N² on big folders)."""
+    from pathlib import Path
+
+    from blurlib.fileio import write_text
+
+    listed = []
+    iterdir = Path.iterdir
+    monkeypatch.setattr(Path, "iterdir", lambda self: listed.append(self) or iterdir(self))
+    for k in range(50):
+        write_text(tmp_path / f"map{k}.json", "{}")
+    assert listed.count(tmp_path) == 1 and len(list(tmp_path.iterdir())) == 50
