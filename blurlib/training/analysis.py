@@ -12,8 +12,9 @@ The recipe, top to bottom (:func:`train_analysis`):
 3. Adam with a cosine-decayed learning rate over the planned epochs; after every epoch the
    model (with its optimizer) is written atomically to ``checkpoint.keras`` and a line to
    ``log.csv``; an interrupted run resumes from the checkpoint (``resume=True``);
-4. a fixed budget: ``epochs`` is the plan; ``max_minutes`` stops after the epoch that passes it
-   (the log records how many epochs ran), so a shared CPU can never overrun its slot.
+4. a fixed budget: ``epochs`` is the plan; ``max_minutes`` stops before an epoch that would end
+   past it (mean epoch time so far; the log records how many epochs ran), so a shared CPU never
+   overruns its slot.
 
 ``preset="analysis"`` trains the multi-head net on sharp / motion / defocus;
 ``preset="sun2015"`` trains Sun et al.'s 73-class net on their setup (sharp and straight motion
@@ -54,7 +55,7 @@ class AnalysisTrainConfig:
     deadleaves: int = 24  # sharp dead-leaves scenes added to the training photos
     deadleaves_side: int = 384
     val_share: float = 0.15  # of the training-list photos, by photo
-    max_minutes: float | None = None  # wall budget: stop after the epoch that passes it
+    max_minutes: float | None = None  # wall budget: no epoch starts that would end past it
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -195,8 +196,10 @@ def train_analysis(
             fh.write(
                 f"{epoch + 1},{h['loss'][-1]:.5f},{h['val_loss'][-1]:.5f},{seconds:.1f},{seen}\n"
             )
-        if config.max_minutes is not None and time.time() - t0 > 60 * config.max_minutes:
-            break
+        if config.max_minutes is not None:  # stop before an epoch that would overrun
+            per_epoch = (time.time() - t0) / (epoch + 1 - start)
+            if time.time() - t0 + per_epoch > 60 * config.max_minutes:
+                break
     save_model(model, out / "model.keras")
     with open(log, newline="") as fh:
         rows = list(csv.DictReader(fh))

@@ -1,0 +1,72 @@
+"""Training the blur-analysis nets: a tiny run writes its files, resumes, and never reads test
+photos."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from helpers import noise_texture
+
+from blurlib.nets.analysis import is_analysis_model, is_sun2015_model
+from blurlib.nets.files import load_model
+from blurlib.training.analysis import AnalysisTrainConfig, train_analysis
+
+
+@pytest.fixture(scope="module")
+def photo_list(tmp_path_factory):
+    import cv2
+
+    root = tmp_path_factory.mktemp("photos")
+    lines = []
+    for s in range(4):
+        cv2.imwrite(str(root / f"p{s}.png"), noise_texture(200, 240, seed=20 + s))
+        lines.append(str(root / f"p{s}.png"))
+    lines += ["# [test]", str(root / "missing_test_photo.png")]  # never opened in training
+    path = root / "list.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _rows(run):
+    with open(run / "log.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.mark.slow
+def test_tiny_analysis_run_writes_and_resumes(photo_list, tmp_path):
+    cfg = dict(epochs=1, per_epoch=128, val_patches=64, batch_size=32, width=8, deadleaves=1)
+    cfg.update(deadleaves_side=128, max_side=256, val_share=0.25)
+    run = tmp_path / "run"
+    summary = train_analysis(photo_list, run, AnalysisTrainConfig(**cfg), verbose=0)
+    assert summary["epochs_run"] == 1 and len(_rows(run)) == 1
+    assert len(summary["val_photos"]) == 1 and "deadleaves-0000" in summary["train_photos"]
+    assert not set(summary["val_photos"]) & set(summary["train_photos"])
+    m = load_model(run / "model.keras")
+    assert is_analysis_model(m)
+    before = [w.copy() for w in m.get_weights()]
+    cfg["epochs"] = 2
+    summary = train_analysis(photo_list, run, AnalysisTrainConfig(**cfg), resume=True, verbose=0)
+    assert summary["epochs_run"] == 2 and [r["epoch"] for r in _rows(run)] == ["1", "2"]
+    after = load_model(run / "model.keras").get_weights()
+    assert any(not np.array_equal(a, b) for a, b in zip(before, after))
+    assert json.loads((run / "train.json").read_text())["config"]["epochs"] == 2
+
+
+@pytest.mark.slow
+def test_tiny_sun2015_run(photo_list, tmp_path):
+    cfg = AnalysisTrainConfig(
+        preset="sun2015", epochs=1, per_epoch=64, val_patches=32, batch_size=32,
+        deadleaves=0, max_side=256, val_share=0.25,
+    )  # fmt: skip
+    train_analysis(photo_list, tmp_path / "sun", cfg, verbose=0)
+    assert is_sun2015_model(load_model(tmp_path / "sun" / "model.keras"))
+
+
+def test_config_checks():
+    with pytest.raises(ValueError, match="preset"):
+        AnalysisTrainConfig(preset="nope")
+    with pytest.raises(ValueError):
+        AnalysisTrainConfig(epochs=0)
