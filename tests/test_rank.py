@@ -123,6 +123,8 @@ def test_capture_time_reads_exif_with_subseconds(tmp_path, samples):
     exif.get_ifd(EXIF_IFD)[SUBSEC] = "25"
     Image.fromarray(samples["coins"]).save(path, exif=exif)
     plain = save_jpeg(samples["coins"], tmp_path / "plain.jpg")
+    edited = save_jpeg(samples["coins"], tmp_path / "e.jpg", tags={0x0132: "2024:05:01 10:00:00"})
+    assert B.capture_time(edited) is None  # IFD0 DateTime is an edit time, not a capture
     assert B.capture_time(path) == pytest.approx(B.parse_exif_time("2024:05:01 10:00:00") + 0.25)
     assert B.capture_time(plain) is None
     assert B.parse_exif_time("0000:00:00 00:00:00") is None
@@ -227,6 +229,7 @@ def test_cache_analyses_only_new_photos(tmp_path, samples, model):
     assert third == {"analysed": 1, "cached": 3}
     os.utime(folder / "coins.jpg", ns=(1, 10**18))  # touched: analysed again
     assert run()[0] == {"analysed": 1, "cached": 3}
+    assert len(list((out / "p").glob("*.map.png"))) == 3  # the old version's previews went
     lines = (out / "rank-cache.jsonl").read_text().splitlines()
     assert len(lines) == 4  # stale versions compacted away
     (out / "rank-cache.jsonl").write_text("\n".join(lines) + '\n{"v": 1, "key": "torn')

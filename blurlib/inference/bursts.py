@@ -43,7 +43,6 @@ SUBJECT_SIGMA = 0.35  # centre weight: Gaussian of this many image widths / heig
 _EXIF_IFD = 0x8769
 _DATETIME_ORIGINAL = 0x9003
 _SUBSEC_ORIGINAL = 0x9291
-_DATETIME = 0x0132  # IFD0 "DateTime": the last edit, used only when the original is absent
 
 
 def dhash(image: np.ndarray, size: int = 8) -> str:
@@ -75,8 +74,8 @@ def capture_time(path: str | os.PathLike[str]) -> float | None:
         with Image.open(path) as im:
             exif = im.getexif()
             sub = exif.get_ifd(_EXIF_IFD)
-            text = sub.get(_DATETIME_ORIGINAL) or exif.get(_DATETIME)
-            frac = sub.get(_SUBSEC_ORIGINAL) if sub.get(_DATETIME_ORIGINAL) else None
+            # only the capture: IFD0's DateTime is the last edit, shared by a whole batch export
+            text, frac = sub.get(_DATETIME_ORIGINAL), sub.get(_SUBSEC_ORIGINAL)
     except Exception:  # unreadable header or EXIF block: no time, the photo still ranks
         return None
     return parse_exif_time(text, frac)

@@ -41,7 +41,7 @@ from blurlib.data.patches import EVIDENCE_THRESHOLD
 from blurlib.inference import bursts as B
 from blurlib.inference.photos import PhotoResult
 from blurlib.inference.rank_cache import RankCache, model_digest, photo_key
-from blurlib.inference.rank_prep import prefetch, write_previews
+from blurlib.inference.rank_prep import prefetch, prune_previews, write_previews
 from blurlib.inference.windows import DEFAULT_STRIDE, DEFAULT_TILE, window_probabilities
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -209,6 +209,9 @@ def rank_photos(
         records[i] = rec
     if cache is not None:
         cache.compact(keys)
+        if previews is not None:  # previews of photos gone or changed since go too
+            used = {str(r.get("thumb", "")).split(".", 1)[0] for r in cache.entries.values()}
+            prune_previews(previews, used)
     done = [r for r in records if r is not None]
     finish(done, threshold, bursts=bursts, gap=gap, hash_distance=hash_distance)
     return sorted(done, key=_sort_key)

@@ -76,7 +76,7 @@ def prefetch(
     """Yield :func:`prepare` of each path in order, ``workers`` threads decoding ahead; a
     tqdm progress bar (with ETA) counts the photos handed on when ``progress``."""
     bar = None
-    if progress:
+    if progress and paths:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(paths), unit="photo", desc="rank", dynamic_ncols=True)
@@ -100,6 +100,21 @@ def prefetch(
                 f.cancel()
         if bar is not None:
             bar.close()
+
+
+def prune_previews(folder: Path, keep: set[str]) -> int:
+    """Remove the preview files in ``folder`` (``<16 hex digits>.jpg``, ``.map.png``,
+    ``.overlay.jpg``: only files of these names) whose id is not in ``keep``; return how many."""
+    import re
+
+    pattern = re.compile(r"^([0-9a-f]{16})\.(?:jpg|map\.png|overlay\.jpg)$")
+    removed = 0
+    for f in folder.iterdir() if folder.is_dir() else []:
+        m = pattern.match(f.name)
+        if m and m.group(1) not in keep and f.is_file():
+            f.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def fit(a: np.ndarray, side: int, interpolation: int) -> np.ndarray:
