@@ -156,3 +156,47 @@ def test_readme_screenshot(browser, tmp_path):
     page.screenshot(path=str(target), type="png")
     page.close()
     assert target.stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_real_rank_report_renders_in_chromium(browser, tmp_path, capsys):
+    """The done-when's last point on a real run: bundled photos and blurred copies (one pair
+    in a burst) through ``python -m blurlib rank``; Chromium shows every row and its images,
+    sorts, and the burst's keeper is the sharp original."""
+    from PIL import Image
+
+    from blurlib.cli import main
+    from blurlib.data.convolve import apply_kernel
+    from blurlib.data.kernels import linear_kernel
+    from blurlib.data.samples import sample_images
+
+    photos = dict(sample_images())
+    folder = tmp_path / "shoot"
+    folder.mkdir()
+    for k, name in enumerate(("coins", "chelsea")):
+        for suffix, img in (
+            ("", photos[name]),
+            ("_blur", apply_kernel(photos[name], linear_kernel(11, 40))),
+        ):
+            exif = Image.Exif()
+            exif.get_ifd(0x8769)[0x9003] = f"2024:06:01 1{k}:00:0{len(suffix) // 5}"
+            Image.fromarray(img).save(folder / f"{name}{suffix}.jpg", quality=95, exif=exif)
+    out = tmp_path / "report"
+    assert main(["rank", str(folder), "--out", str(out)]) == 0
+    capsys.readouterr()
+    page = browser.new_page(viewport={"width": 1200, "height": 800})
+    page.goto((out / "report.html").as_uri())
+    assert page.locator("#ranking tbody tr").count() == 4
+    loaded = page.locator("#ranking tbody img").evaluate_all(
+        "imgs => imgs.map(i => i.complete && i.naturalWidth > 0)"
+    )
+    assert loaded == [True] * 8
+    names = [Path(v).stem for v in _column(page, "path")]
+    for name in ("coins", "chelsea"):
+        assert names.index(f"{name}_blur") < names.index(name)
+    page.click('th[data-key="share"]')
+    shares = [float(v) for v in _column(page, "share")]
+    assert shares == sorted(shares)
+    keepers = page.locator("#bursts figure.keeper figcaption").all_inner_texts()
+    assert sorted(k.split()[2] for k in keepers) == ["chelsea.jpg", "coins.jpg"]
+    page.close()

@@ -159,7 +159,7 @@ def _bursts_section(records: Sequence[Any], images: _Images) -> str:
         figs = []
         for r in members:
             img = f'<img loading="lazy" alt="" src="{e(images.src(r.thumb))}">' if r.thumb else ""
-            mark = '<b class="star">★ keeper</b>' if r.best_in_burst else ""
+            mark = '<b class="star">★ keeper</b> ' if r.best_in_burst else ""
             cls = "keeper" if r.best_in_burst else ""
             figs.append(
                 f'<figure class="{cls}">{img}<figcaption>{mark}{e(Path(r.path).name)}<br>'
