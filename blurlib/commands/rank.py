@@ -158,31 +158,35 @@ def run(args: argparse.Namespace) -> int:
     from blurlib.fileio import exclusive
     from blurlib.nets.files import load_model  # raises ModelFileError -> one line, exit 2
 
-    out = Path(args.out)
-    _writable(out)
-    with exclusive(out / ".blurlib-rank.lock", f"--out {out}"):
-        return _rank(args, out, load_model(args.model))
-
-
-def _rank(args: argparse.Namespace, out: Path, model: Any) -> int:
-    from blurlib.inference.cull import apply_actions, new_journal_path, plan_actions
-    from blurlib.inference.rank import rank_photos, write_ranking_csv
-    from blurlib.viz.html_report import write_report
-
     files, roots, errors = _expand(args.photos)
-    for msg in errors:
-        say_skipped(msg)
     if not files:
         raise BlurlibError("no photos to rank: " + "; ".join(errors))
     if args.move_blurred:  # refuse a target outside the tree before any work
+        target = Path(os.path.realpath(args.move_blurred))
         for root in roots:
-            real = os.path.realpath(root)
-            if not Path(os.path.realpath(args.move_blurred)).is_relative_to(real):
+            if not target.is_relative_to(os.path.realpath(root)):
                 raise BlurlibError(
                     f"--move-blurred {args.move_blurred}: outside the analysed folder {root}; "
                     f"photos are only moved within the tree that was analysed — give a folder "
                     f"inside it, e.g. {Path(root) / '_blurred'}"
                 )
+    for msg in errors:
+        say_skipped(msg)
+    out = Path(args.out)
+    _writable(out)
+    with exclusive(out / ".blurlib-rank.lock", f"--out {out}"):
+        failed = _rank(args, out, load_model(args.model), files, roots)
+    return 1 if failed or errors else 0
+
+
+def _rank(
+    args: argparse.Namespace, out: Path, model: Any, files: list[Path], roots: list[Path]
+) -> int:
+    """Rank ``files`` into ``out`` and act; return the number of failures."""
+    from blurlib.inference.cull import apply_actions, new_journal_path, plan_actions
+    from blurlib.inference.rank import rank_photos, write_ranking_csv
+    from blurlib.viz.html_report import write_report
+
     stats: dict[str, int] = {}
     records = rank_photos(
         files,
@@ -217,7 +221,7 @@ def _rank(args: argparse.Namespace, out: Path, model: Any) -> int:
         f"{len({r.burst for r in records if r.burst})} bursts -> {csv_path}, {report}",
         flush=True,
     )
-    failed = len(bad) + len(errors)
+    failed = len(bad)
     if args.copy_best or args.move_blurred:
         actions, conflicts = plan_actions(
             records, roots, copy_best=args.copy_best, move_blurred=args.move_blurred
@@ -228,13 +232,13 @@ def _rank(args: argparse.Namespace, out: Path, model: Any) -> int:
         done, failures = apply_actions(actions, journal, dry_run=not args.apply)
         for f in failures:
             print(f"error: {f}", file=sys.stderr)
-        failed += len(failures)
+        failed += len(failures) + len(conflicts)
         if not args.apply:
             print(f"dry run: {len(actions)} action(s) above; add --apply to carry them out")
         elif journal is not None:
             undo = f"python -m blurlib rank --undo {journal} --apply"
             print(f"{done} done; journal {journal} (to undo: {undo})")
-    return 1 if failed else 0
+    return failed
 
 
 def _undo(args: argparse.Namespace) -> int:
