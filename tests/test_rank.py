@@ -15,7 +15,7 @@ from PIL import Image
 from blurlib.data.draft import load_image_at
 from blurlib.data.images import load_image
 from blurlib.data.photos import folder_images, shrink_to
-from blurlib.errors import ImageError
+from blurlib.errors import BlurlibError, ImageError
 from blurlib.inference import bursts as B
 
 EXIF_IFD, DATETIME_ORIGINAL, SUBSEC = 0x8769, 0x9003, 0x9291
@@ -285,3 +285,26 @@ def test_done_when_blurred_copies_rank_above_and_originals_keep(tmp_path, sample
     assert {"path", "blurred_share", "verdict", "burst", "best_in_burst"} <= set(rows[0])
     shares = [float(r["blurred_share"]) for r in rows]
     assert shares == sorted(shares, reverse=True) and all(0 <= s <= 1 for s in shares)
+
+
+def test_kind_shares_with_a_blur_analysis_model(tmp_path, samples, model):
+    """A model with blur-kind heads adds the share of each kind (over the judgeable windows)
+    and the motion axis; a binary model leaves those cells empty. Weights are random here:
+    only the bookkeeping is checked."""
+    from blurlib.inference.rank import rank_photos, ranking_rows
+    from blurlib.nets.builders import build_model
+    from blurlib.viz.html_report import write_report
+
+    files = [save_jpeg(samples[n], tmp_path / f"{n}.jpg") for n in ("coins", "chelsea")]
+    analysis = build_model("analysis", seed=0)
+    recs = rank_photos(files, analysis, previews_dir=tmp_path / "p")
+    for r in recs:
+        total = r.share_sharp + r.share_motion + r.share_defocus
+        assert total == pytest.approx(1.0) and 0 <= r.blurred_share <= 1
+    rows = ranking_rows(recs)
+    assert rows[1][rows[0].index("share_motion")] != ""
+    assert "blur kinds" in write_report(recs, tmp_path, tmp_path / "p").read_text()
+    binary = ranking_rows(rank_photos(files, model))
+    assert binary[1][binary[0].index("share_motion")] == ""
+    with pytest.raises(BlurlibError, match="multiple of 4"):
+        rank_photos(files, analysis, stride=6)

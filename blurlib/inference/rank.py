@@ -19,6 +19,12 @@ photos at 0–0.45 — a brick wall, soft at 512 px, at 0.92 — and 9 px blurre
 0.96–1), ``"sharp"`` below it, ``"no evidence"`` when nothing is judgeable, ``"unreadable"``
 for files that could not be read (listed with their error, never fatal).
 
+Blur kinds: with a model that has blur-kind heads (``load_model("analysis")``, issue 10),
+``blurred_share`` counts the windows with P(motion) > 0.5 and the record adds the share of
+the judgeable windows whose most likely kind is sharp / motion / defocus, the dominant motion
+axis and the median motion length (:func:`blurlib.inference.analysis.summarize_analysis`
+with rank's evidence rule); a binary model leaves those fields NaN.
+
 Speed: decoding (plus the evidence mask, the hash and the thumbnail) runs on a thread pool
 ``workers`` photos ahead of the network, which runs each photo's windows as one batch (one
 fully-convolutional tile per photo); a cache folder keeps analyses between runs
@@ -38,6 +44,7 @@ import numpy as np
 
 from blurlib import PATCH
 from blurlib.data.patches import EVIDENCE_THRESHOLD
+from blurlib.errors import BlurlibError
 from blurlib.inference import bursts as B
 from blurlib.inference.photos import PhotoResult
 from blurlib.inference.rank_cache import RankCache, model_digest, photo_key
@@ -73,6 +80,11 @@ class PhotoRecord:
     height: int = 0
     capture_time: float | None = None  # EXIF seconds (UTC-naive)
     dhash: str = ""
+    share_sharp: float = float("nan")  # judgeable windows by most likely kind (models with
+    share_motion: float = float("nan")  # blur-kind heads only, e.g. load_model("analysis");
+    share_defocus: float = float("nan")  # NaN for a binary motion-blur model)
+    motion_direction: float = float("nan")  # dominant motion axis, degrees [0, 180)
+    motion_length: float = float("nan")  # median motion length, px (at the analysed scale)
     thumb: str = ""  # preview file names inside the previews folder
     blur_map: str = ""
     error: str = ""
@@ -85,8 +97,16 @@ class PhotoRecord:
 
 _ANALYSIS_FIELDS = (
     "blurred_share largest_region subject_blur subject_mean mean_blur judgeable_share "
-    "blurred_windows judgeable_windows windows width height capture_time dhash thumb blur_map"
+    "blurred_windows judgeable_windows windows width height capture_time dhash thumb blur_map "
+    "share_sharp share_motion share_defocus motion_direction motion_length"
 ).split()
+_KIND_FIELDS = {
+    "share_sharp": "share_sharp",
+    "share_motion": "share_motion",
+    "share_defocus": "share_defocus",
+    "motion_direction": "direction_deg",
+    "motion_length": "length_px",
+}
 
 
 def summarise(path: str, probs: np.ndarray, judgeable: np.ndarray) -> PhotoRecord:
@@ -182,6 +202,11 @@ def rank_photos(
     if stats is not None:
         stats.update(analysed=len(todo), cached=len(items) - len(todo))
     tile = max(DEFAULT_TILE, max_side + PATCH) if max_side else DEFAULT_TILE
+    kinds = has_kinds(model)
+    if kinds and stride % 4:
+        raise BlurlibError(
+            f"stride {stride}: a blur-analysis model needs a multiple of 4 (its native stride)"
+        )
     stream = prefetch(
         [items[i] for i, _, _ in todo],
         max_side or 0,
@@ -198,8 +223,13 @@ def rank_photos(
             if cache is not None:  # unchanged, it stays unreadable: not tried again
                 cache.put(key, {"error": prep.error})
             continue
-        probs = window_probabilities(model, prep.image, stride, tile=tile)
+        if kinds:
+            probs, summary = _kinds(model, prep, stride, tile)
+        else:
+            probs, summary = window_probabilities(model, prep.image, stride, tile=tile), {}
         rec = summarise(items[i], probs, prep.judgeable)
+        for field, name in _KIND_FIELDS.items():
+            setattr(rec, field, float(summary.get(name, float("nan"))))
         rec.height, rec.width = prep.image.shape[:2]
         rec.capture_time, rec.dhash = prep.time, prep.dhash
         if previews is not None:
@@ -215,6 +245,25 @@ def rank_photos(
     done = [r for r in records if r is not None]
     finish(done, threshold, bursts=bursts, gap=gap, hash_distance=hash_distance)
     return sorted(done, key=_sort_key)
+
+
+def has_kinds(model: keras.Model) -> bool:
+    """Whether ``model`` has blur-kind heads (sharp / motion / defocus, direction, length)."""
+    from blurlib.nets.analysis import is_analysis_model
+
+    return bool(is_analysis_model(model))
+
+
+def _kinds(model: Any, prep: Any, stride: int, tile: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """P(motion) per window and the kind summary over the judgeable windows, for a model with
+    blur-kind heads (:func:`blurlib.inference.analysis.dense_analysis`)."""
+    from dataclasses import replace
+
+    from blurlib.inference.analysis import dense_analysis, summarize_analysis
+
+    a = dense_analysis(model, prep.image, stride, tile=tile)
+    a = replace(a, evidence=prep.judgeable)  # rank's --evidence rule
+    return a.p_motion, summarize_analysis(a)
 
 
 def finish(
@@ -266,12 +315,13 @@ def _from_cache(path: str, hit: dict[str, Any]) -> PhotoRecord:
     return rec
 
 
-_NAN_FIELDS = {"blurred_share", "subject_blur", "subject_mean", "mean_blur"}
+_NAN_FIELDS = {"blurred_share", "subject_blur", "subject_mean", "mean_blur", *_KIND_FIELDS}
 
 
 CSV_COLUMNS = (
     "rank path blurred_share verdict burst best_in_burst largest_region subject_blur mean_blur "
-    "judgeable_share blurred_windows judgeable_windows width height capture_time dhash error"
+    "judgeable_share blurred_windows judgeable_windows width height capture_time dhash "
+    "share_sharp share_motion share_defocus motion_direction motion_length error"
 ).split()
 
 

@@ -99,7 +99,16 @@ class _Images:
         return name
 
 
-def _row(rank: int, rec: Any, images: _Images) -> str:
+def _kinds_text(rec: Any) -> str:
+    parts = [
+        f"{name} {_pct(getattr(rec, f'share_{name}'))}"
+        for name in ("sharp", "motion", "defocus")
+        if not math.isnan(getattr(rec, f"share_{name}"))
+    ]
+    return " · ".join(parts)
+
+
+def _row(rank: int, rec: Any, images: _Images, kinds: bool = False) -> str:
     e = html.escape
     ok = not rec.error and rec.thumb
     imgs = ("", "")
@@ -138,6 +147,8 @@ def _row(rank: int, rec: Any, images: _Images) -> str:
         ("best", keep if rec.burst else "", star),
         ("time", _num(rec.capture_time), _when(rec.capture_time)),
     ]
+    if kinds:  # a model with blur-kind heads: the share of each kind, sortable by motion
+        cells.insert(6, ("kinds", _num(rec.share_motion), e(_kinds_text(rec))))
     tds = "".join(f'<td class="c-{k}" data-v="{v}">{h}</td>' for k, v, h in cells)
     return (
         f'<tr data-verdict="{e(rec.verdict)}" data-keeper="{keep}" data-burst="{e(rec.burst)}"'
@@ -179,6 +190,7 @@ _HEADERS = (
     ("path", "path", ""),
     ("share", "blurred share", "share of the judgeable (textured) area called motion-blurred"),
     ("verdict", "verdict", ""),
+    ("kinds", "blur kinds", "judgeable windows by most likely kind (sorts by motion)"),
     ("region", "largest region", "largest connected blurred region, share of the photo"),
     ("subject", "subject blur", "blurred share of the centre-weighted judgeable area"),
     ("burst", "burst", "near-duplicate shots"),
@@ -203,14 +215,16 @@ def write_report(
     counts = {v: sum(r.verdict == v for r in records) for v in _VERDICT_CLASS}
     n_bursts = len({r.burst for r in records if r.burst})
     summary = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+    kinds = any(not math.isnan(getattr(r, "share_motion", math.nan)) for r in records)
     heads = "".join(
         f'<th data-key="{k}" data-type="{"text" if k in _TEXT else "num"}" title="{e(tip)}"'
         f' tabindex="0">{e(label)}</th>'
         if k not in ("thumb", "overlay")
         else f"<th>{e(label)}</th>"
         for k, label, tip in _HEADERS
+        if kinds or k != "kinds"
     )
-    rows = "\n".join(_row(i, r, images) for i, r in enumerate(records, 1))
+    rows = "\n".join(_row(i, r, images, kinds) for i, r in enumerate(records, 1))
     page = _PAGE.format(
         title="blurlib rank report",
         summary=e(f"{len(records)} photos: {summary}; {n_bursts} bursts"),
