@@ -64,6 +64,11 @@ FIGURES = {
     "04_confusion_matrix",
     "04_roc_pr",
     "04_summary_bars",
+    "05_kinds_motion",
+    "05_arrows_motion",
+    "05_kinds_defocus",
+    "05_arrows_clock",
+    "05_directions_clock",
 }
 
 

@@ -29,6 +29,7 @@ NOTEBOOKS = (
     "02_train_cnn.ipynb",
     "03_visualize_predictions.ipynb",
     "04_evaluate.ipynb",
+    "05_blur_kind_and_motion.ipynb",
 )
 DEFAULT_OUT = Path("runs") / "reproduce"
 KERNEL = "python3"
