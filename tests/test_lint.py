@@ -1,4 +1,4 @@
-"""ruff (lint and format) over the library, tests, benchmarks and notebooks."""
+"""ruff (lint and format) over the library, tests, benchmarks, notebooks and solutions."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGETS = [p for p in ("blurlib", "tests", "benchmarks", "notebooks") if (ROOT / p).exists()]
+TARGETS = [p for p in ("blurlib", "tests", "benchmarks", "notebooks", "solutions") if (ROOT / p).exists()]
 
 
 def _ruff(*args: str) -> subprocess.CompletedProcess[str]:
