@@ -142,3 +142,20 @@ def test_save_and_load_round_trip(net, tmp_path):
     )
     with pytest.raises(ModelFileError):
         load_model(tmp_path / "missing.keras")
+
+
+def test_shipped_analysis_model_on_the_real_clock():
+    """load_model('analysis') has the heads; on the real clock (camera moved horizontally) the
+    dominant motion direction is horizontal (the card: 179.8° ± 17.9° over content patches)."""
+    from blurlib.data.kinds import angle_difference
+    from blurlib.data.patches import content_mask
+    from blurlib.data.samples import real_blur_samples
+
+    net = load_model("analysis")
+    assert na.is_analysis_model(net)
+    _, clock = real_blur_samples()[0]
+    a = ia.patch_analysis(net, clock)
+    a.evidence = content_mask(clock)
+    s = ia.summarize_analysis(a)
+    assert s["share_motion"] > 0.5
+    assert angle_difference(s["direction_deg"], 0.0) < 15.0
