@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGETS = [p for p in ("blurlib", "tests", "benchmarks", "notebooks", "solutions") if (ROOT / p).exists()]
+TARGETS = [
+    p for p in ("blurlib", "tests", "benchmarks", "notebooks", "solutions") if (ROOT / p).exists()
+]
 
 
 def _ruff(*args: str) -> subprocess.CompletedProcess[str]:
