@@ -106,8 +106,17 @@ def test_dense_analysis_matches_patch_grid_windows(net):
     np.testing.assert_allclose(d.p_defocus[2, 3], ref["p_kind"][0, 2], atol=1e-5)
     d8 = ia.dense_analysis(net, img, stride=8)
     np.testing.assert_allclose(d8.p_sharp, whole.p_sharp[::2, ::2], atol=1e-5)
-    with pytest.raises(ValueError, match="multiple of 4"):
-        ia.dense_analysis(net, img, stride=6)
+    d6 = ia.dense_analysis(net, img, stride=6, tile=64)  # shifted passes, interleaved
+    assert d6.p_motion.shape == ((120 - 30) // 6 + 1, (150 - 30) // 6 + 1)
+    ref = na.decode_outputs(net.predict_on_batch(img[None, 18:48, 30:60].astype(np.float32)))
+    np.testing.assert_allclose(d6.p_motion[3, 5], ref["p_kind"][0, 1], atol=1e-5)
+    d2 = ia.dense_analysis(net, img, stride=2)
+    np.testing.assert_allclose(d2.p_sharp[::2, ::2], whole.p_sharp, atol=1e-5)
+    maps = ia.kind_maps(net, img, stride=4)
+    assert maps.shape == (120, 150, 3) and maps.dtype == np.float32
+    np.testing.assert_allclose(maps.sum(axis=-1), 1.0, atol=1e-5)
+    with pytest.raises(ValueError, match="stride"):
+        ia.dense_analysis(net, img, stride=0)
 
 
 def test_binary_model_raises_a_clear_error():

@@ -225,8 +225,6 @@ def _predict_kinds(args: argparse.Namespace, model: Any) -> int:
     from blurlib.inference.analysis import dense_analysis
     from blurlib.viz.kinds import kind_picture
 
-    if args.stride % 4:
-        raise BlurlibError(f"--stride {args.stride}: the analysis model needs a multiple of 4")
     out = Path(args.out)
 
     def save_npy(path: Path, array: Any) -> Path:

@@ -2,8 +2,9 @@
 defocus), and for motion its direction and length.
 
 * :func:`patch_analysis` — one value per 30×30 grid patch, like ``patch_probabilities``;
-* :func:`dense_analysis` — the same on the windows at a stride (a multiple of the net's native
-  stride, 4), from one fully-convolutional pass per tile, like ``window_probabilities``;
+* :func:`dense_analysis` — the same on the windows at any stride, from fully-convolutional
+  passes over tiles, exact like ``window_probabilities``; :func:`kind_maps` — its three
+  probabilities interpolated to every pixel, like ``blur_map``;
 * :func:`summarize_analysis` — a photo's shares of sharp / motion / defocus over its judgeable
   patches, and its dominant motion direction (circular mean of the doubled angles), spread and
   median length.
@@ -130,6 +131,23 @@ def patch_analysis(
     return _to_analysis(raw.reshape(rows, cols, 6), evidence, patch)
 
 
+def _native_raw(fcn: Any, image: np.ndarray, s: int, tile: int | None) -> np.ndarray:
+    """Raw heads (rows, cols, 6) of the windows at the native stride ``s``, tile by tile
+    (tiles overlap by 30 - s px and start on the s grid: each window computed once, exactly)."""
+    h, w = image.shape[:2]
+    rows, cols = window_grid_shape(h, w, s, PATCH)
+    per = max(1, ((tile or max(h, w)) - PATCH) // s + 1)
+    raw = np.empty((rows, cols, 6), np.float32)
+    for r0 in range(0, rows, per):
+        for c0 in range(0, cols, per):
+            nr, nc = min(per, rows - r0), min(per, cols - c0)
+            y0, x0 = r0 * s, c0 * s
+            piece = image[y0 : y0 + s * (nr - 1) + PATCH, x0 : x0 + s * (nc - 1) + PATCH]
+            out = np.asarray(fcn.predict_on_batch(piece[None].astype(np.float32)))[0]
+            raw[r0 : r0 + nr, c0 : c0 + nc] = out[:nr, :nc]
+    return raw
+
+
 def dense_analysis(
     model: keras.Model,
     image: Any,
@@ -138,30 +156,48 @@ def dense_analysis(
     tile: int | None = DEFAULT_TILE,
 ) -> PatchAnalysis:
     """Return the :class:`PatchAnalysis` of the 30×30 windows with top-left corners
-    ``(i*stride, j*stride)``; ``stride`` must be a multiple of the native stride (4)."""
+    ``(i*stride, j*stride)``, exact for every integer stride (as ``window_probabilities``: a
+    multiple of the native stride 4 is one pass; others run shifted passes and interleave)."""
     from blurlib.inference.photos import texture_mask
 
     fcn, s = analysis_network(model)
     stride = int(stride)
-    if stride < 1 or stride % s:
-        raise ValueError(f"stride must be a positive multiple of {s} for blur analysis")
+    if stride < 1:
+        raise ValueError(f"stride must be a positive integer, got {stride}")
+    if tile is not None and tile < PATCH:
+        raise ValueError(f"tile must be at least {PATCH} pixels, got {tile}")
     image = as_image(image, PATCH)
     h, w = image.shape[:2]
-    rows, cols = window_grid_shape(h, w, s, PATCH)
-    per = max(1, ((tile or max(h, w)) - PATCH) // s + 1)
-    raw = np.empty((rows, cols, 6), np.float32)
-    for r0 in range(0, rows, per):
-        for c0 in range(0, cols, per):
-            nr, nc = min(per, rows - r0), min(per, cols - c0)
-            piece = image[
-                r0 * s : r0 * s + s * (nr - 1) + PATCH, c0 * s : c0 * s + s * (nc - 1) + PATCH
-            ]
-            out = np.asarray(fcn.predict_on_batch(piece[None].astype(np.float32)))[0]
-            raw[r0 : r0 + nr, c0 : c0 + nc] = out[:nr, :nc]
-    k = stride // s
-    raw = raw[::k, ::k]
+    g = math.gcd(stride, s)
+    m = s // g
+    raw = np.empty((*window_grid_shape(h, w, g, PATCH), 6), np.float32)
+    for dy in range(0, s, g):
+        for dx in range(0, s, g):
+            if h - dy >= PATCH and w - dx >= PATCH:
+                part = _native_raw(fcn, image[dy:, dx:], s, tile)
+                raw[dy // g :: m, dx // g :: m][: part.shape[0], : part.shape[1]] = part
+    k = stride // g
+    raw = np.ascontiguousarray(raw[::k, ::k])
     evidence = texture_mask(image, stride, PATCH, EVIDENCE_THRESHOLD)
     return _to_analysis(raw, evidence, stride)
+
+
+def kind_maps(
+    model: keras.Model,
+    image: Any,
+    stride: int = DEFAULT_STRIDE,
+    *,
+    tile: int | None = DEFAULT_TILE,
+) -> np.ndarray:
+    """Return an H×W×3 float32 map of P(sharp, motion, defocus), the windows' probabilities at
+    ``stride`` interpolated from their centres to every pixel, as ``blur_map`` does."""
+    from blurlib.inference.maps import windows_to_map
+
+    image = as_image(image, PATCH)
+    a = dense_analysis(model, image, stride, tile=tile)
+    h, w = image.shape[:2]
+    maps = [windows_to_map(p, h, w, stride, PATCH) for p in (a.p_sharp, a.p_motion, a.p_defocus)]
+    return np.stack(maps, axis=-1)
 
 
 def _circular_axis(angles: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
