@@ -15,7 +15,7 @@ from blurlib.commands import say_skipped
 from blurlib.data.patches import EVIDENCE_THRESHOLD
 from blurlib.errors import BlurlibError
 from blurlib.inference.bursts import BURST_MODES, DEFAULT_GAP, DEFAULT_HASH_DISTANCE
-from blurlib.inference.rank import DEFAULT_MAX_SIDE, DEFAULT_THRESHOLD
+from blurlib.inference.rank import DEFAULT_MAX_SIDE, DEFAULT_THRESHOLD, PRECISIONS
 from blurlib.inference.windows import DEFAULT_STRIDE
 
 
@@ -77,6 +77,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=DEFAULT_HASH_DISTANCE,
         help="differing dHash bits (of 64) for near-duplicates (default %(default)s)",
+    )
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="auto: compute in bfloat16 where the CPU does so natively (AMX / AVX-512 BF16; "
+        "shares move by ~0.001, 4-7x faster); float32: predict's arithmetic (default auto)",
     )
     p.add_argument("--workers", type=int, default=2, help="decoding threads (default 2)")
     p.add_argument(
@@ -204,12 +211,14 @@ def _rank(
         progress=True,
         on_error=say_skipped,
         stats=stats,
+        precision=args.precision,
     )
     csv_path = write_ranking_csv(records, out / "ranking.csv")
     settings = (
         f"threshold {args.threshold:g}, max side {args.max_side}, stride {args.stride}, "
         f"evidence {args.evidence:g}, bursts {args.bursts} (gap {args.burst_gap:g} s, "
-        f"hash distance {args.hash_distance}), model {args.model or 'default'}"
+        f"hash distance {args.hash_distance}), precision {args.precision}, "
+        f"model {args.model or 'default'}"
     )
     report = write_report(records, out, out / "previews", embed=args.embed, settings=settings)
     bad = [r for r in records if r.error]
