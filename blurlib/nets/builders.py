@@ -26,7 +26,9 @@ Two architectures (:data:`MODEL_NAMES`):
     ~0.21 M parameters, ~33 MFLOP per patch (width 32) — but ~13× cheaper than the report
     net per window of a dense map, where the early convolutions are shared.
 
-All convolutions are valid and every downsampling is a pool, so
+:data:`ANALYSIS_MODEL_NAMES` ("sun2015", "analysis") name the blur-analysis nets of
+:mod:`blurlib.nets.analysis` (Sun et al.'s 73 kernel classes; the multi-head kind / direction /
+length net); :func:`build_model` builds them too.
 
 All convolutions are valid and every downsampling is a pool, so
 :func:`blurlib.nets.fully_conv.to_fully_convolutional` turns either net into an exact
