@@ -13,9 +13,9 @@ names the public functions and constants, and nothing else. The code lives in
 - :mod:`blurlib.inference.photos` — :func:`analyse`, :class:`PhotoResult`,
   :func:`save_outputs`, :func:`window_std`, :func:`window_detail`, :func:`texture_mask`;
 - :mod:`blurlib.inference.analysis` — :func:`patch_analysis`, :func:`dense_analysis`,
-  :func:`kind_maps`, :class:`PatchAnalysis`, :func:`summarize_analysis` (blur kind, motion direction and length;
-  they need ``blurlib.model.load_model("analysis")``). Importable from here; not yet in
-  ``__all__``, whose exact list tests/test_public_api_nets.py pins.
+  :func:`kind_maps`, :class:`PatchAnalysis`, :func:`summarize_analysis` (blur kind, motion
+  direction and length; they need ``blurlib.model.load_model("analysis")``). Importable from
+  here; not yet in ``__all__``, whose exact list tests/test_public_api_nets.py pins.
 
 Code inside blurlib imports from those modules, not from here.
 """
