@@ -8,7 +8,10 @@ shipped default model, in one process:
   (``shrink_to``), ``patch_probabilities`` on the 30-px patch grid — the loop the issue names;
 * **rank** — :func:`blurlib.inference.rank.rank_photos` as the command runs it (JPEG draft
   decoding on ``--workers`` threads overlapped with the network, stride-4 windows with the
-  evidence rule, thumbnails and preview maps written, no cache: a first run);
+  evidence rule — in bfloat16 where the CPU computes it natively, ``precision="auto"`` —,
+  thumbnails and preview maps written, no cache: a first run);
+* **rank float32** — the same with ``precision="float32"`` (predict's arithmetic), on the
+  first ``--n-predict`` photos;
 * **predict loop** — for each photo: full decode, shrink, ``analyse`` at stride 4: the same
   numbers as rank, one photo after another (on the first ``--n-predict`` photos only, it
   is slow).
@@ -87,12 +90,17 @@ def predict_loop(model, paths: list[Path], max_side: int) -> float:
     return time.perf_counter() - t
 
 
-def rank(model, paths: list[Path], max_side: int, workers: int, previews: Path) -> float:
+def rank(
+    model, paths: list[Path], max_side: int, workers: int, previews: Path, precision: str = "auto"
+) -> float:
     """Seconds for rank_photos over ``paths`` (previews written, no cache)."""
     from blurlib.inference.rank import rank_photos
 
     t = time.perf_counter()
-    rank_photos(paths, model, max_side=max_side, previews_dir=previews, workers=workers)
+    rank_photos(
+        paths, model, max_side=max_side, previews_dir=previews, workers=workers,
+        precision=precision,
+    )  # fmt: skip
     return time.perf_counter() - t
 
 
@@ -121,20 +129,28 @@ def main(argv: list[str] | None = None) -> int:
         naive(model, warm, args.max_side)
         predict_loop(model, warm[:1], args.max_side)
         rank(model, warm, args.max_side, args.workers, tmp / "warm")
+        rank(model, warm, args.max_side, args.workers, tmp / "warm32", "float32")
         t_naive = naive(model, paths, args.max_side)
         t_rank = rank(model, paths, args.max_side, args.workers, tmp / "previews")
         some = paths[: max(1, min(args.n_predict, args.n))]
+        t_r32 = rank(model, some, args.max_side, args.workers, tmp / "p32", "float32")
         t_pred = predict_loop(model, some, args.max_side)
     load1 = os.getloadavg()
+    from blurlib.inference.bf16 import bf16_native
+
     r_naive, r_rank, r_pred = args.n / t_naive, args.n / t_rank, len(some) / t_pred
+    r_r32 = len(some) / t_r32
     print(f"cores: {os.cpu_count()}, load average before {load0[0]:.2f}, after {load1[0]:.2f}")
     print(f"{'path':<44}{'photos/s':>10}")
     print(f"{'naive: full decode, shrink, patch grid':<44}{r_naive:>10.2f}")
-    print(f"{'rank: draft decode ‖ stride-4 windows':<44}{r_rank:>10.2f}")
+    bf = "bfloat16" if bf16_native() else "float32: no native bfloat16"
+    print(f"{'rank: draft decode ‖ stride-4 windows':<44}{r_rank:>10.2f}  ({bf})")
+    print(f"{'rank --precision float32':<44}{r_r32:>10.2f}  ({len(some)} photos)")
     print(
         f"{'predict loop: full decode, stride-4 windows':<44}{r_pred:>10.2f}  ({len(some)} photos)"
     )
     print(f"rank / naive: {r_rank / r_naive:.2f}×   rank / predict loop: {r_rank / r_pred:.2f}×")
+    print(f"rank float32 / naive: {r_r32 / r_naive:.2f}×   / predict loop: {r_r32 / r_pred:.2f}×")
     return 0
 
 
