@@ -120,6 +120,10 @@ def test_defocus_and_sun_configs(photos):
     sun = kinds.kind_patches(photos, 300, seed=1, config=kinds.SUN2015)
     assert set(np.unique(sun.kind)) <= {0, 1} and (sun.motion_type != 2).all()
     assert (kinds.sun_class(sun.kind, sun.angle, sun.length) >= 0).all()
+    # Sun's setup: exact class kernels, so every label sits on a class centre
+    motion = sun.kind == 1
+    assert set(np.unique(sun.length[motion])) <= set(map(float, kinds.SUN_LENGTHS))
+    assert set(np.unique(sun.angle[motion])) <= set(map(float, kinds.SUN_ANGLES))
     with pytest.raises(ValueError):
         kinds.KindConfig(kind_probs=(0.5, 0.5, 0.5))
     with pytest.raises(ValueError):

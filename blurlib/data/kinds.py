@@ -88,6 +88,7 @@ class KindConfig:
     min_texture: float = TEXTURE_THRESHOLD  # detail of the sharp source patch
     min_evidence: float = EVIDENCE_THRESHOLD  # detail of the observed patch
     crop_patches: int = 4  # crops of crop_patches² grid patches share one kind and kernel
+    sun_kernels: bool = False  # motion = one of Sun's 72 exact kernels, drawn uniformly
 
     def __post_init__(self) -> None:
         p = np.asarray(self.kind_probs, float)
@@ -106,8 +107,14 @@ class KindConfig:
             raise ValueError("crop_patches must be >= 1")
 
 
-#: Sun et al.'s setup: sharp and straight motion only, lengths 3–25 px.
-SUN2015 = KindConfig(kind_probs=(0.2, 0.8, 0.0), shake_share=0.0, length_range=(3.0, 25.0))
+#: Sun et al.'s setup: their 73 classes drawn uniformly — no blur (sharp) or one of the 72 exact
+#: straight kernels (odd lengths 3–25 px × angles 0–150° in 30° steps).
+SUN2015 = KindConfig(
+    kind_probs=(1 / 73, 72 / 73, 0.0),
+    shake_share=0.0,
+    length_range=(3.0, 25.0),
+    sun_kernels=True,
+)
 
 
 def motion_labels(spec: dict[str, Any]) -> tuple[float, float]:
@@ -167,6 +174,10 @@ def _draw_kind(rng: np.random.Generator, c: KindConfig) -> tuple[int, dict[str, 
         return 0, None
     if kind == 2:
         return 2, {"type": "defocus", "radius": round(float(rng.uniform(*c.defocus_radius)), 4)}
+    if c.sun_kernels:
+        k = int(rng.integers(len(SUN_LENGTHS) * len(SUN_ANGLES)))
+        length, angle = SUN_LENGTHS[k // len(SUN_ANGLES)], SUN_ANGLES[k % len(SUN_ANGLES)]
+        return 1, {"type": "linear", "length": float(length), "angle": float(angle)}
     length = round(float(rng.uniform(*c.length_range)), 4)
     if rng.random() < c.shake_share:
         return 1, {"type": "shake", "length": length, "seed": int(rng.integers(0, 2**31))}
