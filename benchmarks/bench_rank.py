@@ -10,11 +10,13 @@ shipped default model, in one process:
   decoding on ``--workers`` threads overlapped with the network, stride-4 windows with the
   evidence rule — in bfloat16 where the CPU computes it natively, ``precision="auto"`` —,
   thumbnails and preview maps written, no cache: a first run);
-* **rank float32** — the same with ``precision="float32"`` (predict's arithmetic), on the
-  first ``--n-predict`` photos;
+* **rank float32** — the same with ``precision="float32"`` (predict's arithmetic), on
+  ``--n-predict`` of the photos;
 * **predict loop** — for each photo: full decode, shrink, ``analyse`` at stride 4: the same
-  numbers as rank, one photo after another (on the first ``--n-predict`` photos only, it
-  is slow).
+  numbers as rank, one photo after another (on ``--n-predict`` of the photos: it is slow).
+
+The paths take turns, ``--chunk`` photos at a time (rank restarts its thread pool for each
+chunk, which only costs it), so that load from other processes falls on all of them alike.
 
 It prints photos/s of each and the ratios, and the load average (other processes on a
 shared machine slow every path alike only roughly: run it on a quiet machine for claims).
@@ -22,7 +24,7 @@ Note what each path computes: the naive loop classifies ~1,300 patches per photo
 ~65,000 overlapping windows (48× as many, each a full 30×30 classification) — rank's work is
 predict's, and the fair speed-up is the one against the predict loop. Run:
 
-    python benchmarks/bench_rank.py [--n 100] [--n-predict 10] [--workers 2]
+    python benchmarks/bench_rank.py [--n 100] [--n-predict 10] [--chunk 10] [--workers 2]
 """
 
 from __future__ import annotations
@@ -108,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the table."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=100, help="photos (default 100)")
-    ap.add_argument("--n-predict", type=int, default=10, help="photos for the predict loop")
+    ap.add_argument("--n-predict", type=int, default=10, help="photos for the slow paths")
+    ap.add_argument("--chunk", type=int, default=10, help="photos per interleaved round")
     ap.add_argument("--workers", type=int, default=2, help="rank's decoding threads")
     ap.add_argument("--max-side", type=int, default=1280)
     args = ap.parse_args(argv)
@@ -130,11 +133,19 @@ def main(argv: list[str] | None = None) -> int:
         predict_loop(model, warm[:1], args.max_side)
         rank(model, warm, args.max_side, args.workers, tmp / "warm")
         rank(model, warm, args.max_side, args.workers, tmp / "warm32", "float32")
-        t_naive = naive(model, paths, args.max_side)
-        t_rank = rank(model, paths, args.max_side, args.workers, tmp / "previews")
-        some = paths[: max(1, min(args.n_predict, args.n))]
-        t_r32 = rank(model, some, args.max_side, args.workers, tmp / "p32", "float32")
-        t_pred = predict_loop(model, some, args.max_side)
+        # interleaved in chunks, so that other processes' load hits every path alike
+        t_naive = t_rank = t_r32 = t_pred = 0.0
+        some: list[Path] = []
+        step = max(1, args.chunk)
+        for start in range(0, args.n, step):
+            chunk = paths[start : start + step]
+            t_naive += naive(model, chunk, args.max_side)
+            t_rank += rank(model, chunk, args.max_side, args.workers, tmp / "previews")
+            if len(some) < args.n_predict:  # the slow paths: the first photo of each chunk
+                few = chunk[:1]
+                some += few
+                t_r32 += rank(model, few, args.max_side, args.workers, tmp / "p32", "float32")
+                t_pred += predict_loop(model, few, args.max_side)
     load1 = os.getloadavg()
     from blurlib.inference.bf16 import bf16_native
 
