@@ -198,6 +198,7 @@ def test_rank_numbers_equal_predicts(tmp_path, samples, model, precision):
             assert rec.judgeable_windows == ref.textured_windows
 
 
+@pytest.mark.slow
 def test_bf16_windows_match_float32(samples, model):
     """bfloat16 windows: the same grid as float32, probabilities within 0.1, under 0.5 % of
     windows on the other side of 0.5; without native bfloat16 they are float32's exactly."""

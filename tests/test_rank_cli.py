@@ -136,6 +136,14 @@ def test_actions_refuse_outside_tree_and_existing_files(shoot, tmp_path, capsys)
     assert (tree / "coins2.jpg").exists() and (tree / "_blurred" / "day2" / "shaky.jpg").exists()
 
 
+@pytest.mark.slow
+def test_report_inside_the_tree_is_not_ranked(shoot, tmp_path, capsys):
+    tree = _copy(shoot, tmp_path / "shoot")
+    for _ in range(2):
+        main(["rank", str(tree), "--out", str(tree / "report")])
+        assert "5 photos" in capsys.readouterr().out  # its thumbnails are not photos
+
+
 def test_cull_move_is_crash_safe_and_undo_finishes_a_half_move(tmp_path):
     """A move interrupted between the new name and the old name's removal (the journal line
     is written first) leaves one file under two names; undo drops the second name."""

@@ -166,6 +166,8 @@ def run(args: argparse.Namespace) -> int:
     from blurlib.nets.files import load_model  # raises ModelFileError -> one line, exit 2
 
     files, roots, errors = _expand(args.photos)
+    report_dir = Path(os.path.realpath(args.out))  # a report inside the tree is not a photo
+    files = [f for f in files if not Path(os.path.realpath(f)).is_relative_to(report_dir)]
     if not files:
         raise BlurlibError("no photos to rank: " + "; ".join(errors))
     if args.move_blurred:  # refuse a target outside the tree before any work
