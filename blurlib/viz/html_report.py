@@ -169,7 +169,12 @@ def _bursts_section(records: Sequence[Any], images: _Images) -> str:
         members = sorted(groups[name], key=lambda r: (not r.best_in_burst, r.path))
         figs = []
         for r in members:
-            img = f'<img loading="lazy" alt="" src="{e(images.src(r.thumb))}">' if r.thumb else ""
+            img = ""
+            try:
+                if r.thumb:
+                    img = f'<img loading="lazy" alt="" src="{e(images.src(r.thumb))}">'
+            except OSError:  # its preview went missing: the caption still names it
+                pass
             mark = '<b class="star">★ keeper</b> ' if r.best_in_burst else ""
             cls = "keeper" if r.best_in_burst else ""
             figs.append(
