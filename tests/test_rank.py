@@ -332,3 +332,26 @@ def test_kind_shares_with_a_blur_analysis_model(tmp_path, samples, model):
     assert binary[1][binary[0].index("share_motion")] == ""
     with pytest.raises(BlurlibError, match="multiple of 4"):
         rank_photos(files, analysis, stride=6)
+
+
+def test_shards_finish_together(tmp_path, samples, model):
+    """A collection ranked in shards (as a distributed job would) and finished together finds
+    the bursts that span shards, and orders like one run."""
+    from blurlib.data.convolve import apply_kernel
+    from blurlib.data.kernels import linear_kernel
+    from blurlib.inference.rank import finish, rank_photos
+
+    a = save_jpeg(samples["coins"], tmp_path / "a.jpg", "2024:06:01 10:00:00")
+    b = save_jpeg(
+        apply_kernel(samples["coins"], linear_kernel(11, 0)),
+        tmp_path / "b.jpg",
+        "2024:06:01 10:00:01",
+    )
+    shards = [rank_photos([a], model), rank_photos([b], model)]
+    assert not any(r.burst for shard in shards for r in shard)
+    merged = finish([r for shard in shards for r in shard])
+    whole = rank_photos([a, b], model)
+    assert [(r.path, r.burst, r.best_in_burst) for r in merged] == [
+        (r.path, r.burst, r.best_in_burst) for r in whole
+    ]
+    assert merged[0].path == str(b) and merged[1].best_in_burst and merged[0].burst

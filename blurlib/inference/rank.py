@@ -255,8 +255,7 @@ def rank_photos(
             used = {str(r.get("thumb", "")).split(".", 1)[0] for r in cache.entries.values()}
             prune_previews(previews, used)
     done = [r for r in records if r is not None]
-    finish(done, threshold, bursts=bursts, gap=gap, hash_distance=hash_distance)
-    return sorted(done, key=_sort_key)
+    return finish(done, threshold, bursts=bursts, gap=gap, hash_distance=hash_distance)
 
 
 def has_kinds(model: keras.Model) -> bool:
@@ -285,9 +284,10 @@ def finish(
     bursts: str = "auto",
     gap: float = B.DEFAULT_GAP,
     hash_distance: int = B.DEFAULT_HASH_DISTANCE,
-) -> None:
-    """Set every record's verdict, burst and keeper flag in place (records from several
-    shards of a collection can be finished together)."""
+) -> list[PhotoRecord]:
+    """Set every record's verdict, burst and keeper flag in place and return the records
+    sorted most blurred first: records of several shards of a collection (each from
+    :func:`rank_photos`) are finished together this way."""
     paths = [r.path for r in records]
     ok = [not r.error for r in records]
     numbers = B.group_bursts(
@@ -309,6 +309,7 @@ def finish(
         r.verdict = verdict_of(r, threshold)
         r.best_in_burst = b
         r.burst = names.setdefault(n, f"b{len(names) + 1:04d}") if o and sizes[n] > 1 else ""
+    return sorted(records, key=_sort_key)
 
 
 def _previews_ok(previews: Path | None, hit: dict[str, Any]) -> bool:
