@@ -15,7 +15,7 @@ from PIL import Image
 from blurlib.data.draft import load_image_at
 from blurlib.data.images import load_image
 from blurlib.data.photos import folder_images, shrink_to
-from blurlib.errors import BlurlibError, ImageError
+from blurlib.errors import ImageError
 from blurlib.inference import bursts as B
 
 EXIF_IFD, DATETIME_ORIGINAL, SUBSEC = 0x8769, 0x9003, 0x9291
@@ -330,8 +330,8 @@ def test_kind_shares_with_a_blur_analysis_model(tmp_path, samples, model):
     assert "blur kinds" in write_report(recs, tmp_path, tmp_path / "p").read_text()
     binary = ranking_rows(rank_photos(files, model))
     assert binary[1][binary[0].index("share_motion")] == ""
-    with pytest.raises(BlurlibError, match="multiple of 4"):
-        rank_photos(files, analysis, stride=6)
+    odd = rank_photos(files[:1], analysis, stride=6)[0]  # any stride, as predict
+    assert odd.share_motion >= 0 and odd.windows < recs[0].windows
 
 
 def test_shards_finish_together(tmp_path, samples, model):

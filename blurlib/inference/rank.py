@@ -49,7 +49,6 @@ import numpy as np
 
 from blurlib import PATCH
 from blurlib.data.patches import EVIDENCE_THRESHOLD
-from blurlib.errors import BlurlibError
 from blurlib.inference import bursts as B
 from blurlib.inference.photos import PhotoResult
 from blurlib.inference.rank_cache import RankCache, model_digest, photo_key
@@ -215,10 +214,6 @@ def rank_photos(
     if stats is not None:
         stats.update(analysed=len(todo), cached=len(items) - len(todo))
     tile = max(DEFAULT_TILE, max_side + PATCH) if max_side else DEFAULT_TILE
-    if kinds and stride % 4:
-        raise BlurlibError(
-            f"stride {stride}: a blur-analysis model needs a multiple of 4 (its native stride)"
-        )
     stream = prefetch(
         [items[i] for i, _, _ in todo],
         max_side or 0,
