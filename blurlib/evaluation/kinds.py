@@ -89,17 +89,35 @@ def kind_report(patches: KindPatches, pred: dict[str, np.ndarray]) -> dict[str, 
     return out
 
 
+def sun2015_classes(model: Any, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """Return the most likely of the 73 classes (int) of a ``sun2015`` model per patch."""
+    probs = np.concatenate(
+        [
+            np.asarray(model.predict_on_batch(np.asarray(x[s : s + batch_size], "f4")))
+            for s in range(0, len(x), batch_size)
+        ]
+    )
+    return np.argmax(probs, 1)
+
+
 def sun_accuracy_of_sun2015(model: Any, patches: KindPatches, batch_size: int = 512) -> float:
     """Return the 73-class accuracy of a ``sun2015`` model on patches (defocus ones skipped)."""
     truth = sun_class(patches.kind, patches.angle, patches.length)
     keep = truth >= 0
-    probs = np.concatenate(
-        [
-            np.asarray(model.predict_on_batch(np.asarray(patches.x[s : s + batch_size], "f4")))
-            for s in range(0, len(patches), batch_size)
-        ]
-    )
-    return round(float((np.argmax(probs, 1)[keep] == truth[keep]).mean()), 4)
+    guess = sun2015_classes(model, patches.x, batch_size)
+    return round(float((guess[keep] == truth[keep]).mean()), 4)
+
+
+def sun_motion_errors(patches: KindPatches, angle: Any, length: Any) -> dict[str, float]:
+    """Return median angle (°) and length (px) errors over the motion patches of a test set
+    (a prediction of NaN, e.g. sun2015's "no blur", is left out)."""
+    m = patches.kind == 1
+    da = angle_difference(patches.angle[m], np.asarray(angle)[m])
+    dl = np.abs(np.asarray(length, float)[m] - patches.length[m])
+    return {
+        "angle_median_deg": round(_median(da[np.isfinite(da)]), 2),
+        "length_median_px": round(_median(dl[np.isfinite(dl)]), 2),
+    }
 
 
 def sun_accuracy_of_heads(pred: dict[str, np.ndarray], patches: KindPatches) -> float:
@@ -145,12 +163,16 @@ def evaluate_analysis(
     pred = predict_patch_heads(model, test.x)
     out: dict[str, Any] = {"kinds": kind_report(test, pred)}
     sun_test = kind_patches(test_photos, patches, seed=20_000 + seed, config=SUN2015)
-    sun = {"patches": len(sun_test)}
-    sun["analysis_quantised"] = sun_accuracy_of_heads(
-        predict_patch_heads(model, sun_test.x), sun_test
-    )
+    sun: dict[str, Any] = {"patches": len(sun_test)}
+    heads = predict_patch_heads(model, sun_test.x)
+    sun["analysis_quantised"] = sun_accuracy_of_heads(heads, sun_test)
+    sun["analysis_errors"] = sun_motion_errors(sun_test, heads["angle_deg"], heads["length_px"])
     if sun_model is not None:
+        from blurlib.data.kinds import sun_class_labels
+
         sun["sun2015"] = sun_accuracy_of_sun2015(sun_model, sun_test)
+        angle, length = sun_class_labels(sun2015_classes(sun_model, sun_test.x))
+        sun["sun2015_errors"] = sun_motion_errors(sun_test, angle, length)
     out["sun73"] = sun
     out["real"] = {name: real_motion_report(model, image) for name, image in real_photos}
     return out
@@ -174,8 +196,13 @@ def analysis_markdown(result: dict[str, Any]) -> str:
     s = result["sun73"]
     lines += ["", f"Sun et al.'s 73 classes ({s['patches']} patches, sharp + straight 3–25 px):"]
     for key, value in s.items():
-        if key != "patches":
-            lines.append(f"- {key}: {value:.3f}")
+        if key.endswith("_errors"):
+            lines.append(
+                f"- {key}: median angle error {value['angle_median_deg']}°, "
+                f"length error {value['length_median_px']} px (motion patches)"
+            )
+        elif key != "patches":
+            lines.append(f"- {key} (73-class accuracy): {value:.3f}")
     for name, r in result.get("real", {}).items():
         lines.append(
             f"- real `{name}`: motion {r['share_motion']:.2f} of {r['judgeable']} judgeable "
