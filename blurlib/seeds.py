@@ -15,6 +15,8 @@ name               id    indices          draws
 ``augment``        1004  epoch, batch     the flip/rotation of each patch (numpy batches)
 ``augment_epoch``  1005  epoch            tf.data augmentation key; the batch is its 2nd word
 ``degrade``        1006  image            the label-0 degradations of a generated image
+``kind_crops``     2101  crop             one labelled crop of :func:`.data.kinds.kind_patches`
+``kind_leaves``    2102  scene            a dead-leaves scene of the blur-analysis training
 =================  ====  ===============  ==============================================
 """
 
@@ -30,6 +32,8 @@ STREAMS: dict[str, tuple[int, tuple[str, ...]]] = {
     "augment": (1004, ("epoch", "batch")),
     "augment_epoch": (1005, ("epoch",)),
     "degrade": (1006, ("image",)),
+    "kind_crops": (2101, ("crop",)),
+    "kind_leaves": (2102, ("scene",)),
 }
 
 

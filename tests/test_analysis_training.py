@@ -56,6 +56,28 @@ def test_tiny_analysis_run_writes_and_resumes(photo_list, tmp_path):
 
 
 @pytest.mark.slow
+def test_an_interrupted_analysis_run_resumes_exactly(photo_list, tmp_path, monkeypatch):
+    """Interrupted as epoch 2's resume state is written (its log row is already there), the
+    run resumes from epoch 1 and ends with the weights of an uninterrupted run."""
+    cfg = AnalysisTrainConfig(
+        epochs=2, per_epoch=128, val_patches=64, batch_size=32, width=8, deadleaves=1,
+        deadleaves_side=128, max_side=256, val_share=0.25,
+    )  # fmt: skip
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    train_analysis(photo_list, whole, cfg, verbose=0)
+    monkeypatch.setenv("BLURLIB_FAULT", "begin@2:INT")
+    with pytest.raises(KeyboardInterrupt):
+        train_analysis(photo_list, cut, cfg, verbose=0)
+    monkeypatch.delenv("BLURLIB_FAULT")
+    assert [r["epoch"] for r in _rows(cut)] == ["1", "2"]  # the row of the lost epoch
+    train_analysis(photo_list, cut, cfg, resume=True, verbose=0)
+    assert [r["epoch"] for r in _rows(cut)] == ["1", "2"]
+    a, b = load_model(whole / "model.keras"), load_model(cut / "model.keras")
+    for x, y in zip(a.get_weights(), b.get_weights(), strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.slow
 def test_tiny_sun2015_run(photo_list, tmp_path):
     cfg = AnalysisTrainConfig(
         preset="sun2015", epochs=1, per_epoch=64, val_patches=32, batch_size=32,

@@ -24,7 +24,8 @@ JPEG). A patch is kept only when it is judgeable: its sharp source has detail
 (``patch_texture`` ≥ ``min_texture``; an out-of-focus background of a real photo is not
 "sharp" ground truth) and the observed patch has evidence (``evidence_mask``, the no-evidence
 convention of the design: below it a patch is "no evidence", never a kind). Crop ``i`` draws
-from ``numpy.random.default_rng([seed, KIND_STREAM, i])`` only: same seed and photos, same bytes.
+from the named stream ``blurlib.seeds.rng(seed, "kind_crops", i)`` only: same seed and photos, same
+bytes.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from blurlib import PATCH
+from blurlib import PATCH, seeds
 from blurlib.data.convolve import apply_kernel
 from blurlib.data.degrade import (
     DegradeConfig,
@@ -56,7 +57,6 @@ from blurlib.data.patches import (
 
 KINDS: tuple[str, ...] = ("sharp", "motion", "defocus")
 MOTION_TYPES: tuple[str, ...] = ("none", "straight", "shake")
-KIND_STREAM = 2101  # random-stream id of the crops (distinct from blurlib.seeds' 1001-1006)
 
 #: Sun et al. (CVPR 2015): 73 classes = no blur + 12 odd lengths 3–25 px × 6 angles 0–150°.
 SUN_LENGTHS: tuple[int, ...] = tuple(range(3, 26, 2))
@@ -241,7 +241,7 @@ def kind_patches(
     xs, kinds, angles, lengths, mtypes, srcs = [], [], [], [], [], []
     have, crop = 0, 0
     while have < n and crop < max_crops:
-        rng = np.random.default_rng([int(seed), KIND_STREAM, crop])
+        rng = seeds.rng(seed, "kind_crops", crop)
         crop += 1
         p = int(rng.integers(len(photos)))
         got = _one_crop(photos[p], rng, c, patch)

@@ -10,8 +10,9 @@ The recipe, top to bottom (:func:`train_analysis`):
 2. each epoch draws ``per_epoch`` fresh labelled patches (:func:`blurlib.data.kinds.kind_patches`,
    seed ``[seed, epoch]``), so no patch is seen twice; the validation patches are drawn once;
 3. Adam with a cosine-decayed learning rate over the planned epochs; after every epoch the
-   model (with its optimizer) is written atomically to ``checkpoint.keras`` and a line to
-   ``log.csv``; an interrupted run resumes from the checkpoint (``resume=True``);
+   line goes to ``log.csv`` and the resume state (weights, optimizer, dropout generators) to
+   ``backup/`` (:mod:`blurlib.training.backup`: one verified folder per epoch, so a run killed
+   at any instant resumes from its last complete epoch, ``resume=True``, exactly);
 4. a fixed budget: ``epochs`` is the plan; ``max_minutes`` stops before an epoch that would end
    past it (mean epoch time so far; the log records how many epochs ran), so a shared CPU never
    overruns its slot.
@@ -33,8 +34,12 @@ from typing import Any
 
 import numpy as np
 
+from blurlib import seeds
 from blurlib.data.kinds import SUN2015, KindConfig, kind_patches, sun_class
-from blurlib.fileio import atomic_path
+from blurlib.fileio import atomic_path, write_text
+from blurlib.training.backup import latest_backup, prune, write_backup
+from blurlib.training.callbacks import restore, seed_generators
+from blurlib.training.runs import truncate_log
 
 PRESETS = ("analysis", "sun2015")
 
@@ -87,7 +92,7 @@ def load_split_photos(
         palette = palette_from_photos([im for _, im in out["train"]], n=8192, seed=config.seed)
         side = config.deadleaves_side
         for i in range(config.deadleaves):
-            rng = np.random.default_rng([config.seed, 2102, i])
+            rng = seeds.rng(config.seed, "kind_leaves", i)
             out["train"].append(
                 (f"deadleaves-{i:04d}", dead_leaves(rng, (side, side), palette=palette))
             )
@@ -125,21 +130,6 @@ def build_and_compile(config: AnalysisTrainConfig, steps: int) -> tuple[Any, Any
     return model, view
 
 
-def _save(view: Any, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        view.save(tmp)
-
-
-def _extract(view: Any, preset: str) -> Any:
-    """The deployable model (named heads) from a training view loaded from a checkpoint."""
-    if preset == "sun2015":
-        return view
-    import keras
-
-    heads = {h: view.get_layer(h).output for h in ("kind", "direction", "length")}
-    return keras.Model(view.inputs[0], heads, name="analysis")
-
-
 def train_analysis(
     photo_list: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -148,11 +138,10 @@ def train_analysis(
     resume: bool = False,
     verbose: int = 2,
 ) -> dict[str, Any]:
-    """Train per ``config``; write ``out/model.keras``, ``checkpoint.keras``, ``log.csv`` and
-    ``train.json``; return the summary written to ``train.json``."""
+    """Train per ``config``; write ``out/model.keras``, ``backup/`` (the resume state),
+    ``log.csv`` and ``train.json``; return the summary written to ``train.json``."""
     import keras
 
-    from blurlib.nets.analysis import analysis_loss
     from blurlib.nets.files import save_model
 
     config = config or AnalysisTrainConfig()
@@ -165,17 +154,17 @@ def train_analysis(
     val = kind_patches([im for _, im in photos["val"]], config.val_patches, config.seed + 1, kc)
     val_xy = (val.x.astype(np.float32), targets(config.preset, val))
     steps = config.epochs * (config.per_epoch // config.batch_size)
-    ckpt, log = out / "checkpoint.keras", out / "log.csv"
-    start, done_s = 0, 0.0
-    if resume and ckpt.is_file() and log.is_file():
-        with open(log, newline="") as fh:
-            rows = list(csv.DictReader(fh))
-        start, done_s = len(rows), float(rows[-1]["seconds"]) if rows else 0.0
-        view = keras.saving.load_model(ckpt, custom_objects={"loss": analysis_loss()}, compile=True)
-        model = _extract(view, config.preset)
+    log = out / "log.csv"
+    model, view = build_and_compile(config, steps)
+    resumed = latest_backup(out) if resume and log.is_file() else None
+    prune(out)
+    start = resumed.epoch if resumed is not None else 0
+    done_s = float(resumed.state.get("seconds", 0.0)) if resumed is not None else 0.0
+    if resumed is not None:  # weights, optimizer, dropout generators of the finished epochs
+        restore(view, resumed)
+        truncate_log(log, start + 1)  # rows of epochs past the resume state are redone
     else:
-        model, view = build_and_compile(config, steps)
-        log.write_text("epoch,loss,val_loss,seconds,patches_seen\n")
+        write_text(log, "epoch,loss,val_loss,seconds,patches_seen\n")
     t0 = time.time()
     for epoch in range(start, config.epochs):
         data = kind_patches(train_imgs, config.per_epoch, config.seed * 1000 + 100 + epoch, kc)
@@ -184,18 +173,23 @@ def train_analysis(
             targets(config.preset, data),
             batch_size=config.batch_size,
             epochs=1,
-            shuffle=True,
+            shuffle=False,  # iid crops in drawn order: no global random state, exact resume
             validation_data=val_xy,
             verbose=verbose,
         )
-        _save(view, ckpt)
-        with open(log, "a") as fh:
-            h = hist.history
-            seconds = done_s + time.time() - t0
+        h, seconds = hist.history, done_s + time.time() - t0
+        with open(log, "a") as fh:  # a row the resume state does not cover is dropped on resume
             seen = (epoch + 1) * config.per_epoch
             fh.write(
                 f"{epoch + 1},{h['loss'][-1]:.5f},{h['val_loss'][-1]:.5f},{seconds:.1f},{seen}\n"
             )
+        write_backup(
+            out,
+            epoch + 1,
+            lambda path: view.save_weights(str(path)),
+            {str(k): np.asarray(g.state) for k, g in enumerate(seed_generators(view))},
+            {"seconds": seconds},
+        )
         if config.max_minutes is not None:  # stop before an epoch that would overrun
             per_epoch = (time.time() - t0) / (epoch + 1 - start)
             if time.time() - t0 + per_epoch > 60 * config.max_minutes:
