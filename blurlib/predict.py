@@ -14,13 +14,14 @@ names the public functions and constants, and nothing else. The code lives in
   :func:`save_outputs`, :func:`window_std`, :func:`window_detail`, :func:`texture_mask`;
 - :mod:`blurlib.inference.analysis` — :func:`patch_analysis`, :func:`dense_analysis`,
   :func:`kind_maps`, :class:`PatchAnalysis`, :func:`summarize_analysis` (blur kind, motion
-  direction and length; they need ``blurlib.model.load_model("analysis")``). Importable from
-  here; not yet in ``__all__``, whose exact list tests/test_public_api_nets.py pins.
+  direction and length; they need ``blurlib.model.load_model("analysis")``);
+- :mod:`blurlib.inference.rank` — :func:`rank_photos`, :class:`PhotoRecord` (a folder ranked
+  by motion blur, bursts grouped: the ``rank`` command's library face).
 
 Code inside blurlib imports from those modules, not from here.
 """
 
-from blurlib.inference.analysis import (  # noqa: F401 - public, see the docstring
+from blurlib.inference.analysis import (
     PatchAnalysis,
     dense_analysis,
     kind_maps,
@@ -37,6 +38,7 @@ from blurlib.inference.photos import (
     window_detail,
     window_std,
 )
+from blurlib.inference.rank import PhotoRecord, rank_photos
 from blurlib.inference.windows import (
     DEFAULT_BATCH,
     DEFAULT_STRIDE,
@@ -54,14 +56,21 @@ __all__ = [
     "DEFAULT_STRIDE",
     "DEFAULT_TILE",
     "TEXTURE_STD",
+    "PatchAnalysis",
+    "PhotoRecord",
     "PhotoResult",
     "analyse",
     "blur_map",
     "clear_cache",
+    "dense_analysis",
     "fully_convolutional",
+    "kind_maps",
+    "patch_analysis",
     "patch_probabilities",
     "predict_many",
+    "rank_photos",
     "save_outputs",
+    "summarize_analysis",
     "texture_mask",
     "window_detail",
     "window_grid_shape",

@@ -52,6 +52,13 @@ PREDICT_API = {
     "PhotoResult": "blurlib.inference.photos",
     "analyse": "blurlib.inference.photos",
     "save_outputs": "blurlib.inference.photos",
+    "patch_analysis": "blurlib.inference.analysis",
+    "dense_analysis": "blurlib.inference.analysis",
+    "kind_maps": "blurlib.inference.analysis",
+    "PatchAnalysis": "blurlib.inference.analysis",
+    "summarize_analysis": "blurlib.inference.analysis",
+    "rank_photos": "blurlib.inference.rank",
+    "PhotoRecord": "blurlib.inference.rank",
 }
 # what README.md, DESIGN.md and the notebooks use through the facades
 DOCUMENTED = {
@@ -64,7 +71,13 @@ DOCUMENTED = {
         "MODEL_NAMES",
         "DEFAULT_MODEL_PATH",
     ],
-    "blurlib.predict": ["patch_probabilities", "blur_map", "window_probabilities"],
+    "blurlib.predict": [
+        "patch_probabilities",
+        "blur_map",
+        "window_probabilities",
+        "patch_analysis",
+        "rank_photos",
+    ],
 }
 
 
