@@ -13,6 +13,9 @@ its module:
 * :mod:`blurlib.evaluation.runner` — :func:`~blurlib.evaluation.runner.evaluate`,
   :class:`~blurlib.evaluation.runner.EvaluationResult`, ``results_table``.
 * :mod:`blurlib.evaluation.suite` — whole-photo rates, ``run_suite``, ``suite_markdown``.
+* :mod:`blurlib.evaluation.robustness` — every protocol over quality variants of the test
+  photos, false alarms, defocus-only photos.
+* :mod:`blurlib.evaluation.kinds` — blur kind confusion, angle and length errors.
 
 The texture and content measures (``textured_mask``, ``content_mask``, ...) live with the
 patches, in :mod:`blurlib.data.patches`.

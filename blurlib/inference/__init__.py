@@ -6,7 +6,16 @@
 - :mod:`blurlib.inference.maps` — blur maps: window probabilities interpolated to every
   pixel, for one photo or many;
 - :mod:`blurlib.inference.photos` — texture (which windows carry evidence), one photo's
-  analysis (:class:`~blurlib.inference.photos.PhotoResult`) and its output files.
+  analysis (:class:`~blurlib.inference.photos.PhotoResult`) and its output files;
+- :mod:`blurlib.inference.analysis` — blur kind, motion direction and length per patch and
+  dense, for models with those heads;
+- :mod:`blurlib.inference.bf16` — a bfloat16 twin of the fully-convolutional net, for CPUs
+  that compute it natively;
+- ranking a folder: :mod:`blurlib.inference.rank` (``rank_photos``),
+  :mod:`blurlib.inference.rank_prep` (decoding ahead of the network, previews),
+  :mod:`blurlib.inference.rank_cache` (analyses kept between runs),
+  :mod:`blurlib.inference.bursts` (near-duplicates and their keeper),
+  :mod:`blurlib.inference.cull` (copy / move with a journal, undo).
 
 The stable import paths for users are in :mod:`blurlib.predict`; code inside blurlib
 imports from the modules above.

@@ -5,7 +5,9 @@
 - :mod:`blurlib.nets.flops` — parameter and FLOP counts, the one-line summary;
 - :mod:`blurlib.nets.files` — save, check and load model files; the shipped default model
   ``default.keras``, package data of this subpackage;
-- :mod:`blurlib.nets.fully_conv` — the exact fully-convolutional form of a classifier.
+- :mod:`blurlib.nets.fully_conv` — the exact fully-convolutional form of a classifier;
+- :mod:`blurlib.nets.analysis` — the blur-analysis nets: the multi-head net (kind,
+  direction, length; ``analysis.keras`` is shipped) and ``sun2015`` (73 motion classes).
 
 The stable import paths for users are in :mod:`blurlib.model`; code inside blurlib imports
 from the modules above.

@@ -11,9 +11,14 @@
 5. :mod:`~blurlib.training.build` — the network and optimizer of a recipe, compiled for
    the devices, exported as float32.
 6. :mod:`~blurlib.training.runs` — the run folder: ``split.json``, ``train_config.json``,
-   ``log.csv`` (``read_log``, ``load_history``), resume state, summary.
-7. :mod:`~blurlib.training.callbacks` — checkpoints, resume state, log, stopping rules.
-8. :mod:`~blurlib.training.fit` — ``fit``: the recipe, step by step.
+   ``log.csv`` (``read_log``, ``load_history``), summary.
+7. :mod:`~blurlib.training.backup` — the resume state: one verified folder per finished
+   epoch, safe against an interruption at any instant.
+8. :mod:`~blurlib.training.callbacks` — checkpoints, resume state, log, stopping rules.
+9. :mod:`~blurlib.training.fit` — ``fit``: the recipe, step by step.
+
+:mod:`~blurlib.training.analysis` trains the blur-analysis nets (kind, direction, length;
+Sun et al.'s 73 classes) on fresh labelled patches every epoch, with the same resume state.
 
 Random draws come from the named streams of :mod:`blurlib.seeds`. TensorFlow and Keras are
 imported lazily, inside the functions that need them.

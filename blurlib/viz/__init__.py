@@ -13,6 +13,8 @@ Import each name from its module (this package re-exports nothing):
   ``overlay_blur_map`` and ``plot_blur_map``.
 * :mod:`blurlib.viz.curves` — training curves, a confusion matrix, ROC / PR curves.
 * :mod:`blurlib.viz.summary` — accuracy by method and protocol as one bar chart.
+* :mod:`blurlib.viz.kinds` — blur kind overlay, motion arrows, polar direction histogram.
+* :mod:`blurlib.viz.html_report` — the ``rank`` command's self-contained HTML report.
 
 TensorFlow is never imported here.
 """
