@@ -279,3 +279,50 @@ def test_invalid_inputs_raise_clear_errors(photo):
     for radius in (0, -1, 100, "x"):
         with pytest.raises(ValueError, match="disk radius"):
             dg.disk_kernel(radius)
+
+
+def test_isotropic_spread_adds_whole_photo_softness_in_quadrature():
+    specs = [
+        {"op": "gaussian", "sigma": 1.2},
+        {"op": "defocus", "radius": 3.2, "region": None},
+        {"op": "defocus", "radius": 4.0, "region": {"x": 1}},  # a region: not the whole photo
+        {"op": "resample", "factor": 0.5, "down": "area", "up": "linear"},
+        {"op": "haze", "transmission": 0.7},
+    ]
+    expected = np.sqrt(1.2**2 + 1.6**2 + (4 - 1) / 12)
+    assert np.isclose(dg.isotropic_spread(specs), expected)
+    assert dg.isotropic_spread([]) == 0.0
+
+
+def test_motion_is_lengthened_until_it_dominates_the_softness():
+    from blurlib.data.kernels import kernel_from_spec, kernel_moments, lengthen_to_spread
+
+    def spread(spec):
+        return np.sqrt((kernel_moments(kernel_from_spec(spec))["length"] ** 2 - 1) / 12)
+
+    for spec in ({"type": "linear", "length": 7.0, "angle": 30.0},
+                 {"type": "shake", "length": 7.0, "seed": 5}):  # fmt: skip
+        longer = lengthen_to_spread(spec, 4.0, 35.0)
+        assert longer["length"] > spec["length"] and spread(longer) >= 4.0 * 0.9
+        assert lengthen_to_spread(spec, 0.5, 35.0) == spec  # already dominant
+        assert lengthen_to_spread(spec, 40.0, 20.0)["length"] == 20.0  # capped
+    report = {"type": "report", "length": 15, "angle": 0}
+    assert lengthen_to_spread(report, 9.0, 35.0) == report
+    with pytest.raises(ValueError, match="motion_dominance"):
+        dg.DegradeConfig(motion_dominance=-1.0)
+
+
+def test_generate_with_motion_dominance_records_the_kernels_it_used(tmp_path):
+    from blurlib.data.dataset import generate, load_metadata
+    from blurlib.data.kernels import kernel_from_spec, kernel_moments
+
+    cfg = dg.get_degrade_config("realistic", motion_dominance=2.0, gaussian_prob=1.0)
+    out = generate(tmp_path / "d", source="sample:camera,coins", n=4, seed=3, kernel="linear",
+                   length_range=(5.0, 35.0), degrade=cfg, max_side=160)  # fmt: skip
+    for entry in load_metadata(out)["images"]:
+        needed = 2.0 * dg.isotropic_spread(entry["degrade"]["base"])
+        k = kernel_moments(kernel_from_spec(entry["kernel"]))
+        assert (
+            np.sqrt((k["length"] ** 2 - 1) / 12) >= 0.9 * needed
+            or entry["kernel"]["length"] == 35.0
+        )

@@ -35,9 +35,23 @@ import numpy as np
 
 from blurlib import PATCH, seeds
 from blurlib.data.convolve import apply_kernel
-from blurlib.data.degrade import NONE, DegradeConfig, degrade_base, finish, get_degrade_config
+from blurlib.data.degrade import (
+    NONE,
+    DegradeConfig,
+    degrade_base,
+    finish,
+    get_degrade_config,
+    isotropic_spread,
+)
 from blurlib.data.images import PhotoRef, load_image
-from blurlib.data.kernels import KERNEL_KINDS, check_length_range, random_kernel, report_kernel
+from blurlib.data.kernels import (
+    KERNEL_KINDS,
+    check_length_range,
+    kernel_from_spec,
+    lengthen_to_spread,
+    random_kernel,
+    report_kernel,
+)
 from blurlib.data.patches import crop_to_grid, grid_shape
 from blurlib.data.photos import photo_refs, shrink_to, warn_skip
 from blurlib.errors import DatasetError, ImageError
@@ -249,6 +263,10 @@ def generate(
             if degrading:  # its own stream: without degradation the bytes stay the report's
                 drng = seeds.rng(seed, "degrade", i)
                 photo, drawn["base"] = degrade_base(photo, drng, degrade_config)
+                if degrade_config.motion_dominance > 0:  # motion must stand out of softness
+                    spread = degrade_config.motion_dominance * isotropic_spread(drawn["base"])
+                    spec = lengthen_to_spread(spec, spread, length_range[1])
+                    kern = kernel_from_spec(spec)
             composite, labels = partially_blur(photo, rng, kern, fraction, patch)
             if degrading:
                 composite, drawn["finish"] = finish(composite, drng, degrade_config)

@@ -62,6 +62,12 @@ class DegradeConfig:
     gray_noise_prob: float = 0.4
     jpeg_prob: float = 0.7
     jpeg_quality: tuple[int, int] = (30, 95)
+    # labels: motion over a photo already soft everywhere must still show as motion. With
+    # d > 0, a motion kernel whose spread along its axis is below d × the photo-wide
+    # isotropic softness (isotropic_spread) is lengthened to reach it (capped at the longest
+    # motion asked for); a shorter one would be a blurred patch that looks like defocus,
+    # labelled 1 beside the label-0 defocus it cannot be told from. 0 = off (the default).
+    motion_dominance: float = 0.0
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -84,6 +90,8 @@ class DegradeConfig:
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"DegradeConfig.{name} out of range: {getattr(self, name)!r}")
+        if not self.motion_dominance >= 0.0:
+            raise ValueError(f"motion_dominance must be >= 0, got {self.motion_dominance!r}")
 
 
 REALISTIC = DegradeConfig()
@@ -234,6 +242,22 @@ def draw_base(rng: np.random.Generator, config: DegradeConfig, shape: tuple[int,
             down, up = _pick(rng, c.resample_down), _pick(rng, c.resample_up)
             specs.append({"op": "resample", "factor": _r(factor), "down": down, "up": up})
     return specs
+
+
+def isotropic_spread(specs: list[dict]) -> float:
+    """The standard deviation (px) of the isotropic blur that base-stage ``specs`` applied to
+    the WHOLE photo: Gaussian σ, a disk of radius r (σ = r / 2), down-up resampling by f (a
+    box of 1 / f px, σ² = (1 / f² − 1) / 12), added in quadrature. Defocus over a region and
+    haze are left out (they do not soften the whole photo)."""
+    var = 0.0
+    for spec in specs:
+        if spec["op"] == "gaussian":
+            var += float(spec["sigma"]) ** 2
+        elif spec["op"] == "defocus" and spec.get("region") is None:
+            var += (float(spec["radius"]) / 2.0) ** 2
+        elif spec["op"] == "resample":
+            var += (1.0 / float(spec["factor"]) ** 2 - 1.0) / 12.0
+    return math.sqrt(var)
 
 
 def draw_finish(rng: np.random.Generator, config: DegradeConfig, shape: tuple[int, ...]) -> list:

@@ -384,6 +384,22 @@ def random_kernel(
     return kernel_from_spec(spec), spec
 
 
+def lengthen_to_spread(spec: Mapping[str, Any], spread: float, max_length: float) -> dict[str, Any]:
+    """Return ``spec`` with its motion lengthened so that the kernel's standard deviation
+    along its principal axis is at least ``spread`` px (at most ``max_length``); the spec
+    itself when it already is, or for the report's fixed kernel."""
+    spec = dict(spec)
+    if spec["type"] == "report" or spread <= 0:
+        return spec
+    length = float(spec["length"])
+    now = math.sqrt(max(kernel_moments(kernel_from_spec(spec))["length"] ** 2 - 1, 0) / 12)
+    if now >= spread or length >= max_length:
+        return spec
+    scaled = length * spread / max(now, 1e-6)  # the spread grows in proportion to the length
+    spec["length"] = round(min(max(scaled, length), max_length), _SPEC_DECIMALS)
+    return spec
+
+
 def kernel_from_spec(spec: Mapping[str, Any]) -> np.ndarray:
     """Return the kernel described by a spec dict from :func:`random_kernel` (or metadata.json)."""
     if not isinstance(spec, Mapping) or "type" not in spec:
