@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
 
 import numpy as np
 import pytest
@@ -66,8 +67,13 @@ def test_an_interrupted_analysis_run_resumes_exactly(photo_list, tmp_path, monke
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     train_analysis(photo_list, whole, cfg, verbose=0)
     monkeypatch.setenv("BLURLIB_FAULT", "begin@2:INT")
-    with pytest.raises(KeyboardInterrupt):
-        train_analysis(photo_list, cut, cfg, verbose=0)
+    # Ctrl-C's default, even when the suite was started with SIGINT ignored (in the background)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train_analysis(photo_list, cut, cfg, verbose=0)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     monkeypatch.delenv("BLURLIB_FAULT")
     assert [r["epoch"] for r in _rows(cut)] == ["1", "2"]  # the row of the lost epoch
     train_analysis(photo_list, cut, cfg, resume=True, verbose=0)

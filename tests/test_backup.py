@@ -154,8 +154,14 @@ def _train(data: Path, out: Path, fault: str | None = None) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "blurlib", "train", "--data", str(data), "--out", str(out)]
     return subprocess.Popen(
         [*cmd, *TRAIN], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True,
+        text=True, preexec_fn=_default_sigint,
     )  # fmt: skip
+
+
+def _default_sigint() -> None:
+    """A shell that starts this suite in the background ignores SIGINT for its children, and
+    Python keeps an inherited "ignore": give the run Ctrl-C's default, as in a terminal."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _finish(proc: subprocess.Popen) -> tuple[int, str]:
