@@ -35,6 +35,7 @@ import numpy as np
 
 from blurlib import PATCH
 from blurlib.data.kinds import N_SUN_CLASSES, angle_from_doubled
+from blurlib.nets.builders import _init, compact_trunk
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -44,12 +45,6 @@ HEADS = ("kind", "direction", "length")
 N_RAW = 6  # kind logits (3), cos 2θ, sin 2θ, length
 LENGTH_SCALE = 8.0  # length loss in units of 8 px (about the spread of the training lengths)
 LENGTH_BIAS = 16.0  # initial length output: the middle of 7–25 px
-
-
-def _init(seed: int | None, k: int) -> Any:
-    import keras
-
-    return keras.initializers.GlorotUniform(seed=None if seed is None else seed * 1000 + k)
 
 
 def build_sun2015(patch: int = PATCH, seed: int | None = None, dropout: float = 0.2):
@@ -79,31 +74,7 @@ def build_analysis(
     import keras
     from keras import layers
 
-    x = inp = keras.Input(shape=(patch, patch, 3), name="image")
-    x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(x)
-    size, k = patch, 0
-    for block, (filters, n_conv) in enumerate(((width, 3), (2 * width, 2)), start=1):
-        for conv in range(1, n_conv + 1):
-            k += 1
-            name = f"b{block}c{conv}"
-            x = layers.Conv2D(
-                filters, 3, use_bias=False, kernel_initializer=_init(seed, k), name=f"{name}_conv"
-            )(x)
-            x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
-            x = layers.ReLU(name=f"{name}_relu")(x)
-            size -= 2
-        if size % 2:
-            raise ValueError(f"patch {patch}: the analysis net needs even pool inputs (try 30)")
-        x = layers.MaxPooling2D(2, name=f"pool{block}")(x)
-        size //= 2
-    if size < 1:
-        raise ValueError(f"patch {patch} is too small for the analysis net (needs >= 22)")
-    x = layers.Conv2D(
-        4 * width, size, use_bias=False, kernel_initializer=_init(seed, 9), name="head_conv"
-    )(x)
-    x = layers.BatchNormalization(momentum=0.9, name="head_bn")(x)
-    x = layers.ReLU(name="head_relu")(x)
-    x = layers.Flatten(name="flatten")(x)
+    inp, x = compact_trunk(patch, seed, width, "analysis")
     x = layers.Dense(4 * width, activation="relu", kernel_initializer=_init(seed, 10), name="fc")(x)
     if dropout:
         x = layers.Dropout(dropout, seed=None if seed is None else seed + 7, name="drop")(x)

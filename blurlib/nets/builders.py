@@ -85,7 +85,12 @@ def _report(patch: int, seed: int | None, dropout: float) -> keras.Model:
     return keras.Model(inp, out, name="report")
 
 
-def _compact(patch: int, seed: int | None, dropout: float, width: int) -> keras.Model:
+def compact_trunk(patch: int, seed: int | None, width: int, what: str = "compact") -> tuple:
+    """Return ``(input, features)``: the compact net up to its flattened head — 0–255 input
+    rescaled, 3×3 conv + batch norm blocks of ``width`` and ``2 * width`` channels with a pool
+    after each, and a full-extent head conv of ``4 * width``; ``what`` names the net in errors.
+    The multi-head analysis net (:mod:`blurlib.nets.analysis`) grows its heads on the same trunk.
+    """
     import keras
     from keras import layers
 
@@ -103,11 +108,11 @@ def _compact(patch: int, seed: int | None, dropout: float, width: int) -> keras.
             x = layers.ReLU(name=f"{name}_relu")(x)
             size -= 2
         if size % 2:
-            raise ValueError(f"patch {patch}: the compact net needs even pool inputs (try 30)")
+            raise ValueError(f"patch {patch}: the {what} net needs even pool inputs (try 30)")
         x = layers.MaxPooling2D(2, name=f"pool{block}")(x)
         size //= 2
     if size < 1:
-        raise ValueError(f"patch {patch} is too small for the compact net (needs >= 22)")
+        raise ValueError(f"patch {patch} is too small for the {what} net (needs >= 22)")
     # The head covers the whole remaining extent (global pooling would break exactness of
     # the fully-convolutional form at the borders; a full-extent kernel keeps it exact).
     x = layers.Conv2D(
@@ -115,7 +120,14 @@ def _compact(patch: int, seed: int | None, dropout: float, width: int) -> keras.
     )(x)
     x = layers.BatchNormalization(momentum=0.9, name="head_bn")(x)
     x = layers.ReLU(name="head_relu")(x)
-    x = layers.Flatten(name="flatten")(x)
+    return inp, layers.Flatten(name="flatten")(x)
+
+
+def _compact(patch: int, seed: int | None, dropout: float, width: int) -> keras.Model:
+    import keras
+    from keras import layers
+
+    inp, x = compact_trunk(patch, seed, width)
     if dropout:
         x = layers.Dropout(dropout, seed=None if seed is None else seed + 7, name="drop")(x)
     out = layers.Dense(
