@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -123,21 +122,12 @@ def run(args: argparse.Namespace) -> int:
     if args.tile < 30:
         print(f"error: --tile must be at least 30 pixels, got {args.tile}", file=sys.stderr)
         return 2
+    from blurlib.commands import writable_out
     from blurlib.fileio import exclusive
     from blurlib.nets.files import load_model  # raises ModelFileError -> one line, exit 2
 
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise BlurlibError(f"--out {out} is a file; give a folder for the blur maps")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".blurlib-write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise BlurlibError(
-            f"--out {out}: cannot write there ({exc.strerror or exc}); choose another folder"
-        ) from None
+    writable_out(out, "the blur maps")
     with exclusive(out / ".blurlib-predict.lock", f"--out {out}"):
         from blurlib.nets.analysis import is_analysis_model
 

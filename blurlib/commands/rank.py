@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from blurlib.commands import say_skipped
+from blurlib.commands import say_skipped, writable_out
 from blurlib.data.patches import EVIDENCE_THRESHOLD
 from blurlib.errors import BlurlibError
 from blurlib.inference.bursts import BURST_MODES, DEFAULT_GAP, DEFAULT_HASH_DISTANCE
@@ -143,20 +143,6 @@ def _expand(items: list[str]) -> tuple[list[Path], list[Path], list[str]]:
     return files, roots, errors
 
 
-def _writable(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise BlurlibError(f"--out {out} is a file; give a folder for the report")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".blurlib-write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise BlurlibError(
-            f"--out {out}: cannot write there ({exc.strerror or exc}); choose another folder"
-        ) from None
-
-
 def run(args: argparse.Namespace) -> int:
     """Rank, report, act; 1 if a photo was unreadable or an action failed, else 0."""
     _check(args)
@@ -182,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
     for msg in errors:
         say_skipped(msg)
     out = Path(args.out)
-    _writable(out)
+    writable_out(out, "the report")
     with exclusive(out / ".blurlib-rank.lock", f"--out {out}"):
         failed = _rank(args, out, load_model(args.model), files, roots)
     return 1 if failed or errors else 0
