@@ -139,12 +139,12 @@ def run(args: argparse.Namespace) -> int:
         return _predict_all(args, model)
 
 
-def _predict_all(args: argparse.Namespace, model: Any) -> int:
-    """Analyse every photo into ``args.out``; one line per photo; 1 if any failed."""
+def _each_photo(args: argparse.Namespace, one: Any) -> int:
+    """Load every photo (shrunk to ``--max-side``) and run ``one(label, stem, image)``, which
+    returns ``(json record, text line)``; print one of them per photo, or an error line for a
+    photo that failed; return 1 if any failed."""
     from blurlib.data.images import load_image
     from blurlib.data.photos import shrink_to
-    from blurlib.inference.photos import analyse, save_outputs
-    from blurlib.viz.maps import overlay_blur_map
 
     photos = _expand(args.photos)
     failed = 0
@@ -155,9 +155,7 @@ def _predict_all(args: argparse.Namespace, model: Any) -> int:
             image = load_image(path)
             if args.max_side:
                 image = shrink_to(image, args.max_side)
-            result = analyse(model, image, args.stride, tile=args.tile, threshold=args.evidence)
-            picture = overlay_blur_map(image, _shown(result), alpha=0.6)
-            png, npy = save_outputs(picture, result, args.out, stem)
+            record, line = one(label, stem, image)
         except (BlurlibError, OSError) as exc:
             failed += 1
             msg = str(exc) if isinstance(exc, BlurlibError) else f"{exc.strerror or exc}"
@@ -167,30 +165,41 @@ def _predict_all(args: argparse.Namespace, model: Any) -> int:
                 f"error: {label}: {msg}" if label not in msg else f"error: {msg}", file=sys.stderr
             )
             continue
-        frac = result.blurred_fraction
-        if args.json:
-            record = {
-                "photo": label,
-                "height": result.height,
-                "width": result.width,
-                "stride": result.stride,
-                "blurred_fraction": None if math.isnan(frac) else round(frac, 6),
-                "blurred_windows": result.blurred_windows,
-                "textured_windows": result.textured_windows,
-                "windows": int(result.probs.size),
-                "seconds": round(result.seconds, 4),
-                "overlay": str(png),
-                "map": str(npy),
-            }
-            print(json.dumps(record), flush=True)
-        else:
-            share = "no textured area" if math.isnan(frac) else f"{100 * frac:5.1f}% blurred"
-            print(
-                f"{label}: {share} ({result.blurred_windows}/{result.textured_windows} textured "
-                f"windows), {result.seconds:.2f} s -> {png}",
-                flush=True,
-            )
+        print(json.dumps(record) if args.json else line, flush=True)
     return 1 if failed else 0
+
+
+def _predict_all(args: argparse.Namespace, model: Any) -> int:
+    """Analyse every photo into ``args.out``; one line per photo; 1 if any failed."""
+    from blurlib.inference.photos import analyse, save_outputs
+    from blurlib.viz.maps import overlay_blur_map
+
+    def one(label: str, stem: str, image: Any) -> tuple[dict, str]:
+        result = analyse(model, image, args.stride, tile=args.tile, threshold=args.evidence)
+        picture = overlay_blur_map(image, _shown(result), alpha=0.6)
+        png, npy = save_outputs(picture, result, args.out, stem)
+        frac = result.blurred_fraction
+        record = {
+            "photo": label,
+            "height": result.height,
+            "width": result.width,
+            "stride": result.stride,
+            "blurred_fraction": None if math.isnan(frac) else round(frac, 6),
+            "blurred_windows": result.blurred_windows,
+            "textured_windows": result.textured_windows,
+            "windows": int(result.probs.size),
+            "seconds": round(result.seconds, 4),
+            "overlay": str(png),
+            "map": str(npy),
+        }
+        share = "no textured area" if math.isnan(frac) else f"{100 * frac:5.1f}% blurred"
+        line = (
+            f"{label}: {share} ({result.blurred_windows}/{result.textured_windows} textured "
+            f"windows), {result.seconds:.2f} s -> {png}"
+        )
+        return record, line
+
+    return _each_photo(args, one)
 
 
 def _kinds_record(label: str, image: Any, a: Any, seconds: float, files: dict) -> dict:
@@ -209,8 +218,6 @@ def _predict_kinds(args: argparse.Namespace, model: Any) -> int:
 
     import numpy as np
 
-    from blurlib.data.images import load_image
-    from blurlib.data.photos import shrink_to
     from blurlib.fileio import atomic_path, write_bytes
     from blurlib.inference.analysis import dense_analysis
     from blurlib.viz.kinds import kind_picture
@@ -222,56 +229,35 @@ def _predict_kinds(args: argparse.Namespace, model: Any) -> int:
             np.save(fh, array)
         return path
 
-    photos = _expand(args.photos)
-    failed = 0
-    for (label, path, error), stem in zip(photos, _stems([p for _, p, _ in photos])):
-        try:
-            if error is not None:
-                raise BlurlibError(error)
-            image = load_image(path)
-            if args.max_side:
-                image = shrink_to(image, args.max_side)
-            t0 = time.perf_counter()
-            a = dense_analysis(model, image, args.stride, tile=args.tile)
-            seconds = time.perf_counter() - t0
-            a.evidence = _evidence(image, args)  # at --evidence (the default: the same rule)
-            png = _png_bytes(kind_picture(image, a))
-            files = {"overlay": out / f"{stem}_kinds.png", "kinds": out / f"{stem}_kinds.npy"}
-            write_bytes(files["overlay"], png)
-            save_npy(files["kinds"], a.kind_map())
-            if args.fields:
-                files["angle"] = save_npy(out / f"{stem}_angle.npy", a.angle_deg)
-                files["length"] = save_npy(out / f"{stem}_length.npy", a.length_px)
-                pk = np.stack([a.p_sharp, a.p_motion, a.p_defocus], axis=-1)
-                files["pkind"] = save_npy(out / f"{stem}_pkind.npy", pk)
-        except (BlurlibError, OSError) as exc:
-            failed += 1
-            msg = str(exc) if isinstance(exc, BlurlibError) else f"{exc.strerror or exc}"
-            if args.json:
-                print(json.dumps({"photo": label, "error": msg}))
-            print(
-                f"error: {label}: {msg}" if label not in msg else f"error: {msg}", file=sys.stderr
-            )
-            continue
+    def one(label: str, stem: str, image: Any) -> tuple[dict, str]:
+        t0 = time.perf_counter()
+        a = dense_analysis(model, image, args.stride, tile=args.tile)
+        seconds = time.perf_counter() - t0
+        a.evidence = _evidence(image, args)  # at --evidence (the default: the same rule)
+        png = _png_bytes(kind_picture(image, a))
+        files = {"overlay": out / f"{stem}_kinds.png", "kinds": out / f"{stem}_kinds.npy"}
+        write_bytes(files["overlay"], png)
+        save_npy(files["kinds"], a.kind_map())
+        if args.fields:
+            files["angle"] = save_npy(out / f"{stem}_angle.npy", a.angle_deg)
+            files["length"] = save_npy(out / f"{stem}_length.npy", a.length_px)
+            pk = np.stack([a.p_sharp, a.p_motion, a.p_defocus], axis=-1)
+            files["pkind"] = save_npy(out / f"{stem}_pkind.npy", pk)
         rec = _kinds_record(label, image, a, seconds, files)
-        if args.json:
-            print(json.dumps(rec), flush=True)
-        else:
-            shares = ", ".join(
-                "no evidence"
-                if rec[f"share_{k}"] is None
-                else f"{k} {100 * rec[f'share_{k}']:.1f}%"
-                for k in ("sharp", "motion", "defocus")
-            )
-            way = rec["direction_deg"]
-            motion = (
-                ""
-                if way is None
-                else f"; motion {way:.0f}° ±{rec['direction_spread_deg']:.0f}°, "
-                f"~{rec['length_px']:.0f} px"
-            )
-            print(f"{label}: {shares}{motion}, {seconds:.2f} s -> {files['overlay']}", flush=True)
-    return 1 if failed else 0
+        shares = ", ".join(
+            "no evidence" if rec[f"share_{k}"] is None else f"{k} {100 * rec[f'share_{k}']:.1f}%"
+            for k in ("sharp", "motion", "defocus")
+        )
+        way = rec["direction_deg"]
+        motion = (
+            ""
+            if way is None
+            else f"; motion {way:.0f}° ±{rec['direction_spread_deg']:.0f}°, "
+            f"~{rec['length_px']:.0f} px"
+        )
+        return rec, f"{label}: {shares}{motion}, {seconds:.2f} s -> {files['overlay']}"
+
+    return _each_photo(args, one)
 
 
 def _evidence(image: Any, args: argparse.Namespace) -> Any:
