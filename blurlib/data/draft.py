@@ -21,12 +21,11 @@ import os
 import warnings
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from blurlib import PATCH
 from blurlib.data import images
 from blurlib.data.photos import shrink_to
-from blurlib.errors import ImageError
 
 __all__ = ["load_image_at"]
 
@@ -79,22 +78,8 @@ def _jpeg_at(path: str, max_side: int) -> np.ndarray | None:
             im.draft("RGB", want)
             if images._orientation(im) in (5, 6, 7, 8):  # turned a quarter: sides swap
                 want = (want[1], want[0])
-            try:
-                im.load()
-            except Exception as e:  # truncated or corrupt data
-                raise ImageError(
-                    f"{path} is corrupt or truncated ({images._reason(e)}) — "
-                    "re-download or re-export it, or remove it"
-                ) from e
-            try:
-                ImageOps.exif_transpose(im, in_place=True)
-            except Exception as e:  # a broken EXIF block must not make a good photo unusable
-                warnings.warn(
-                    f"{path}: could not apply its EXIF orientation ({images._reason(e)}); "
-                    "using the pixels as stored",
-                    stacklevel=3,
-                )
-            rgb = images._to_rgb8(im, path)
+            images._load_pixels(im, path)
+            rgb = images._upright_rgb8(im, path)
     if (rgb.shape[1], rgb.shape[0]) == want:
         return rgb
     import cv2

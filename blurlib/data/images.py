@@ -152,28 +152,39 @@ def _decode(fp: BinaryIO, label: str) -> np.ndarray:
             )
         _warn_if_many_frames(im, label)
         rawmode = _rawmode(im)  # the tile list is gone after load()
-        try:
-            im.load()  # full decode: truncated or corrupt data fails here, not later
-        except Exception as e:  # Pillow raises OSError, SyntaxError, ValueError, EOFError, ...
-            raise ImageError(
-                f"{label} is corrupt or truncated ({_reason(e)}) — "
-                "re-download or re-export it, or remove it"
-            ) from e
+        _load_pixels(im, label)
 
         if rawmode is not None and ";16" in rawmode and im.mode in ("RGB", "RGBA"):
             # Pillow keeps only the high byte of 16-bit colour samples; OpenCV reads all 16.
             wide = _decode_16bit_colour(fp, label, _orientation(im))
             if wide is not None:
                 return wide
-        try:
-            ImageOps.exif_transpose(im, in_place=True)
-        except Exception as e:  # a broken EXIF block must not make a good photo unusable
-            warnings.warn(
-                f"{label}: could not apply its EXIF orientation ({_reason(e)}); "
-                "using the pixels as stored",
-                stacklevel=3,
-            )
-        return _to_rgb8(im, label)
+        return _upright_rgb8(im, label)
+
+
+def _load_pixels(im: Image.Image, label: str) -> None:
+    """Decode ``im`` fully: truncated or corrupt data fails here (ImageError), not later."""
+    try:
+        im.load()
+    except Exception as e:  # Pillow raises OSError, SyntaxError, ValueError, EOFError, ...
+        raise ImageError(
+            f"{label} is corrupt or truncated ({_reason(e)}) — "
+            "re-download or re-export it, or remove it"
+        ) from e
+
+
+def _upright_rgb8(im: Image.Image, label: str) -> np.ndarray:
+    """``im`` turned by its EXIF orientation, as RGB uint8; a broken EXIF block only warns
+    (it must not make a good photo unusable) and the pixels are used as stored."""
+    try:
+        ImageOps.exif_transpose(im, in_place=True)
+    except Exception as e:
+        warnings.warn(
+            f"{label}: could not apply its EXIF orientation ({_reason(e)}); "
+            "using the pixels as stored",
+            stacklevel=4,  # the caller of load_image / load_image_at
+        )
+    return _to_rgb8(im, label)
 
 
 def _warn_if_many_frames(im: Image.Image, label: str) -> None:
