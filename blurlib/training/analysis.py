@@ -157,7 +157,7 @@ def train_analysis(
     log = out / "log.csv"
     model, view = build_and_compile(config, steps)
     resumed = latest_backup(out) if resume and log.is_file() else None
-    prune(out)
+    prune(out, keep=resumed.path if resumed is not None else None)  # verified once
     start = resumed.epoch if resumed is not None else 0
     done_s = float(resumed.state.get("seconds", 0.0)) if resumed is not None else 0.0
     if resumed is not None:  # weights, optimizer, dropout generators of the finished epochs

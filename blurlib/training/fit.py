@@ -316,7 +316,7 @@ def _resume_point(
     """``(backup, start, target)``: the newest complete resume state (None: start afresh),
     the epochs it holds, and where this call stops. Incomplete states are cleaned away."""
     resumed = latest_backup(out) if resume else None
-    prune(out)
+    prune(out, keep=resumed.path if resumed is not None else None)  # verified once
     start = resumed.epoch if resumed is not None else 0
     target = config.epochs
     if (
