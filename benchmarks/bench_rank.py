@@ -25,6 +25,12 @@ Note what each path computes: the naive loop classifies ~1,300 patches per photo
 predict's, and the fair speed-up is the one against the predict loop. Run:
 
     python benchmarks/bench_rank.py [--n 100] [--n-predict 10] [--chunk 10] [--workers 2]
+
+``--breakdown`` adds where rank's time goes, in CPU seconds per photo (all threads of this
+process, ``time.process_time``): the decoding stage alone (:func:`prepare`: draft decode,
+evidence mask, hash, thumbnail), the network alone (the windows of prepared photos) and the
+naive loop, and from them the ceiling of rank / naive on this machine: with the cores fully
+busy rank cannot take less than (network + decoding CPU) / cores per photo.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,6 +113,41 @@ def rank(
     return time.perf_counter() - t
 
 
+def breakdown(model, paths: list[Path], max_side: int) -> None:
+    """Print CPU seconds per photo of rank's stages and of the naive loop, and the ceiling."""
+    from blurlib.data.patches import EVIDENCE_THRESHOLD
+    from blurlib.inference.bf16 import bf16_window_probabilities
+    from blurlib.inference.rank_prep import prepare
+    from blurlib.inference.windows import DEFAULT_TILE
+
+    n = len(paths)
+    tile = max(DEFAULT_TILE, max_side + 30)
+
+    def clock(fn: Any) -> tuple[float, float, Any]:
+        w, c = time.perf_counter(), time.process_time()
+        out = fn()
+        return (time.perf_counter() - w) / n, (time.process_time() - c) / n, out
+
+    _, c_prep, preps = clock(
+        lambda: [prepare(str(p), max_side, 4, EVIDENCE_THRESHOLD, True) for p in paths]
+    )
+    _, c_net, _ = clock(
+        lambda: [bf16_window_probabilities(model, q.image, 4, tile=tile) for q in preps]
+    )
+    w_naive, c_naive, _ = clock(lambda: naive(model, paths, max_side))
+    cores = os.cpu_count() or 1
+    print(
+        f"CPU s per photo ({n} photos, {cores} cores): decoding stage {c_prep:.3f}, "
+        f"network {c_net:.3f}; naive loop {c_naive:.3f} CPU, {w_naive:.3f} wall"
+    )
+    print(
+        f"ceiling of rank / naive (a quiet machine, cores fully busy): "
+        f"{w_naive / ((c_prep + c_net) / cores):.2f}× "
+        f"(decoding free: {w_naive / (c_net / cores):.2f}×); "
+        f"CPU work naive / rank: {c_naive / (c_prep + c_net):.2f}×"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the table."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -114,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chunk", type=int, default=10, help="photos per interleaved round")
     ap.add_argument("--workers", type=int, default=2, help="rank's decoding threads")
     ap.add_argument("--max-side", type=int, default=1280)
+    ap.add_argument("--breakdown", action="store_true", help="CPU seconds per stage, ceiling")
     args = ap.parse_args(argv)
 
     from blurlib.runtime import start_keras
@@ -133,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         predict_loop(model, warm[:1], args.max_side)
         rank(model, warm, args.max_side, args.workers, tmp / "warm")
         rank(model, warm, args.max_side, args.workers, tmp / "warm32", "float32")
+        if args.breakdown:
+            breakdown(model, paths[: max(4, args.n_predict)], args.max_side)
         # interleaved in chunks, so that other processes' load hits every path alike
         t_naive = t_rank = t_r32 = t_pred = 0.0
         some: list[Path] = []
