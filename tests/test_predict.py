@@ -174,6 +174,31 @@ def test_tiles_have_one_shape_and_bounded_size(nets, monkeypatch):
     assert len(shapes) == -(-rows // per) * -(-cols // per)
 
 
+def test_sparse_strides_are_cropped_dense_ones_run_whole(nets, monkeypatch):
+    """The 30-px grid costs the network far less cropped than as four shifted passes: it is
+    classified window by window (30×30 inputs), the default stride as whole-photo passes;
+    both give the cropping reference's numbers."""
+    m = nets["compact-trained"]
+    fcn, native, patch = win.fully_convolutional(m)
+    assert win.cropping_pays(fcn, native, patch, 960, 1280, 30)
+    assert not win.cropping_pays(fcn, native, patch, 960, 1280, 4)
+    assert not win.cropping_pays(fcn, native, patch, 960, 1280, 8)
+    shapes = []
+    real = win._forward
+
+    def spy(net, x):
+        shapes.append(x.shape[1:3])
+        return real(net, x)
+
+    monkeypatch.setattr(win, "_forward", spy)
+    img = smooth_photo(150, 210, seed=3)
+    for stride, crops in ((30, True), (4, False)):
+        shapes.clear()
+        got = window_probabilities(m, img, stride)
+        assert all(s == (30, 30) for s in shapes) == crops and shapes
+        np.testing.assert_allclose(got, windows_by_cropping(m, img, stride), atol=1e-4)
+
+
 def test_patch_probabilities(nets):
     m = nets["report-trained"]
     img = smooth_photo(95, 130, seed=2)

@@ -201,14 +201,15 @@ def test_rank_numbers_equal_predicts(tmp_path, samples, model, precision):
 @pytest.mark.slow
 def test_bf16_windows_match_float32(samples, model):
     """bfloat16 windows: the same grid as float32, probabilities within 0.1, under 0.5 % of
-    windows on the other side of 0.5; without native bfloat16 they are float32's exactly."""
+    windows on the other side of 0.5 (also the 30-px grid, cropped window by window);
+    without native bfloat16 they are float32's exactly."""
     import cv2
 
     from blurlib.inference.bf16 import bf16_native, bf16_window_probabilities
     from blurlib.inference.windows import window_probabilities
 
     photo = cv2.resize(samples["camera"], (640, 480))
-    for stride in (4, 8, 6):
+    for stride in (4, 8, 6, 30):
         a = window_probabilities(model, photo, stride, tile=700)
         b = bf16_window_probabilities(model, photo, stride, tile=700)
         assert a.shape == b.shape and b.dtype == np.float32

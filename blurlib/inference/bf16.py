@@ -12,9 +12,12 @@ photos at 1280 px (0.16 % on ``camera`` at 640 px; shipped model) — a photo's 
 moves by ~0.001. On
 this project's 2-core Xeon with AMX it runs 4–7× faster than float32.
 
-Where it would not pay or not apply — no native bfloat16 (:func:`bf16_native`), a backend
-other than TensorFlow, a stride that is not a multiple of the native stride, a photo larger
-than one tile — it returns :func:`window_probabilities` (float32) itself.
+Sparse windows (a stride near the window size, e.g. 30: the patch grid) are cropped and
+classified one by one by the twin, as :func:`window_probabilities` does in float32
+(:func:`blurlib.inference.windows.cropping_pays`). Where bfloat16 would not pay or not
+apply — no native bfloat16 (:func:`bf16_native`), a backend other than TensorFlow, another
+stride that is not a multiple of the native stride, a photo larger than one tile — it
+returns :func:`window_probabilities` (float32) itself.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from blurlib.inference.windows import (
     DEFAULT_STRIDE,
     DEFAULT_TILE,
     as_image,
+    classify_crops,
+    cropping_pays,
     fully_convolutional,
     window_grid_shape,
     window_probabilities,
@@ -98,6 +103,8 @@ def bf16_window_probabilities(
     twin, s = _twin(model)
     image = as_image(image, PATCH)
     h, w = image.shape[:2]
+    if cropping_pays(twin, s, PATCH, h, w, stride):  # sparse windows, e.g. the 30-px grid
+        return classify_crops(twin, image, stride, PATCH)
     rows, cols = window_grid_shape(h, w, s, PATCH)
     per = max(1, (tile - PATCH) // s + 1) if tile else max(rows, cols)
     if stride % s or rows > per or cols > per:

@@ -7,11 +7,11 @@ top-left corner at ``(i*s, j*s)``, so a photo of ``H×W`` has ``(H - 30)//s + 1`
 ``(W - 30)//s + 1`` columns of windows (the bottom/right remainder that does not fill a
 window is not classified, as in the patch grid).
 
-Exactness. :func:`window_probabilities` never crops windows: it runs the classifier's
-fully-convolutional form (:func:`blurlib.nets.fully_conv.to_fully_convolutional`) over the
-photo. That network evaluates every window whose corner lies on the *native stride* ``S`` grid (the
-product of the pool strides: 4 for the report and compact nets) exactly — the same
-arithmetic as cropping, up to float rounding (~1e-7 measured; the tests allow 1e-4).
+Exactness. :func:`window_probabilities` runs the classifier's fully-convolutional form
+(:func:`blurlib.nets.fully_conv.to_fully_convolutional`) over the photo. That network
+evaluates every window whose corner lies on the *native stride* ``S`` grid (the product of
+the pool strides: 4 for the report and compact nets) exactly — the same arithmetic as
+cropping, up to float rounding (~1e-7 measured; the tests allow 1e-4).
 Every integer stride ``s`` is exact:
 
 * ``s`` a multiple of ``S``: one pass, output subsampled by ``s // S``;
@@ -19,6 +19,11 @@ Every integer stride ``s`` is exact:
   the network runs on the ``(S // g)²`` shifted copies ``image[dy:, dx:]`` for
   ``dy, dx in range(0, S, g)``; their outputs interleave into the stride-``g`` grid, which
   is subsampled by ``s // g``. Strides 1, 2, 3, 6 … therefore cost ``(S // g)²`` passes.
+
+Sparse windows (a stride near the window size, e.g. 30, the patch grid) would waste most of
+those passes: when cropping and classifying each window takes fewer FLOPs
+(:func:`cropping_pays`), the windows are classified one by one (:func:`classify_crops`) —
+the same windows and arithmetic, ~9× less work for the 30-px grid of a 1280-px photo.
 
 Tiling. Large photos run in tiles of about ``tile`` pixels a side; neighbouring tiles
 overlap by ``30 - S`` pixels and start on the ``S`` grid, so each window is computed by
@@ -266,27 +271,57 @@ def patch_probabilities(
     (top-left aligned; the bottom/right remainder is cropped): the patches are classified
     directly, in batches, by the cached converted network (on a 30×30 input it is the
     classifier, with batch norm folded and the same compiled predict step)."""
-    from blurlib.data.patches import to_patches
-
     if _model_patch(model) != patch:
         raise ValueError(f"model takes {_model_patch(model)}-pixel patches, not {patch}")
     fcn, _, _ = fully_convolutional(model)  # on a 30×30 input it *is* the classifier
-    image = as_image(image, patch)
-    grid = to_patches(image, patch)  # (rows, cols, P, P, 3), a copy in the image's dtype
-    rows, cols = grid.shape[:2]
-    flat = grid.reshape(rows * cols, patch, patch, 3)
-    out = np.empty(rows * cols, np.float32)
-    n = flat.shape[0]
-    # one batch shape per call (a power of two up to batch_size): few traces/compilations
+    return classify_crops(fcn, as_image(image, patch), patch, patch, batch_size)
+
+
+def classify_crops(
+    net: Any, image: np.ndarray, stride: int, patch: int = PATCH, batch_size: int = DEFAULT_BATCH
+) -> np.ndarray:
+    """Return ``(rows, cols)`` float32 P(blurred) of the windows at ``stride`` of a checked
+    image (:func:`as_image`), each cropped and classified by ``net`` (a classifier, or a
+    fully-convolutional network, which on one window is the classifier), in batches of one
+    shape (a power of two up to ``batch_size``: few traces)."""
+    h, w = image.shape[:2]
+    rows, cols = window_grid_shape(h, w, stride, patch)
+    view = np.lib.stride_tricks.sliding_window_view(image, (patch, patch), axis=(0, 1))
+    view = view[::stride, ::stride][:rows, :cols]  # (rows, cols, 3, P, P), no copy
+    n = rows * cols
+    out = np.empty(n, np.float32)
     bs = max(1, min(batch_size, 1 << max(0, (n - 1).bit_length())))
     buf = np.zeros((bs, patch, patch, 3), np.float32)
     for start in range(0, n, bs):
         stop = min(start + bs, n)
-        buf[: stop - start] = flat[start:stop]
+        ii, jj = np.divmod(np.arange(start, stop), cols)
+        buf[: stop - start] = view[ii, jj].transpose(0, 2, 3, 1)
         if stop - start < bs:
             buf[stop - start :] = 0
-        out[start:stop] = _forward(fcn, buf)[: stop - start].reshape(-1)
+        out[start:stop] = _forward(net, buf)[: stop - start].reshape(-1)
     return out.reshape(rows, cols)
+
+
+_COSTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def cropping_pays(fcn: Any, native: int, patch: int, height: int, width: int, stride: int) -> bool:
+    """Whether classifying the windows at ``stride`` one by one (:func:`classify_crops`)
+    takes fewer FLOPs than the fully-convolutional passes: sparse windows (a stride near the
+    window size, e.g. the 30-px grid) cost the network far less cropped than the
+    ``(native // gcd(stride, native))²`` whole-photo passes they would otherwise need."""
+    from blurlib.nets.flops import count_flops
+
+    costs = _COSTS.get(fcn)
+    if costs is None:  # FLOPs of one cropped window, and per native-grid window of a pass
+        side = patch + 63 * native
+        costs = (count_flops(fcn, (patch, patch)), count_flops(fcn, (side, side)) / 64**2)
+        _COSTS[fcn] = costs
+    per_crop, per_native = costs
+    passes = (native // math.gcd(stride, native)) ** 2
+    rows, cols = window_grid_shape(height, width, stride, patch)
+    n_rows, n_cols = window_grid_shape(height, width, native, patch)
+    return rows * cols * per_crop < passes * n_rows * n_cols * per_native
 
 
 # --------------------------------------------------------------------------------------------
@@ -316,6 +351,8 @@ def window_probabilities(
     fcn, s, patch = fully_convolutional(model)
     image = as_image(image, patch)
     h, w = image.shape[:2]
+    if cropping_pays(fcn, s, patch, h, w, stride):  # sparse windows: cheaper one by one
+        return classify_crops(fcn, image, stride, patch)
     # corners on the g grid: (s // g)² shifted passes, each on the native s grid
     g = math.gcd(stride, s)
     m = s // g
@@ -374,18 +411,4 @@ def windows_by_cropping(
     """Return the same ``(rows, cols)`` as :func:`window_probabilities` by cropping every
     window and classifying it (slow reference for tests and benchmarks)."""
     patch = _model_patch(model)
-    image = as_image(image, patch)
-    h, w = image.shape[:2]
-    rows, cols = window_grid_shape(h, w, stride, patch)
-    view = np.lib.stride_tricks.sliding_window_view(image, (patch, patch), axis=(0, 1))
-    view = view[::stride, ::stride][:rows, :cols]  # (rows, cols, 3, P, P), no copy
-    n = rows * cols
-    out = np.empty(n, np.float32)
-    bs = max(1, min(batch_size, 1 << max(0, (n - 1).bit_length())))
-    buf = np.zeros((bs, patch, patch, 3), np.float32)
-    for start in range(0, n, bs):
-        stop = min(start + bs, n)
-        ii, jj = np.divmod(np.arange(start, stop), cols)
-        buf[: stop - start] = view[ii, jj].transpose(0, 2, 3, 1)
-        out[start:stop] = _forward(model, buf)[: stop - start]
-    return out.reshape(rows, cols)
+    return classify_crops(model, as_image(image, patch), stride, patch, batch_size)
