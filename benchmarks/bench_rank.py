@@ -10,6 +10,8 @@ shipped default model, in one process:
   decoding on ``--workers`` threads overlapped with the network, stride-4 windows with the
   evidence rule — in bfloat16 where the CPU computes it natively, ``precision="auto"`` —,
   thumbnails and preview maps written, no cache: a first run);
+* **rank --stride 30** — the same on the non-overlapping 30-px patch grid: the naive loop's
+  patches (and the naive loop's work for the network), with rank's pipeline;
 * **rank float32** — the same with ``precision="float32"`` (predict's arithmetic), on
   ``--n-predict`` of the photos;
 * **predict loop** — for each photo: full decode, shrink, ``analyse`` at stride 4: the same
@@ -100,7 +102,13 @@ def predict_loop(model, paths: list[Path], max_side: int) -> float:
 
 
 def rank(
-    model, paths: list[Path], max_side: int, workers: int, previews: Path, precision: str = "auto"
+    model,
+    paths: list[Path],
+    max_side: int,
+    workers: int,
+    previews: Path,
+    precision: str = "auto",
+    stride: int = 4,
 ) -> float:
     """Seconds for rank_photos over ``paths`` (previews written, no cache)."""
     from blurlib.inference.rank import rank_photos
@@ -108,7 +116,7 @@ def rank(
     t = time.perf_counter()
     rank_photos(
         paths, model, max_side=max_side, previews_dir=previews, workers=workers,
-        precision=precision,
+        precision=precision, stride=stride,
     )  # fmt: skip
     return time.perf_counter() - t
 
@@ -134,17 +142,22 @@ def breakdown(model, paths: list[Path], max_side: int) -> None:
     _, c_net, _ = clock(
         lambda: [bf16_window_probabilities(model, q.image, 4, tile=tile) for q in preps]
     )
+    _, c_grid, _ = clock(
+        lambda: [bf16_window_probabilities(model, q.image, 30, tile=tile) for q in preps]
+    )
     w_naive, c_naive, _ = clock(lambda: naive(model, paths, max_side))
     cores = os.cpu_count() or 1
     print(
         f"CPU s per photo ({n} photos, {cores} cores): decoding stage {c_prep:.3f}, "
-        f"network {c_net:.3f}; naive loop {c_naive:.3f} CPU, {w_naive:.3f} wall"
+        f"network {c_net:.3f} (stride 30: {c_grid:.3f}); "
+        f"naive loop {c_naive:.3f} CPU, {w_naive:.3f} wall"
     )
     print(
         f"ceiling of rank / naive (a quiet machine, cores fully busy): "
         f"{w_naive / ((c_prep + c_net) / cores):.2f}× "
         f"(decoding free: {w_naive / (c_net / cores):.2f}×); "
-        f"CPU work naive / rank: {c_naive / (c_prep + c_net):.2f}×"
+        f"CPU work naive / rank: {c_naive / (c_prep + c_net):.2f}×; "
+        f"rank --stride 30: {w_naive / ((c_prep + c_grid) / cores):.2f}×"
     )
 
 
@@ -179,13 +192,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.breakdown:
             breakdown(model, paths[: max(4, args.n_predict)], args.max_side)
         # interleaved in chunks, so that other processes' load hits every path alike
-        t_naive = t_rank = t_r32 = t_pred = 0.0
+        rank(model, warm, args.max_side, args.workers, tmp / "warm30", stride=30)
+        t_naive = t_rank = t_grid = t_r32 = t_pred = 0.0
         some: list[Path] = []
         step = max(1, args.chunk)
         for start in range(0, args.n, step):
             chunk = paths[start : start + step]
             t_naive += naive(model, chunk, args.max_side)
             t_rank += rank(model, chunk, args.max_side, args.workers, tmp / "previews")
+            t_grid += rank(model, chunk, args.max_side, args.workers, tmp / "grid", stride=30)
             if len(some) < args.n_predict:  # the slow paths: the first photo of each chunk
                 few = chunk[:1]
                 some += few
@@ -195,17 +210,20 @@ def main(argv: list[str] | None = None) -> int:
     from blurlib.inference.bf16 import bf16_native
 
     r_naive, r_rank, r_pred = args.n / t_naive, args.n / t_rank, len(some) / t_pred
+    r_grid = args.n / t_grid
     r_r32 = len(some) / t_r32
     print(f"cores: {os.cpu_count()}, load average before {load0[0]:.2f}, after {load1[0]:.2f}")
     print(f"{'path':<44}{'photos/s':>10}")
     print(f"{'naive: full decode, shrink, patch grid':<44}{r_naive:>10.2f}")
     bf = "bfloat16" if bf16_native() else "float32: no native bfloat16"
     print(f"{'rank: draft decode ‖ stride-4 windows':<44}{r_rank:>10.2f}  ({bf})")
+    print(f"{'rank --stride 30: the 30-px patch grid':<44}{r_grid:>10.2f}  ({bf})")
     print(f"{'rank --precision float32':<44}{r_r32:>10.2f}  ({len(some)} photos)")
     print(
         f"{'predict loop: full decode, stride-4 windows':<44}{r_pred:>10.2f}  ({len(some)} photos)"
     )
     print(f"rank / naive: {r_rank / r_naive:.2f}×   rank / predict loop: {r_rank / r_pred:.2f}×")
+    print(f"rank --stride 30 / naive (the same patches): {r_grid / r_naive:.2f}×")
     print(f"rank float32 / naive: {r_r32 / r_naive:.2f}×   / predict loop: {r_r32 / r_pred:.2f}×")
     return 0
 

@@ -52,7 +52,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "%(default)s; 0 = full resolution)",
     )
     p.add_argument(
-        "--stride", type=int, default=DEFAULT_STRIDE, help="window stride (default %(default)s)"
+        "--stride",
+        type=int,
+        default=DEFAULT_STRIDE,
+        help="window stride (default %(default)s, predict's windows; 30 = the non-overlapping "
+        "patch grid: about 1/50 of the windows, faster, coarser shares)",
     )
     p.add_argument(
         "--evidence",
