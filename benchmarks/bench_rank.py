@@ -189,10 +189,10 @@ def main(argv: list[str] | None = None) -> int:
         predict_loop(model, warm[:1], args.max_side)
         rank(model, warm, args.max_side, args.workers, tmp / "warm")
         rank(model, warm, args.max_side, args.workers, tmp / "warm32", "float32")
+        rank(model, warm, args.max_side, args.workers, tmp / "warm30", stride=30)
         if args.breakdown:
             breakdown(model, paths[: max(4, args.n_predict)], args.max_side)
         # interleaved in chunks, so that other processes' load hits every path alike
-        rank(model, warm, args.max_side, args.workers, tmp / "warm30", stride=30)
         t_naive = t_rank = t_grid = t_r32 = t_pred = 0.0
         some: list[Path] = []
         step = max(1, args.chunk)
