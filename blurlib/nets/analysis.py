@@ -35,7 +35,7 @@ import numpy as np
 
 from blurlib import PATCH
 from blurlib.data.kinds import N_SUN_CLASSES, angle_from_doubled
-from blurlib.nets.builders import _init, compact_trunk
+from blurlib.nets.builders import compact_trunk, seeded_init
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -59,7 +59,7 @@ def build_sun2015(patch: int = PATCH, seed: int | None = None, dropout: float = 
     out = layers.Dense(
         N_SUN_CLASSES,
         activation="softmax",
-        kernel_initializer=_init(seed, 4),
+        kernel_initializer=seeded_init(seed, 4),
         dtype="float32",
         name="output",
     )(x)
@@ -75,18 +75,24 @@ def build_analysis(
     from keras import layers
 
     inp, x = compact_trunk(patch, seed, width, "analysis")
-    x = layers.Dense(4 * width, activation="relu", kernel_initializer=_init(seed, 10), name="fc")(x)
+    x = layers.Dense(
+        4 * width, activation="relu", kernel_initializer=seeded_init(seed, 10), name="fc"
+    )(x)
     if dropout:
         x = layers.Dropout(dropout, seed=None if seed is None else seed + 7, name="drop")(x)
     kind = layers.Dense(
-        3, activation="softmax", kernel_initializer=_init(seed, 11), dtype="float32", name="kind"
+        3,
+        activation="softmax",
+        kernel_initializer=seeded_init(seed, 11),
+        dtype="float32",
+        name="kind",
     )(x)
     direction = layers.Dense(
-        2, kernel_initializer=_init(seed, 12), dtype="float32", name="direction"
+        2, kernel_initializer=seeded_init(seed, 12), dtype="float32", name="direction"
     )(x)
     length = layers.Dense(
         1,
-        kernel_initializer=_init(seed, 13),
+        kernel_initializer=seeded_init(seed, 13),
         bias_initializer=keras.initializers.Constant(LENGTH_BIAS),
         dtype="float32",
         name="length",

@@ -55,7 +55,7 @@ MODEL_NAMES = ("report", "compact")
 ANALYSIS_MODEL_NAMES = ("sun2015", "analysis")
 
 
-def _init(seed: int | None, k: int) -> Any:
+def seeded_init(seed: int | None, k: int) -> Any:
     """A Glorot-uniform initializer seeded per layer (None: unseeded)."""
     import keras
 
@@ -71,16 +71,26 @@ def _report(patch: int, seed: int | None, dropout: float) -> keras.Model:
     dseed = None if seed is None else seed + 7
     x = inp = keras.Input(shape=(patch, patch, 3), name="image")
     x = layers.Rescaling(1.0 / 255.0, name="rescale")(x)
-    x = layers.Conv2D(96, 7, activation="relu", kernel_initializer=_init(seed, 1), name="conv1")(x)
+    x = layers.Conv2D(
+        96, 7, activation="relu", kernel_initializer=seeded_init(seed, 1), name="conv1"
+    )(x)
     x = layers.MaxPooling2D(2, name="pool1")(x)
     x = layers.Dropout(dropout, seed=dseed, name="drop1")(x)
-    x = layers.Conv2D(256, 5, activation="relu", kernel_initializer=_init(seed, 2), name="conv2")(x)
+    x = layers.Conv2D(
+        256, 5, activation="relu", kernel_initializer=seeded_init(seed, 2), name="conv2"
+    )(x)
     x = layers.MaxPooling2D(2, name="pool2")(x)
     x = layers.Dropout(dropout, seed=None if dseed is None else dseed + 1, name="drop2")(x)
     x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(1024, activation="relu", kernel_initializer=_init(seed, 3), name="fc1")(x)
+    x = layers.Dense(1024, activation="relu", kernel_initializer=seeded_init(seed, 3), name="fc1")(
+        x
+    )
     out = layers.Dense(
-        2, activation="softmax", kernel_initializer=_init(seed, 4), dtype="float32", name="output"
+        2,
+        activation="softmax",
+        kernel_initializer=seeded_init(seed, 4),
+        dtype="float32",
+        name="output",
     )(x)
     return keras.Model(inp, out, name="report")
 
@@ -102,7 +112,11 @@ def compact_trunk(patch: int, seed: int | None, width: int, what: str = "compact
             k += 1
             name = f"b{block}c{conv}"
             x = layers.Conv2D(
-                filters, 3, use_bias=False, kernel_initializer=_init(seed, k), name=f"{name}_conv"
+                filters,
+                3,
+                use_bias=False,
+                kernel_initializer=seeded_init(seed, k),
+                name=f"{name}_conv",
             )(x)
             x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
             x = layers.ReLU(name=f"{name}_relu")(x)
@@ -116,7 +130,7 @@ def compact_trunk(patch: int, seed: int | None, width: int, what: str = "compact
     # The head covers the whole remaining extent (global pooling would break exactness of
     # the fully-convolutional form at the borders; a full-extent kernel keeps it exact).
     x = layers.Conv2D(
-        4 * width, size, use_bias=False, kernel_initializer=_init(seed, 9), name="head_conv"
+        4 * width, size, use_bias=False, kernel_initializer=seeded_init(seed, 9), name="head_conv"
     )(x)
     x = layers.BatchNormalization(momentum=0.9, name="head_bn")(x)
     x = layers.ReLU(name="head_relu")(x)
@@ -131,7 +145,11 @@ def _compact(patch: int, seed: int | None, dropout: float, width: int) -> keras.
     if dropout:
         x = layers.Dropout(dropout, seed=None if seed is None else seed + 7, name="drop")(x)
     out = layers.Dense(
-        2, activation="softmax", kernel_initializer=_init(seed, 10), dtype="float32", name="output"
+        2,
+        activation="softmax",
+        kernel_initializer=seeded_init(seed, 10),
+        dtype="float32",
+        name="output",
     )(x)
     return keras.Model(inp, out, name="compact")
 
