@@ -168,3 +168,24 @@ def test_shipped_analysis_model_on_the_real_clock():
     s = ia.summarize_analysis(a)
     assert s["share_motion"] > 0.5
     assert angle_difference(s["direction_deg"], 0.0) < 15.0
+
+
+def test_a_kind_model_is_scored_as_a_motion_detector(net):
+    """evaluate's binary protocols read a blur-kind model's P(motion) (label = motion or not)."""
+    from blurlib.evaluation.runner import evaluate, model_predictor
+
+    img = noise_texture(64, 95, seed=4)
+    got = model_predictor(net, 30)(img)
+    np.testing.assert_array_equal(got, ia.patch_analysis(net, img).p_motion)
+    assert got.shape == (2, 3)
+
+    class Ex:  # one composite: the right-hand patches labelled blurred
+        image = sharp = img
+        labels = np.array([[0, 0, 1], [0, 1, 1]], np.uint8)
+        source = "noise"
+
+    res = evaluate(net, [Ex()], subsets=("all",))
+    m = res["cnn"]["all"]
+    pred = (got > 0.5).ravel()
+    assert m["n"] == 6
+    assert m["accuracy"] == pytest.approx(np.mean(pred == Ex.labels.ravel().astype(bool)))

@@ -103,11 +103,20 @@ def model_predictor(model: Any, patch: int) -> Callable[[np.ndarray], np.ndarray
     """Return an ``image -> (rows, cols) P(blurred)`` function for ``model``.
 
     A :class:`Baseline` gives its ``predict_proba``, a Keras model goes through
-    :func:`blurlib.inference.windows.patch_probabilities`, any other callable is used as is.
+    :func:`blurlib.inference.windows.patch_probabilities` — a blur-kind model (heads ``kind``,
+    ``direction``, ``length``) through :func:`blurlib.inference.analysis.patch_analysis`, its
+    P(motion) scored as P(blurred), since a label here means motion blur or not — and any other
+    callable is used as is.
     """
     if isinstance(model, Baseline):
         return model.predict_proba
     if hasattr(model, "predict"):
+        from blurlib.nets.analysis import is_analysis_model
+
+        if is_analysis_model(model):
+            from blurlib.inference.analysis import patch_analysis  # lazy: imports TensorFlow
+
+            return lambda image: patch_analysis(model, image, patch=patch).p_motion
         from blurlib.inference.windows import patch_probabilities  # lazy: imports TensorFlow
 
         return lambda image: patch_probabilities(model, image, patch=patch)
@@ -131,7 +140,8 @@ def evaluate(
     """Return an :class:`EvaluationResult`: metrics per method ("cnn", baselines) × subset.
 
     ``model``: a Keras model (predictions through
-    :func:`blurlib.inference.windows.patch_probabilities`, imported only here), any callable
+    :func:`blurlib.inference.windows.patch_probabilities`, imported only here; a blur-kind
+    model's P(motion), see :func:`model_predictor`), any callable
     ``image -> (rows, cols) P(blurred)`` (a :class:`Baseline` counts as one, through its
     ``predict_proba``), or ``None`` for baselines only.
     ``examples``: Example-like objects with ``.image`` (composite), ``.sharp`` (its sharp
