@@ -59,24 +59,26 @@ def test_tiny_analysis_run_writes_and_resumes(photo_list, tmp_path):
 @pytest.mark.slow
 def test_an_interrupted_analysis_run_resumes_exactly(photo_list, tmp_path, monkeypatch):
     """Interrupted as epoch 2's resume state is written (its log row is already there), the
-    run resumes from epoch 1 and ends with the weights of an uninterrupted run."""
+    run resumes from epoch 1 and ends with the weights of an uninterrupted run — which drew its
+    patches in-process, where the cut run draws them on one worker and resumes on two."""
     cfg = AnalysisTrainConfig(
         epochs=2, per_epoch=128, val_patches=64, batch_size=32, width=8, deadleaves=1,
         deadleaves_side=128, max_side=256, val_share=0.25,
     )  # fmt: skip
     whole, cut = tmp_path / "whole", tmp_path / "cut"
-    train_analysis(photo_list, whole, cfg, verbose=0)
+    train_analysis(photo_list, whole, cfg, verbose=0, workers=0)
     monkeypatch.setenv("BLURLIB_FAULT", "begin@2:INT")
     # Ctrl-C's default, even when the suite was started with SIGINT ignored (in the background)
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with pytest.raises(KeyboardInterrupt):
-            train_analysis(photo_list, cut, cfg, verbose=0)
+            train_analysis(photo_list, cut, cfg, verbose=0, workers=1)
     finally:
         signal.signal(signal.SIGINT, previous)
     monkeypatch.delenv("BLURLIB_FAULT")
     assert [r["epoch"] for r in _rows(cut)] == ["1", "2"]  # the row of the lost epoch
-    train_analysis(photo_list, cut, cfg, resume=True, verbose=0)
+    summary = train_analysis(photo_list, cut, cfg, resume=True, verbose=0, workers=2)
+    assert summary["workers"] == 2
     assert [r["epoch"] for r in _rows(cut)] == ["1", "2"]
     a, b = load_model(whole / "model.keras"), load_model(cut / "model.keras")
     for x, y in zip(a.get_weights(), b.get_weights(), strict=True):

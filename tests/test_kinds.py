@@ -128,3 +128,30 @@ def test_defocus_and_sun_configs(photos):
         kinds.KindConfig(kind_probs=(0.5, 0.5, 0.5))
     with pytest.raises(ValueError):
         kinds.KindConfig(defocus_radius=(0.0, 3.0))
+
+
+def _same(a, b) -> None:
+    for f in ("x", "kind", "angle", "length", "motion_type", "photo"):
+        np.testing.assert_array_equal(getattr(a, f), getattr(b, f), err_msg=f)
+    assert a.crops == b.crops
+
+
+def test_the_stream_draws_kind_patches_bytes_on_workers(photos):
+    """Worker processes, any block size, requests overlapping: kind_patches' bytes."""
+    from blurlib.data.kind_stream import KindPatchStream
+
+    want = [kinds.kind_patches(photos, n, seed=s) for n, s in ((700, 5), (90, 6))]
+    with KindPatchStream(photos, workers=2, block=3) as stream:
+        first, second = stream.request(700, 5), stream.request(90, 6)  # both in flight
+        _same(second.result(), want[1])
+        _same(first.result(), want[0])
+        assert first.result() is first.result()
+        assert 1.0 <= stream.patches_per_crop <= 16.0  # measured: 4x4 patches per crop at most
+    with KindPatchStream(photos, workers=0) as serial:
+        _same(serial.request(700, 5).result(), want[0])
+    flat = [np.full((200, 200, 3), 128, np.uint8)]
+    with KindPatchStream(flat, workers=1, block=7) as stream:
+        with pytest.raises(ValueError, match="judgeable"):
+            stream.request(10, 0, max_crops=50).result()
+    with pytest.raises(ValueError):
+        KindPatchStream(photos, workers=-1)

@@ -20,7 +20,9 @@ Modules, in data-flow order (each imports only from those above it):
 * :mod:`~blurlib.data.patches` — the patch grid, and per-patch texture and content measures;
 * :mod:`~blurlib.data.dataset` — the partially blurred training set: generating, loading;
 * :mod:`~blurlib.data.kinds` — labelled patches for blur kind (sharp / motion / defocus),
-  motion direction and length, and Sun et al.'s 73 classes.
+  motion direction and length, and Sun et al.'s 73 classes;
+* :mod:`~blurlib.data.kind_stream` — the same patches drawn on worker processes, ahead of
+  the trainer.
 
 Import each name from the module that defines it; this package re-exports nothing. The old
 flat paths (``blurlib.sources``, ``blurlib.kernels``, ``blurlib.patches``,

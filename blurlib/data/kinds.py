@@ -31,7 +31,7 @@ bytes.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -222,36 +222,35 @@ def _one_crop(
     return to_patches(observed, patch)[keep], kind, spec
 
 
-def kind_patches(
-    photos: Sequence[np.ndarray],
-    n: int,
-    seed: int = 0,
-    config: KindConfig | None = None,
-    patch: int = PATCH,
-    max_crops: int | None = None,
-) -> KindPatches:
-    """Return ``n`` labelled judgeable patches cut from ``photos`` (RGB uint8 arrays) — see the
-    module docstring; the same photos, ``n``, seed and config give the same bytes."""
-    c = config or KindConfig()
-    if not photos:
-        raise ValueError("kind_patches needs at least one photo")
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
-    max_crops = max_crops or 50 * n + 1000
+def crop_result(
+    photos: Sequence[np.ndarray], seed: int, crop: int, c: KindConfig, patch: int = PATCH
+) -> tuple[np.ndarray, int, float, float, int, int] | None:
+    """Crop number ``crop`` of the run with ``seed``: its kept patches and their labels
+    ``(x, kind, angle, length, motion_type, photo)``, or None when it keeps no patch. A pure
+    function of its arguments, so crops can be drawn anywhere, in any order."""
+    rng = seeds.rng(seed, "kind_crops", crop)
+    p = int(rng.integers(len(photos)))
+    got = _one_crop(photos[p], rng, c, patch)
+    if got is None:
+        return None
+    x, kind, spec = got
+    angle, length = motion_labels(spec) if kind == 1 else (math.nan, math.nan)
+    mtype = 0 if kind != 1 else (2 if spec["type"] == "shake" else 1)
+    return x, kind, angle, length, mtype, p
+
+
+def assemble(results: Iterable[tuple | None], n: int) -> KindPatches:
+    """Return the first ``n`` patches of ``results`` (:func:`crop_result` of crops 0, 1, …, in
+    order; pulled only until ``n`` are in); ValueError if they run out first."""
     xs, kinds, angles, lengths, mtypes, srcs = [], [], [], [], [], []
     have, crop = 0, 0
-    while have < n and crop < max_crops:
-        rng = seeds.rng(seed, "kind_crops", crop)
+    for got in results:
         crop += 1
-        p = int(rng.integers(len(photos)))
-        got = _one_crop(photos[p], rng, c, patch)
         if got is None:
             continue
-        x, kind, spec = got
+        x, kind, angle, length, mtype, p = got
         x = x[: n - have]
         k = x.shape[0]
-        angle, length = motion_labels(spec) if kind == 1 else (math.nan, math.nan)
-        mtype = 0 if kind != 1 else (2 if spec["type"] == "shake" else 1)
         xs.append(x)
         kinds.append(np.full(k, kind, np.uint8))
         angles.append(np.full(k, angle, np.float32))
@@ -259,6 +258,8 @@ def kind_patches(
         mtypes.append(np.full(k, mtype, np.uint8))
         srcs.append(np.full(k, p, np.int32))
         have += k
+        if have >= n:
+            break
     if have < n:
         raise ValueError(
             f"only {have} judgeable patches in {crop} crops (wanted {n}); use larger or more "
@@ -273,6 +274,31 @@ def kind_patches(
         np.concatenate(srcs),
         crops=crop,
     )
+
+
+def kind_patches(
+    photos: Sequence[np.ndarray],
+    n: int,
+    seed: int = 0,
+    config: KindConfig | None = None,
+    patch: int = PATCH,
+    max_crops: int | None = None,
+) -> KindPatches:
+    """Return ``n`` labelled judgeable patches cut from ``photos`` (RGB uint8 arrays) — see the
+    module docstring; the same photos, ``n``, seed and config give the same bytes (drawn on
+    worker processes with the same bytes: :class:`blurlib.data.kind_stream.KindPatchStream`)."""
+    c = config or KindConfig()
+    if not photos:
+        raise ValueError("kind_patches needs at least one photo")
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    max_crops = max_crops or default_max_crops(n)
+    return assemble((crop_result(photos, seed, i, c, patch) for i in range(max_crops)), n)
+
+
+def default_max_crops(n: int) -> int:
+    """How many crops a request for ``n`` patches may draw before it gives up."""
+    return 50 * n + 1000
 
 
 def angle_difference(a: Any, b: Any) -> np.ndarray:

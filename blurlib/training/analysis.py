@@ -8,7 +8,9 @@ The recipe, top to bottom (:func:`train_analysis`):
    (:func:`blurlib.training.split.split_by_source`), plus ``deadleaves`` sharp dead-leaves
    scenes on the training side;
 2. each epoch draws ``per_epoch`` fresh labelled patches (:func:`blurlib.data.kinds.kind_patches`,
-   seed ``[seed, epoch]``), so no patch is seen twice; the validation patches are drawn once;
+   seed ``[seed, epoch]``), so no patch is seen twice — drawn on worker processes while the
+   previous epoch fits (:class:`blurlib.data.kind_stream.KindPatchStream`, the same bytes as
+   drawing in turn); the validation patches are drawn once;
 3. Adam with a cosine-decayed learning rate over the planned epochs; after every epoch the
    line goes to ``log.csv`` and the resume state (weights, optimizer, dropout generators) to
    ``backup/`` (:mod:`blurlib.training.backup`: one verified folder per epoch, so a run killed
@@ -35,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from blurlib import seeds
+from blurlib.data.kind_stream import KindPatchStream
 from blurlib.data.kinds import SUN2015, KindConfig, kind_patches, sun_class
 from blurlib.fileio import atomic_path, write_text
 from blurlib.training.backup import latest_backup, prune, write_backup
@@ -137,9 +140,15 @@ def train_analysis(
     *,
     resume: bool = False,
     verbose: int = 2,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """Train per ``config``; write ``out/model.keras``, ``backup/`` (the resume state),
-    ``log.csv`` and ``train.json``; return the summary written to ``train.json``."""
+    ``log.csv`` and ``train.json``; return the summary written to ``train.json``.
+
+    ``workers``: processes that draw the next epoch's patches while this one fits
+    (:class:`blurlib.data.kind_stream.KindPatchStream`; None = one fewer than the CPU cores, at
+    most 8; 0 = draw in this process between epochs). The patches, and so the model, are the
+    same for any number."""
     import keras
 
     from blurlib.nets.files import save_model
@@ -165,9 +174,53 @@ def train_analysis(
         truncate_log(log, start + 1)  # rows of epochs past the resume state are redone
     else:
         write_text(log, "epoch,loss,val_loss,seconds,patches_seen\n")
+    if workers is None:
+        workers = min(8, max(1, (os.cpu_count() or 2) - 1))
     t0 = time.time()
+    with KindPatchStream(train_imgs, kc, workers=workers) as stream:
+        _fit_epochs(config, out, view, stream, val_xy, start, done_s, t0, verbose)
+    save_model(model, out / "model.keras")
+    with open(log, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    summary = {
+        "config": asdict(config),
+        "epochs_run": len(rows),
+        "patches_seen": len(rows) * config.per_epoch,
+        "seconds": float(rows[-1]["seconds"]) if rows else 0.0,
+        "train_photos": [n for n, _ in photos["train"]],
+        "val_photos": [n for n, _ in photos["val"]],
+        "kind_config": {k: str(v) for k, v in asdict(kc).items()},
+        "workers": workers,  # drawing processes: they change no byte, only the speed
+    }
+    with atomic_path(out / "train.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def _epoch_seed(config: AnalysisTrainConfig, epoch: int) -> int:
+    return config.seed * 1000 + 100 + epoch
+
+
+def _fit_epochs(
+    config: AnalysisTrainConfig,
+    out: Path,
+    view: Any,
+    stream: KindPatchStream,
+    val_xy: tuple[np.ndarray, np.ndarray],
+    start: int,
+    done_s: float,
+    t0: float,
+    verbose: int,
+) -> None:
+    """Epochs ``start`` … of the plan: each fits the fresh patches drawn for it (the next
+    epoch's are drawn meanwhile), then appends its ``log.csv`` row and writes its backup; stops
+    early where ``max_minutes`` says."""
+    log = out / "log.csv"
+    pending = stream.request(config.per_epoch, _epoch_seed(config, start))
     for epoch in range(start, config.epochs):
-        data = kind_patches(train_imgs, config.per_epoch, config.seed * 1000 + 100 + epoch, kc)
+        data = pending.result()
+        if epoch + 1 < config.epochs:
+            pending = stream.request(config.per_epoch, _epoch_seed(config, epoch + 1))
         hist = view.fit(
             data.x.astype(np.float32),
             targets(config.preset, data),
@@ -194,21 +247,6 @@ def train_analysis(
             per_epoch = (time.time() - t0) / (epoch + 1 - start)
             if time.time() - t0 + per_epoch > 60 * config.max_minutes:
                 break
-    save_model(model, out / "model.keras")
-    with open(log, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    summary = {
-        "config": asdict(config),
-        "epochs_run": len(rows),
-        "patches_seen": len(rows) * config.per_epoch,
-        "seconds": float(rows[-1]["seconds"]) if rows else 0.0,
-        "train_photos": [n for n, _ in photos["train"]],
-        "val_photos": [n for n, _ in photos["val"]],
-        "kind_config": {k: str(v) for k, v in asdict(kc).items()},
-    }
-    with atomic_path(out / "train.json") as tmp:
-        tmp.write_text(json.dumps(summary, indent=1))
-    return summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,9 +273,16 @@ def main(argv: list[str] | None = None) -> int:
         default = getattr(AnalysisTrainConfig, f)
         kind = type(default) if default is not None else float
         p.add_argument("--" + f.replace("_", "-"), dest=f, type=kind, default=default)
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes drawing the next epoch's patches (default: CPU cores - 1, at most 8; "
+        "0 = in this process); the same model for any number",
+    )
     a = vars(p.parse_args(argv))
-    photos, out, resume = a.pop("photos"), a.pop("out"), a.pop("resume")
-    summary = train_analysis(photos, out, AnalysisTrainConfig(**a), resume=resume)
+    photos, out, resume, workers = a.pop("photos"), a.pop("out"), a.pop("resume"), a.pop("workers")
+    summary = train_analysis(photos, out, AnalysisTrainConfig(**a), resume=resume, workers=workers)
     print(json.dumps({k: summary[k] for k in ("epochs_run", "patches_seen", "seconds")}))
     return 0
 
