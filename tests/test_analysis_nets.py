@@ -155,7 +155,7 @@ def test_save_and_load_round_trip(net, tmp_path):
 
 def test_shipped_analysis_model_on_the_real_clock():
     """load_model('analysis') has the heads; on the real clock (camera moved horizontally) the
-    dominant motion direction is horizontal (the card: 179.8° ± 17.9° over content patches)."""
+    dominant motion direction is horizontal (the card: 178.4° ± 15.0° over content patches)."""
     from blurlib.data.kinds import angle_difference
     from blurlib.data.patches import content_mask
     from blurlib.data.samples import real_blur_samples
