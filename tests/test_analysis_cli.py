@@ -105,6 +105,14 @@ def test_evaluation_report(tiny):
     }
     rep = ek.kind_report(kp, perfect)
     assert rep["accuracy"] == 1.0 and rep["straight"]["9-25"]["angle_median_deg"] == 0.0
+    assert rep["straight"]["9-25"]["called"] == {"sharp": 0.0, "motion": 1.0, "defocus": 0.0}
+    # every motion patch called defocus: each bucket's shares say so
+    wrong = dict(perfect, p_kind=np.tile(np.float32([0, 0, 1]), (len(kp.kind), 1)))
+    called = ek.kind_report(kp, wrong)["shake"]["7-11"]["called"]
+    assert called == {"sharp": 0.0, "motion": 0.0, "defocus": 1.0}
+    assert "called sharp / motion / defocus" in ek.analysis_markdown(
+        {"kinds": rep, "sun73": {"patches": 0}}
+    )
     assert ek.sun_accuracy_of_heads(perfect, kp) == 1.0
 
 

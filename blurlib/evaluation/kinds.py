@@ -46,20 +46,33 @@ def _median(a: np.ndarray) -> float:
 
 
 def motion_errors(
-    true_angle: Any, true_length: Any, pred_angle: Any, pred_length: Any
+    true_angle: Any,
+    true_length: Any,
+    pred_angle: Any,
+    pred_length: Any,
+    pred_kind: Any = None,
 ) -> dict[str, dict[str, Any]]:
-    """Return per length bucket ``{"7-11": {"n", "angle_median_deg", "length_median_px"}}``."""
+    """Return per length bucket ``{"7-11": {"n", "angle_median_deg", "length_median_px"}}``;
+    with ``pred_kind`` (most likely kind per patch) also the share of the bucket's motion
+    patches called each kind (``"called"``: sharp / motion / defocus)."""
     ta, tl = np.asarray(true_angle, float), np.asarray(true_length, float)
     da = angle_difference(ta, pred_angle)
     dl = np.abs(np.asarray(pred_length, float) - tl)
     out = {}
     for lo, hi in BUCKETS:
         sel = (tl >= lo) & (tl <= hi)
-        out[f"{lo:g}-{hi:g}"] = {
+        row: dict[str, Any] = {
             "n": int(sel.sum()),
             "angle_median_deg": round(_median(da[sel]), 2),
             "length_median_px": round(_median(dl[sel]), 2),
         }
+        if pred_kind is not None:
+            kinds = np.asarray(pred_kind)[sel]
+            row["called"] = {
+                name: round(float(np.mean(kinds == k)), 4) if kinds.size else math.nan
+                for k, name in enumerate(KINDS)
+            }
+        out[f"{lo:g}-{hi:g}"] = row
     return out
 
 
@@ -84,7 +97,11 @@ def kind_report(patches: KindPatches, pred: dict[str, np.ndarray]) -> dict[str, 
     for mtype, name in ((1, "straight"), (2, "shake")):
         sel = patches.motion_type == mtype
         out[name] = motion_errors(
-            patches.angle[sel], patches.length[sel], pred["angle_deg"][sel], pred["length_px"][sel]
+            patches.angle[sel],
+            patches.length[sel],
+            pred["angle_deg"][sel],
+            pred["length_px"][sel],
+            guess[sel],
         )
     return out
 
@@ -186,12 +203,15 @@ def analysis_markdown(result: dict[str, Any]) -> str:
     for name, row in zip(KINDS, k["confusion"]):
         lines.append(f"| {name} | " + " | ".join(map(str, row)) + f" | {k['recall'][name]:.3f} |")
     lines += ["", "| motion | length bucket (px) | n | median angle error (°) | "
-              "median length error (px) |", "|---|---|---|---|---|"]  # fmt: skip
+              "median length error (px) | called sharp / motion / defocus |",
+              "|---|---|---|---|---|---|"]  # fmt: skip
     for mtype in ("straight", "shake"):
         for bucket, e in k[mtype].items():
+            called = e.get("called")
+            shares = " / ".join(f"{v:.2f}" for v in called.values()) if called else "—"
             lines.append(
                 f"| {mtype} | {bucket} | {e['n']} | {e['angle_median_deg']} | "
-                f"{e['length_median_px']} |"
+                f"{e['length_median_px']} | {shares} |"
             )
     s = result["sun73"]
     lines += ["", f"Sun et al.'s 73 classes ({s['patches']} patches, sharp + straight 3–25 px):"]
