@@ -131,3 +131,18 @@ def test_evaluate_kinds_cli(tiny, tmp_path, capsys):
     assert result["mode"] == "kinds" and result["kinds"]["patches"] == 60
     assert "clock" in result["real"] and "evidence_rule" in result["real"]["clock"]
     assert "Kind accuracy" in (tmp_path / "ev" / "evaluation.md").read_text()
+
+
+def test_kind_robustness_over_quality_variants(tiny):
+    photos = [noise_texture(200, 200, seed=s) for s in range(2)]
+    rob = ek.kind_robustness(tiny[0], photos, patches=120, seed=3)
+    assert list(rob) == list(ek.KIND_VARIANTS)
+    # pristine is the plain kind report of the same draw
+    kp = kind_patches(photos, 120, seed=10_003)
+    plain = ek.kind_report(kp, ek.predict_patch_heads(tiny[0], kp.x))
+    assert rob["pristine"]["accuracy"] == plain["accuracy"]
+    assert rob["pristine"]["recall"] == plain["recall"]
+    for r in rob.values():
+        assert 0 <= r["accuracy"] <= 1 and set(r["recall"]) == {"sharp", "motion", "defocus"}
+    md = ek.kind_robustness_markdown(rob)
+    assert md.count("\n") == 2 + len(ek.KIND_VARIANTS) and "JPEG q40" in md

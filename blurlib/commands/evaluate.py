@@ -50,7 +50,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--robustness",
         action="store_true",
         help="also score every protocol over quality variants of the test photos (soft, "
-        "resampled, JPEG, noise, partial defocus), false alarms on them and defocus-only photos",
+        "resampled, JPEG, noise, partial defocus), false alarms on them and defocus-only photos; "
+        "with --kinds: kind accuracy and motion errors over those variants (but defocus)",
     )
     p.add_argument(
         "--kinds",
@@ -182,6 +183,7 @@ def _kinds_mode(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         patches=args.patches,
         seed=args.seed,
         real_photos=real,
+        robustness=args.robustness,
     )
     result.update(
         mode="kinds", model=str(args.model or "analysis"), test_photos=[n for n, _ in test]

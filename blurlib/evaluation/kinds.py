@@ -14,7 +14,13 @@ evidence in the observed patch). Errors:
   straight motion and for camera shake (truth = the kernel's principal axis and moment extent);
 * Sun et al.'s setup: 73-class accuracy of ``sun2015`` on sharp + straight-motion patches
   (3–25 px), and of the multi-head net on the same patches, its kind/angle/length quantised to
-  the nearest class (:func:`blurlib.data.kinds.sun_class`).
+  the nearest class (:func:`blurlib.data.kinds.sun_class`);
+* robustness (:func:`kind_robustness`): kind accuracy, recall and the 9–25 px straight-motion
+  errors over the quality variants of issue 9's suite
+  (:data:`blurlib.evaluation.robustness.QUALITY_VARIANTS` but partial defocus, which would put
+  defocus into patches labelled otherwise): lens variants applied to the photos before the
+  patches are drawn, camera variants (JPEG, noise) to each drawn 30×30 patch on top of its own
+  finish — a proxy for photos of ordinary quality that any held-out photos can give.
 """
 
 from __future__ import annotations
@@ -162,6 +168,48 @@ def real_motion_report(model: Any, image: np.ndarray) -> dict[str, Any]:
     return {**summarize_analysis(a), "evidence_rule": by_evidence}
 
 
+KIND_VARIANTS: tuple[str, ...] = ("pristine", "soft σ1", "resampled ×0.5", "JPEG q40", "noise σ4")
+
+
+def kind_robustness(
+    model: Any, photos: list[np.ndarray], patches: int = 6000, seed: int = 0
+) -> dict[str, dict[str, Any]]:
+    """Return per quality variant (:data:`KIND_VARIANTS`) the kind accuracy, per-kind recall
+    and straight 9–25 px angle / length errors on held-out ``photos`` (module docstring)."""
+    from blurlib.data.degrade import apply_specs
+    from blurlib.data.kinds import kind_patches
+    from blurlib.evaluation.robustness import QUALITY_VARIANTS
+
+    out = {}
+    for name in KIND_VARIANTS:
+        lens, camera = QUALITY_VARIANTS[name]
+        test = kind_patches([apply_specs(p, lens) for p in photos], patches, seed=10_000 + seed)
+        if camera:
+            test.x = np.stack([apply_specs(x, camera) for x in test.x])
+        rep = kind_report(test, predict_patch_heads(model, test.x))
+        out[name] = {
+            "accuracy": rep["accuracy"],
+            "recall": rep["recall"],
+            "straight_9_25": {k: rep["straight"]["9-25"][k] for k in ("n", "angle_median_deg",
+                                                                        "length_median_px")},
+        }  # fmt: skip
+    return out
+
+
+def kind_robustness_markdown(rob: dict[str, dict[str, Any]]) -> str:
+    """Return :func:`kind_robustness` as a Markdown table."""
+    lines = ["| quality | kind accuracy | recall sharp / motion / defocus | straight 9–25 px: "
+             "angle error (°) | length error (px) |", "|---|---|---|---|---|"]  # fmt: skip
+    for name, r in rob.items():
+        recall = " / ".join(f"{v:.3f}" for v in r["recall"].values())
+        e = r["straight_9_25"]
+        lines.append(
+            f"| {name} | {r['accuracy']:.3f} | {recall} | {e['angle_median_deg']} | "
+            f"{e['length_median_px']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def evaluate_analysis(
     model: Any,
     test_photos: list[np.ndarray],
@@ -170,10 +218,12 @@ def evaluate_analysis(
     patches: int = 6000,
     seed: int = 0,
     real_photos: list[tuple[str, np.ndarray]] = (),  # type: ignore[assignment]
+    robustness: bool = False,
 ) -> dict[str, Any]:
     """Return every number of the module docstring on held-out ``test_photos``: the kind
     report on the full mix, Sun's 73-class accuracy (multi-head net quantised, and
-    ``sun_model`` when given) on Sun's setup, and a summary per real motion-blurred photo."""
+    ``sun_model`` when given) on Sun's setup, a summary per real motion-blurred photo, and with
+    ``robustness`` the quality variants (:func:`kind_robustness`)."""
     from blurlib.data.kinds import SUN2015, kind_patches
 
     test = kind_patches(test_photos, patches, seed=10_000 + seed)
@@ -192,6 +242,8 @@ def evaluate_analysis(
         sun["sun2015_errors"] = sun_motion_errors(sun_test, angle, length)
     out["sun73"] = sun
     out["real"] = {name: real_motion_report(model, image) for name, image in real_photos}
+    if robustness:
+        out["robustness"] = kind_robustness(model, test_photos, patches, seed)
     return out
 
 
@@ -229,4 +281,7 @@ def analysis_markdown(result: dict[str, Any]) -> str:
             f"patches, direction {r['direction_deg']}° ± {r['direction_spread_deg']}°, "
             f"length {r['length_px']} px"
         )
+    if "robustness" in result:
+        lines += ["", "**Robustness** (the same photos, by quality)", ""]
+        lines.append(kind_robustness_markdown(result["robustness"]))
     return "\n".join(lines) + "\n"
