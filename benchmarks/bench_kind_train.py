@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-epoch", type=int, default=8000)
     args = ap.parse_args(argv)
 
+    from blurlib.data.kind_stream import default_workers
     from blurlib.nets.files import load_model
     from blurlib.runtime import start_keras
     from blurlib.training.analysis import AnalysisTrainConfig, train_analysis
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = AnalysisTrainConfig(
         epochs=args.epochs, per_epoch=args.per_epoch, val_patches=2000, deadleaves=4
     )
-    auto = min(8, max(1, (os.cpu_count() or 2) - 1))
+    auto = default_workers()
     arms = {"in turn (workers=0)": 0, f"ahead ({auto} worker process(es))": auto}
     times: dict[str, list[float]] = {name: [] for name in arms}
     weights: dict[str, list[np.ndarray]] = {}

@@ -142,6 +142,9 @@ def test_kind_robustness_over_quality_variants(tiny):
     plain = ek.kind_report(kp, ek.predict_patch_heads(tiny[0], kp.x))
     assert rob["pristine"]["accuracy"] == plain["accuracy"]
     assert rob["pristine"]["recall"] == plain["recall"]
+    # a caller's own pristine report is reused as that row
+    again = ek.kind_robustness(tiny[0], photos, patches=120, seed=3, pristine=plain)
+    assert again == rob
     for r in rob.values():
         assert 0 <= r["accuracy"] <= 1 and set(r["recall"]) == {"sharp", "motion", "defocus"}
     md = ek.kind_robustness_markdown(rob)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing as mp
+import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
@@ -35,6 +36,11 @@ from blurlib.data.kinds import (
 )
 
 _STATE: dict[str, Any] = {}  # a worker's photos, config and patch size
+
+
+def default_workers() -> int:
+    """Drawing processes by default: one fewer than the CPU cores (at least 1, at most 8)."""
+    return min(8, max(1, (os.cpu_count() or 2) - 1))
 
 
 def _init_worker(photos: Sequence[np.ndarray], config: KindConfig, patch: int) -> None:
@@ -113,7 +119,7 @@ class KindPatchStream:
         if workers < 0 or block < 1:
             raise ValueError(f"workers must be >= 0 and block >= 1, got {workers} and {block}")
         self.photos, self.config, self.patch = list(photos), config or KindConfig(), patch
-        self.block, self.workers = block, workers
+        self.block = block
         self.patches_per_crop = 8.0  # a first guess, then measured on each request
         self.pool: ProcessPoolExecutor | None = None
         if workers:

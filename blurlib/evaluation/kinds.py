@@ -33,6 +33,7 @@ import numpy as np
 from blurlib.data.kinds import KINDS, KindPatches, angle_difference, sun_class
 
 BUCKETS: tuple[tuple[float, float], ...] = ((7.0, 11.0), (11.0, 17.0), (17.0, 25.0), (9.0, 25.0))
+TEST_SEED = 10_000  # test patches of evaluation seed s are drawn with seed TEST_SEED + s
 
 
 def predict_patch_heads(model: Any, x: np.ndarray, batch_size: int = 512) -> dict[str, np.ndarray]:
@@ -172,10 +173,16 @@ KIND_VARIANTS: tuple[str, ...] = ("pristine", "soft σ1", "resampled ×0.5", "JP
 
 
 def kind_robustness(
-    model: Any, photos: list[np.ndarray], patches: int = 6000, seed: int = 0
+    model: Any,
+    photos: list[np.ndarray],
+    patches: int = 6000,
+    seed: int = 0,
+    pristine: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Return per quality variant (:data:`KIND_VARIANTS`) the kind accuracy, per-kind recall
-    and straight 9–25 px angle / length errors on held-out ``photos`` (module docstring)."""
+    and straight 9–25 px angle / length errors on held-out ``photos`` (module docstring).
+    ``pristine``: the :func:`kind_report` of the same photos, patches and seed when the caller
+    has it already (it is the "pristine" row, not computed again)."""
     from blurlib.data.degrade import apply_specs
     from blurlib.data.kinds import kind_patches
     from blurlib.evaluation.robustness import QUALITY_VARIANTS
@@ -183,10 +190,13 @@ def kind_robustness(
     out = {}
     for name in KIND_VARIANTS:
         lens, camera = QUALITY_VARIANTS[name]
-        test = kind_patches([apply_specs(p, lens) for p in photos], patches, seed=10_000 + seed)
-        if camera:
-            test.x = np.stack([apply_specs(x, camera) for x in test.x])
-        rep = kind_report(test, predict_patch_heads(model, test.x))
+        if name == "pristine" and pristine is not None:
+            rep = pristine
+        else:
+            test = kind_patches([apply_specs(p, lens) for p in photos], patches, TEST_SEED + seed)
+            if camera:
+                test.x = np.stack([apply_specs(x, camera) for x in test.x])
+            rep = kind_report(test, predict_patch_heads(model, test.x))
         out[name] = {
             "accuracy": rep["accuracy"],
             "recall": rep["recall"],
@@ -226,7 +236,7 @@ def evaluate_analysis(
     ``robustness`` the quality variants (:func:`kind_robustness`)."""
     from blurlib.data.kinds import SUN2015, kind_patches
 
-    test = kind_patches(test_photos, patches, seed=10_000 + seed)
+    test = kind_patches(test_photos, patches, seed=TEST_SEED + seed)
     pred = predict_patch_heads(model, test.x)
     out: dict[str, Any] = {"kinds": kind_report(test, pred)}
     sun_test = kind_patches(test_photos, patches, seed=20_000 + seed, config=SUN2015)
@@ -243,7 +253,7 @@ def evaluate_analysis(
     out["sun73"] = sun
     out["real"] = {name: real_motion_report(model, image) for name, image in real_photos}
     if robustness:
-        out["robustness"] = kind_robustness(model, test_photos, patches, seed)
+        out["robustness"] = kind_robustness(model, test_photos, patches, seed, out["kinds"])
     return out
 
 

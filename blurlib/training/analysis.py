@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from blurlib import seeds
-from blurlib.data.kind_stream import KindPatchStream
+from blurlib.data.kind_stream import KindPatchStream, default_workers
 from blurlib.data.kinds import SUN2015, KindConfig, kind_patches, sun_class
 from blurlib.fileio import atomic_path, write_text
 from blurlib.training.backup import latest_backup, prune, write_backup
@@ -175,7 +175,7 @@ def train_analysis(
     else:
         write_text(log, "epoch,loss,val_loss,seconds,patches_seen\n")
     if workers is None:
-        workers = min(8, max(1, (os.cpu_count() or 2) - 1))
+        workers = default_workers()
     t0 = time.time()
     with KindPatchStream(train_imgs, kc, workers=workers) as stream:
         _fit_epochs(config, out, view, stream, val_xy, start, done_s, t0, verbose)
