@@ -100,3 +100,20 @@ def test_config_checks():
         AnalysisTrainConfig(preset="nope")
     with pytest.raises(ValueError):
         AnalysisTrainConfig(epochs=0)
+    with pytest.raises(ValueError, match="length_weight"):
+        AnalysisTrainConfig(length_weight=0.0)
+
+
+def test_length_weight_scales_only_the_length_term_of_motion_patches():
+    from blurlib.nets.analysis import LENGTH_SCALE, analysis_loss
+    from blurlib.training.analysis import build_and_compile
+
+    # a motion patch 0.5 length-scales off (Huber 0.125) and a sharp one (no length term)
+    y_true = np.array([[1, 1, 0, 20.0], [0, 0, 0, 0]], np.float32)
+    off = 0.5 * LENGTH_SCALE
+    y_pred = np.array([[0.2, 0.6, 0.2, 1, 0, 20 - off], [0.7, 0.2, 0.1, 0, 0, 30]], np.float32)
+    one = np.asarray(analysis_loss()(y_true, y_pred))
+    four = np.asarray(analysis_loss(length_weight=4.0)(y_true, y_pred))
+    np.testing.assert_allclose(four - one, [3 * 0.125, 0.0], atol=1e-6)
+    _, view = build_and_compile(AnalysisTrainConfig(length_weight=4.0, epochs=1), steps=1)
+    np.testing.assert_allclose(np.asarray(view.loss(y_true, y_pred)), four, atol=1e-6)

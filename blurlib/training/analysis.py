@@ -64,12 +64,15 @@ class AnalysisTrainConfig:
     deadleaves_side: int = 384
     val_share: float = 0.15  # of the training-list photos, by photo
     max_minutes: float | None = None  # wall budget: no epoch starts that would end past it
+    length_weight: float = 1.0  # weight of the length term of analysis_loss (analysis net only)
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
             raise ValueError(f"unknown preset {self.preset!r}; choose one of {PRESETS}")
         if min(self.epochs, self.per_epoch, self.val_patches, self.batch_size) < 1:
             raise ValueError("epochs, per_epoch, val_patches and batch_size must be >= 1")
+        if not self.length_weight > 0:
+            raise ValueError(f"length_weight must be > 0, got {self.length_weight}")
 
     def kind_config(self) -> KindConfig:
         """The patch generator's settings for this preset."""
@@ -129,7 +132,7 @@ def build_and_compile(config: AnalysisTrainConfig, steps: int) -> tuple[Any, Any
         return model, model
     model = build_analysis(seed=config.seed, width=config.width)
     view = training_view(model)
-    view.compile(optimizer=opt, loss=analysis_loss())
+    view.compile(optimizer=opt, loss=analysis_loss(length_weight=config.length_weight))
     return model, view
 
 
@@ -269,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         "max_side",
         "deadleaves",
         "max_minutes",
+        "length_weight",
     ):
         default = getattr(AnalysisTrainConfig, f)
         kind = type(default) if default is not None else float
