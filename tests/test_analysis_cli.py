@@ -114,6 +114,15 @@ def test_evaluation_report(tiny):
         {"kinds": rep, "sun73": {"patches": 0}}
     )
     assert ek.sun_accuracy_of_heads(perfect, kp) == 1.0
+    # by blur-vs-lines angle and coherence: 9 bins that partition the straight-motion patches
+    rows = rep["straight_by_texture"]
+    assert len(rows) == 9 and sum(r["n"] for r in rows) == int((kp.motion_type == 1).sum())
+    assert all(r["called"]["motion"] == 1.0 for r in rows if r["n"])
+    mixed = dict(perfect, p_kind=np.eye(3, dtype=np.float32)[np.where(kp.coherence >= 0.6, 2, 1)])
+    for r in ek.kind_report(kp, mixed)["straight_by_texture"]:
+        if r["n"]:
+            assert r["called"]["defocus"] == (1.0 if r["coherence"] == "0.6-1" else 0.0)
+    assert "blur vs lines" in ek.analysis_markdown({"kinds": rep, "sun73": {"patches": 0}})
 
 
 @pytest.mark.slow

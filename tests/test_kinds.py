@@ -130,8 +130,25 @@ def test_defocus_and_sun_configs(photos):
         kinds.KindConfig(defocus_radius=(0.0, 3.0))
 
 
+def test_generator_texture_fields_describe_the_sharp_source(photos):
+    kp = kinds.kind_patches(photos, 300, seed=5)
+    assert kp.texture_angle.shape == kp.coherence.shape == (300,)
+    assert ((kp.texture_angle >= 0) & (kp.texture_angle < 180)).all()
+    assert ((kp.coherence >= 0) & (kp.coherence <= 1)).all()
+    # parallel lines at 60° (on screen): the sharp sources say so, whatever the blur did
+    yy, xx = np.mgrid[0:320, 0:320].astype(float)
+    t = np.radians(60.0)
+    lines = 127 + 90 * np.sin(2 * np.pi * (-xx * np.sin(t) - yy * np.cos(t)) / 7.0)
+    stripes = np.repeat(lines.astype(np.uint8)[..., None], 3, axis=2)
+    kp = kinds.kind_patches([stripes], 100, seed=2)
+    off = np.minimum(kinds.angle_difference(kp.texture_angle, 60.0), 90.0)
+    mirrored = kinds.angle_difference(kp.texture_angle, 120.0)  # crops are mirrored at random
+    assert (np.minimum(off, mirrored) < 3.0).all() and (off < 3.0).any() and (mirrored < 3.0).any()
+    assert (kp.coherence > 0.95).all()
+
+
 def _same(a, b) -> None:
-    for f in ("x", "kind", "angle", "length", "motion_type", "photo"):
+    for f in ("x", "kind", "angle", "length", "motion_type", "photo", "texture_angle", "coherence"):
         np.testing.assert_array_equal(getattr(a, f), getattr(b, f), err_msg=f)
     assert a.crops == b.crops
 

@@ -70,3 +70,22 @@ def test_upsample_labels_matches_grid():
     grid = to_patches(mask[:, :, None])
     np.testing.assert_array_equal(grid.reshape(2, 3, -1).min(-1), labels)
     np.testing.assert_array_equal(grid.reshape(2, 3, -1).max(-1), labels)
+
+
+@pytest.mark.parametrize("angle", [0.0, 30.0, 75.0, 90.0, 150.0])
+def test_patch_orientation_follows_the_kernels_convention(angle):
+    """Noise streaked by a straight kernel at ``angle`` has lines running at ``angle``."""
+    from blurlib.data.convolve import apply_kernel
+    from blurlib.data.kernels import linear_kernel
+    from blurlib.data.patches import patch_orientation
+
+    noise = np.random.default_rng(0).integers(0, 256, (240, 240, 3)).astype(np.uint8)
+    streaks = apply_kernel(noise, linear_kernel(25.0, angle))[30:-30, 30:-30]
+    got, coherence = patch_orientation(streaks)
+    diff = np.abs(got - angle) % 180
+    assert np.median(np.minimum(diff, 180 - diff)) < 4.0
+    assert np.median(coherence) > 0.8
+    _, flat_coherence = patch_orientation(noise)
+    assert np.median(flat_coherence) < 0.2
+    _, none = patch_orientation(np.full((60, 60), 9, np.uint8))  # no gradient at all
+    assert (none == 0).all()

@@ -13,6 +13,9 @@ Labels of a patch (one concept, used by training, evaluation and the pictures):
   shake has the moments' extent sqrt(12·λ_max + 1), equal to the length of a straight kernel of
   the same spread along its principal axis;
 * ``motion_type``: 0 none, 1 straight, 2 shake (:data:`MOTION_TYPES`), for evaluation.
+* ``texture_angle``, ``coherence``: where the sharp source patch's lines run and how
+  one-directional it is (:func:`blurlib.data.patches.patch_orientation`), for evaluation: the
+  kind of a blur along or across parallel lines is ambiguous.
 
 Generator (:func:`kind_patches`). Each *crop* of ``crop_patches``×``crop_patches`` grid patches
 is cut (with a margin, so no border effect reaches a patch) from a photo or dead-leaves scene,
@@ -51,6 +54,7 @@ from blurlib.data.kernels import kernel_from_spec, kernel_moments
 from blurlib.data.patches import (
     EVIDENCE_THRESHOLD,
     TEXTURE_THRESHOLD,
+    patch_orientation,
     patch_texture,
     to_patches,
 )
@@ -161,6 +165,8 @@ class KindPatches:
     length: np.ndarray  # float32 (N,), NaN unless motion
     motion_type: np.ndarray  # uint8 (N,)
     photo: np.ndarray  # int32 (N,): index of the source photo
+    texture_angle: np.ndarray  # float32 (N,): where the sharp source's lines run (degrees)
+    coherence: np.ndarray  # float32 (N,): how one-directional the sharp source is (0–1)
     crops: int = 0  # crops drawn
 
     def __len__(self) -> int:
@@ -199,8 +205,10 @@ def blur_crop(image: np.ndarray, kind: int, spec: dict[str, Any] | None) -> np.n
 
 def _one_crop(
     photo: np.ndarray, rng: np.random.Generator, c: KindConfig, patch: int
-) -> tuple[np.ndarray, int, dict[str, Any] | None] | None:
-    """One crop: ``(observed patches kept (k, P, P, 3), kind, spec)`` or None if none kept."""
+) -> tuple[np.ndarray, int, dict[str, Any] | None, np.ndarray, np.ndarray] | None:
+    """One crop: ``(observed patches kept (k, P, P, 3), kind, spec, texture angle (k,),
+    coherence (k,))`` (:func:`blurlib.data.patches.patch_orientation` of the sharp source
+    patches) or None if none kept."""
     side = c.crop_patches * patch
     margin = 16  # > half the largest kernel (25 px motion, 6 px disk) plus resampling reach
     h, w = photo.shape[:2]
@@ -215,43 +223,49 @@ def _one_crop(
     base = apply_specs(sharp, draw_base(rng, c.base, sharp.shape))
     blurred = blur_crop(base, kind, spec)[margin:-margin, margin:-margin]
     observed = apply_specs(blurred, draw_finish(rng, c.finish, blurred.shape))
-    src_tex = patch_texture(sharp[margin:-margin, margin:-margin], patch) >= c.min_texture
+    source = sharp[margin:-margin, margin:-margin]
+    src_tex = patch_texture(source, patch) >= c.min_texture
     keep = src_tex & (patch_texture(observed, patch) >= c.min_evidence)
     if not keep.any():
         return None
-    return to_patches(observed, patch)[keep], kind, spec
+    angle, coherence = patch_orientation(source, patch)
+    return to_patches(observed, patch)[keep], kind, spec, angle[keep], coherence[keep]
 
 
 def crop_result(
     photos: Sequence[np.ndarray], seed: int, crop: int, c: KindConfig, patch: int = PATCH
-) -> tuple[np.ndarray, int, float, float, int, int] | None:
+) -> tuple[np.ndarray, int, float, float, int, int, np.ndarray, np.ndarray] | None:
     """Crop number ``crop`` of the run with ``seed``: its kept patches and their labels
-    ``(x, kind, angle, length, motion_type, photo)``, or None when it keeps no patch. A pure
-    function of its arguments, so crops can be drawn anywhere, in any order."""
+    ``(x, kind, angle, length, motion_type, photo, texture_angle, coherence)`` (the last two
+    per patch), or None when it keeps no patch. A pure function of its arguments, so crops can
+    be drawn anywhere, in any order."""
     rng = seeds.rng(seed, "kind_crops", crop)
     p = int(rng.integers(len(photos)))
     got = _one_crop(photos[p], rng, c, patch)
     if got is None:
         return None
-    x, kind, spec = got
+    x, kind, spec, tex_angle, coherence = got
     angle, length = motion_labels(spec) if kind == 1 else (math.nan, math.nan)
     mtype = 0 if kind != 1 else (2 if spec["type"] == "shake" else 1)
-    return x, kind, angle, length, mtype, p
+    return x, kind, angle, length, mtype, p, tex_angle, coherence
 
 
 def assemble(results: Iterable[tuple | None], n: int) -> KindPatches:
     """Return the first ``n`` patches of ``results`` (:func:`crop_result` of crops 0, 1, …, in
     order; pulled only until ``n`` are in); ValueError if they run out first."""
     xs, kinds, angles, lengths, mtypes, srcs = [], [], [], [], [], []
+    tex_angles, coherences = [], []
     have, crop = 0, 0
     for got in results:
         crop += 1
         if got is None:
             continue
-        x, kind, angle, length, mtype, p = got
+        x, kind, angle, length, mtype, p, tex_angle, coherence = got
         x = x[: n - have]
         k = x.shape[0]
         xs.append(x)
+        tex_angles.append(tex_angle[:k])
+        coherences.append(coherence[:k])
         kinds.append(np.full(k, kind, np.uint8))
         angles.append(np.full(k, angle, np.float32))
         lengths.append(np.full(k, length, np.float32))
@@ -272,6 +286,8 @@ def assemble(results: Iterable[tuple | None], n: int) -> KindPatches:
         np.concatenate(lengths),
         np.concatenate(mtypes),
         np.concatenate(srcs),
+        np.concatenate(tex_angles).astype(np.float32, copy=False),
+        np.concatenate(coherences).astype(np.float32, copy=False),
         crops=crop,
     )
 

@@ -175,3 +175,33 @@ def evidence_mask(
     straight blur leaves 84–100 % of the textured patches above 2, a 25 px blur 48–100 %.
     """
     return patch_texture(image, patch) >= threshold
+
+
+def patch_orientation(image: np.ndarray, patch: int = PATCH) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(angle, coherence)``, each (rows, cols) float32: the direction each grid patch's
+    lines run, in degrees in [0, 180) (the kernels' convention: 0 = along the image x axis,
+    counter-clockwise as seen on screen), and how one-directional it is (0 = no dominant
+    direction … 1 = parallel lines only), from the patch's structure tensor (sums of Sobel
+    gradient products over the patch).
+
+    A motion blur along a patch's lines leaves it nearly unchanged, and one across them looks
+    like softness (for parallel lines every blur acts only across them), so the blur kind of a
+    strongly one-directional patch is ambiguous: :mod:`blurlib.evaluation.kinds` reports the
+    kinds called by this angle and coherence.
+    """
+    gray = gray_image(image, patch)
+    gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3, borderType=cv2.BORDER_REFLECT_101)
+    gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3, borderType=cv2.BORDER_REFLECT_101)
+
+    def total(a: np.ndarray) -> np.ndarray:
+        return patch_stack(a, patch).sum(axis=(-2, -1), dtype=np.float64)
+
+    jxx, jyy, jxy = total(gx * gx), total(gy * gy), total(gx * gy)
+    # gradient direction in image coordinates (rows down); on screen (y up) it is mirrored,
+    # and the lines run at right angles to it
+    gradient = 0.5 * np.degrees(np.arctan2(2.0 * jxy, jxx - jyy))
+    angle = np.mod(90.0 - gradient, 180.0)
+    trace = jxx + jyy
+    spread = np.sqrt((jxx - jyy) ** 2 + 4.0 * jxy**2)
+    coherence = np.divide(spread, trace, out=np.zeros_like(trace), where=trace > 0)
+    return angle.astype(np.float32), np.clip(coherence, 0.0, 1.0).astype(np.float32)

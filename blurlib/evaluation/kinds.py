@@ -15,6 +15,10 @@ evidence in the observed patch). Errors:
 * Sun et al.'s setup: 73-class accuracy of ``sun2015`` on sharp + straight-motion patches
   (3–25 px), and of the multi-head net on the same patches, its kind/angle/length quantised to
   the nearest class (:func:`blurlib.data.kinds.sun_class`);
+* where motion can be told from defocus (:func:`by_texture`): the kinds called for straight
+  motion by the angle between the blur and the lines of the sharp source patch and by how
+  one-directional that patch is (:func:`blurlib.data.patches.patch_orientation`) — a blur along
+  parallel lines hardly shows, and one across them looks like softness;
 * robustness (:func:`kind_robustness`): kind accuracy, recall and the 9–25 px straight-motion
   errors over the quality variants of issue 9's suite
   (:data:`blurlib.evaluation.robustness.QUALITY_VARIANTS` but partial defocus, which would put
@@ -33,6 +37,10 @@ import numpy as np
 from blurlib.data.kinds import KINDS, KindPatches, angle_difference, sun_class
 
 BUCKETS: tuple[tuple[float, float], ...] = ((7.0, 11.0), (11.0, 17.0), (17.0, 25.0), (9.0, 25.0))
+#: straight motion by the angle between the blur and the sharp source's lines (degrees) …
+CROSS_BINS: tuple[tuple[float, float], ...] = ((0.0, 15.0), (15.0, 45.0), (45.0, 90.0))
+#: … and by how one-directional the source is (:func:`blurlib.data.patches.patch_orientation`)
+COHERENCE_BINS: tuple[tuple[float, float], ...] = ((0.0, 0.3), (0.3, 0.6), (0.6, 1.0))
 TEST_SEED = 10_000  # test patches of evaluation seed s are drawn with seed TEST_SEED + s
 
 
@@ -83,6 +91,33 @@ def motion_errors(
     return out
 
 
+def by_texture(patches: KindPatches, guess: np.ndarray) -> list[dict[str, Any]]:
+    """Return one row per (blur-vs-lines angle bin, coherence bin) of the straight-motion
+    patches: ``{"angle", "coherence", "n", "called": {kind: share}}`` — where the kind of a
+    motion blur can be seen at all (see :func:`blurlib.data.patches.patch_orientation`)."""
+    sel = patches.motion_type == 1
+    cross = angle_difference(patches.angle[sel], patches.texture_angle[sel])
+    coh, kinds = patches.coherence[sel], np.asarray(guess)[sel]
+    rows = []
+    for lo, hi in CROSS_BINS:
+        for clo, chi in COHERENCE_BINS:
+            top_a, top_c = hi >= CROSS_BINS[-1][1], chi >= COHERENCE_BINS[-1][1]
+            in_a = (cross >= lo) & ((cross <= hi) if top_a else (cross < hi))
+            m = in_a & (coh >= clo) & ((coh <= chi) if top_c else (coh < chi))
+            rows.append(
+                {
+                    "angle": f"{lo:g}-{hi:g}",
+                    "coherence": f"{clo:g}-{chi:g}",
+                    "n": int(m.sum()),
+                    "called": {
+                        name: round(float(np.mean(kinds[m] == k)), 4) if m.any() else math.nan
+                        for k, name in enumerate(KINDS)
+                    },
+                }
+            )
+    return rows
+
+
 def kind_report(patches: KindPatches, pred: dict[str, np.ndarray]) -> dict[str, Any]:
     """Return the confusion matrix, accuracy, per-class recall, and direction/length errors for
     straight motion and camera shake (see the module docstring)."""
@@ -110,6 +145,7 @@ def kind_report(patches: KindPatches, pred: dict[str, np.ndarray]) -> dict[str, 
             pred["length_px"][sel],
             guess[sel],
         )
+    out["straight_by_texture"] = by_texture(patches, guess)
     return out
 
 
@@ -275,6 +311,14 @@ def analysis_markdown(result: dict[str, Any]) -> str:
                 f"| {mtype} | {bucket} | {e['n']} | {e['angle_median_deg']} | "
                 f"{e['length_median_px']} | {shares} |"
             )
+    if "straight_by_texture" in k:
+        lines += ["", "Straight motion by the angle between the blur and the sharp source's lines, "
+                  "and how one-directional the source is (coherence 0–1):", "",
+                  "| blur vs lines (°) | coherence | n | called sharp / motion / defocus |",
+                  "|---|---|---|---|"]  # fmt: skip
+        for r in k["straight_by_texture"]:
+            shares = " / ".join(f"{v:.2f}" for v in r["called"].values())
+            lines.append(f"| {r['angle']} | {r['coherence']} | {r['n']} | {shares} |")
     s = result["sun73"]
     lines += ["", f"Sun et al.'s 73 classes ({s['patches']} patches, sharp + straight 3–25 px):"]
     for key, value in s.items():
