@@ -91,6 +91,12 @@ def test_run_robustness_tables_and_markdown(photos, monkeypatch):
     assert r["false_alarms_ordinary"] == soft["false_alarms"]
     text = robustness_markdown(r)
     assert "| pristine |" in text and "| soft σ1 |" in text and "Defocus-only photos" in text
+    # the pristine false alarms, by detail x coherence: 9 bins over every textured patch
+    rows = r["false_alarms_by_texture"]
+    textured = sum(int((patch_texture(p) >= 5).sum()) for _, p in test)
+    assert len(rows) == 9 and sum(row["n"] for row in rows) == textured
+    assert sum(row["share"] for row in rows) == pytest.approx(1.0, abs=1e-3)
+    assert "Where the pristine false alarms live" in text
     with pytest.raises(ValueError, match="unknown quality variants"):
         run_robustness(model, train, test, variants=("foggy",))
 
@@ -126,3 +132,20 @@ def test_patch_arrays_min_blur_texture_drops_only_blurred_smooth_patches():
     assert np.array_equal(X[0], sharp[:, 30:60])
     with pytest.raises(ValueError, match=r"Example\.sharp"):
         patch_arrays([Example(0, "0.png", sharp, None, labels, "x")], [0], min_blur_texture=5.0)
+
+
+def test_false_alarms_by_texture_counts_what_is_called():
+    from blurlib.evaluation.robustness import false_alarms_by_texture
+
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 256, (120, 150, 3)).astype(np.uint8)  # detail >= 20, no direction
+    xx = np.mgrid[0:120, 0:150][1]
+    stripes = np.repeat((128 + 18 * np.sin(xx / 1.5)).astype(np.uint8)[..., None], 3, axis=2)
+    probs = [np.ones((4, 5)), np.zeros((4, 5))]  # every noise patch called, no stripe patch
+    rows = {
+        (r["detail"], r["coherence"]): r for r in false_alarms_by_texture(probs, [noise, stripes])
+    }
+    assert rows[("20-inf", "0-0.3")]["n"] == 20 and rows[("20-inf", "0-0.3")]["called"] == 1.0
+    low = rows[("5-10", "0.6-inf")]  # faint parallel lines: little detail, one direction
+    assert low["n"] == 20 and low["called"] == 0.0
+    assert sum(r["n"] for r in rows.values()) == 40

@@ -12,11 +12,13 @@ blur), and the share of textured patches of the untouched-but-degraded photo cal
 — the false alarms on photos of ordinary quality. Then DEFOCUS-ONLY photos (the whole photo
 through a disk of radius 2, 3 or 4 px, no motion): the share of their judgeable patches
 (:func:`blurlib.data.patches.evidence_mask`) called motion-blurred. Label 0 covers all of
-these: only motion blur is label 1.
+these: only motion blur is label 1. And where the pristine false alarms live: the textured
+patches by detail and coherence (:func:`false_alarms_by_texture`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,7 +26,13 @@ import numpy as np
 
 from blurlib import PATCH
 from blurlib.data.degrade import apply_specs
-from blurlib.data.patches import evidence_mask, textured_mask
+from blurlib.data.patches import (
+    TEXTURE_THRESHOLD,
+    evidence_mask,
+    patch_orientation,
+    patch_texture,
+    textured_mask,
+)
 from blurlib.evaluation.baselines import Baseline, fit_baselines
 from blurlib.evaluation.examples import (
     PROTOCOLS,
@@ -38,6 +46,7 @@ from blurlib.evaluation.suite import blurred_fraction
 __all__ = [
     "DEFOCUS_RADII",
     "QUALITY_VARIANTS",
+    "false_alarms_by_texture",
     "robustness_markdown",
     "run_robustness",
     "variant_examples",
@@ -62,6 +71,44 @@ QUALITY_VARIANTS: dict[str, tuple[list[dict], list[dict]]] = {
     ),
 }
 DEFOCUS_RADII = (2.0, 3.0, 4.0)  # px: the defocus-only photos
+#: where the false alarms live: textured patches by detail (gray levels, patch_texture) …
+DETAIL_BINS: tuple[tuple[float, float], ...] = (
+    (TEXTURE_THRESHOLD, 10.0),
+    (10.0, 20.0),
+    (20.0, math.inf),
+)
+#: … and by how one-directional they are (patch_orientation's coherence)
+COHERENCE_BINS: tuple[tuple[float, float], ...] = ((0.0, 0.3), (0.3, 0.6), (0.6, math.inf))
+
+
+def false_alarms_by_texture(
+    probs_list: Sequence[np.ndarray], photos: Sequence[np.ndarray], threshold: float = 0.5
+) -> list[dict[str, Any]]:
+    """Return one row per (detail bin, coherence bin) of the textured patches of sharp
+    ``photos`` (pooled): ``{"detail", "coherence", "n", "share", "called"}`` — how many there
+    are, their share of all textured patches, and the share called blurred (P > threshold)."""
+    details, coherences, called = [], [], []
+    for probs, photo in zip(probs_list, photos, strict=True):
+        detail = patch_texture(photo)
+        mask = detail >= TEXTURE_THRESHOLD
+        details.append(detail[mask])
+        coherences.append(patch_orientation(photo)[1][mask])
+        called.append(np.asarray(probs)[mask] > threshold)
+    d, c, hit = (np.concatenate(a) if a else np.zeros(0) for a in (details, coherences, called))
+    rows = []
+    for lo, hi in DETAIL_BINS:
+        for clo, chi in COHERENCE_BINS:
+            m = (d >= lo) & (d < hi) & (c >= clo) & (c < chi)
+            rows.append(
+                {
+                    "detail": f"{lo:g}-{hi:g}",
+                    "coherence": f"{clo:g}-{chi:g}",
+                    "n": int(m.sum()),
+                    "share": round(float(m.mean()), 4) if m.size else math.nan,
+                    "called": round(float(hit[m].mean()), 4) if m.any() else math.nan,
+                }
+            )
+    return rows
 
 
 def variant_examples(
@@ -143,9 +190,12 @@ def run_robustness(
                 m: result.metrics[m]["textured"]["accuracy"] for m in result.metrics
             }
         observed = [apply_specs(photo, camera) for _, photo in degraded]
-        entry["false_alarms"] = blurred_fraction(
-            [predict(p) for p in observed], [textured_mask(p) for _, p in degraded]
-        )
+        called = [predict(p) for p in observed]
+        entry["false_alarms"] = blurred_fraction(called, [textured_mask(p) for _, p in degraded])
+        if variant == "pristine":
+            out["false_alarms_by_texture"] = false_alarms_by_texture(
+                called, [p for _, p in degraded]
+            )
         out["variants"][variant] = entry
     defocused = [
         apply_specs(photo, [{"op": "defocus", "radius": r, "region": None}])
@@ -185,4 +235,15 @@ def robustness_markdown(result: Mapping[str, Any], digits: int = 3) -> str:
         "called motion-blurred. Mean false alarms over the non-pristine variants: "
         f"{format_cell(result['false_alarms_ordinary'], digits)}."
     )
+    rows = result.get("false_alarms_by_texture")
+    if rows:
+        lines += ["", "Where the pristine false alarms live (textured patches by detail, gray "
+                  "levels, and coherence, 0 = no dominant direction … 1 = parallel lines):", "",
+                  "| detail | coherence | patches | share | called blurred |",
+                  "|---|---|---|---|---|"]  # fmt: skip
+        for r in rows:
+            lines.append(
+                f"| {r['detail']} | {r['coherence']} | {r['n']} | "
+                f"{format_cell(r['share'], digits)} | {format_cell(r['called'], digits)} |"
+            )
     return "\n".join(lines) + "\n"
