@@ -189,3 +189,21 @@ def test_a_kind_model_is_scored_as_a_motion_detector(net):
     pred = (got > 0.5).ravel()
     assert m["n"] == 6
     assert m["accuracy"] == pytest.approx(np.mean(pred == Ex.labels.ravel().astype(bool)))
+
+
+def test_context_net_reads_the_patch_and_its_surroundings():
+    net = na.build_analysis(seed=0, width=8, context=15)
+    assert na.model_context(net) == 15 and na.model_context(na.build_analysis(seed=0, width=8)) == 0
+    assert na.is_analysis_model(net)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (3, 60, 60, 3)).astype(np.float32)
+    out = na.decode_outputs(net.predict_on_batch(x))
+    assert out["p_kind"].shape == (3, 3) and np.allclose(out["p_kind"].sum(axis=1), 1.0)
+    # the surroundings matter: a changed border (centre kept) changes the answer
+    y = x.copy()
+    y[:, :10] = 0
+    assert not np.allclose(net.predict_on_batch(y)["kind"], net.predict_on_batch(x)["kind"])
+    with pytest.raises(ValueError, match="context"):
+        na.analysis_fully_convolutional(net)
+    with pytest.raises(ValueError, match="context"):
+        na.build_analysis(seed=0, width=8, context=7)  # 44/2 = 22 px cannot hold the patch

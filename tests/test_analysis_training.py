@@ -117,3 +117,22 @@ def test_length_weight_scales_only_the_length_term_of_motion_patches():
     np.testing.assert_allclose(four - one, [3 * 0.125, 0.0], atol=1e-6)
     _, view = build_and_compile(AnalysisTrainConfig(length_weight=4.0, epochs=1), steps=1)
     np.testing.assert_allclose(np.asarray(view.loss(y_true, y_pred)), four, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_a_context_run_trains_and_evaluates_on_windows(photo_list, tmp_path):
+    from blurlib.evaluation.kinds import evaluate_analysis
+    from blurlib.nets.analysis import model_context
+
+    cfg = AnalysisTrainConfig(
+        epochs=1, per_epoch=64, val_patches=32, batch_size=32, width=8, deadleaves=0,
+        max_side=256, val_share=0.25, context=15,
+    )  # fmt: skip
+    train_analysis(photo_list, tmp_path / "ctx", cfg, verbose=0)
+    m = load_model(tmp_path / "ctx" / "model.keras")
+    assert model_context(m) == 15 and tuple(m.inputs[0].shape[1:3]) == (60, 60)
+    photos = [noise_texture(220, 220, seed=s) for s in (40, 41)]
+    out = evaluate_analysis(m, photos, patches=64, real_photos=[("p", photos[0])])
+    assert out["context"] == 15 and out["kinds"]["patches"] == 64 and out["real"] == {}
+    with pytest.raises(ValueError, match="context"):
+        AnalysisTrainConfig(preset="sun2015", context=15)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -172,3 +173,25 @@ def test_the_stream_draws_kind_patches_bytes_on_workers(photos):
             stream.request(10, 0, max_crops=50).result()
     with pytest.raises(ValueError):
         KindPatchStream(photos, workers=-1)
+
+
+def test_context_windows_are_the_crop_around_each_patch():
+    """Sharp crops, no finish: every window is a block of the photo (or its mirror) whose
+    centre is the labelled patch; context 0 keeps the plain patches."""
+    from blurlib.data.degrade import NONE
+
+    yy, xx = np.mgrid[0:300, 0:300]
+    coded = np.stack([xx % 256, yy % 256, (xx // 256) * 16 + yy // 256], axis=2).astype(np.uint8)
+    cfg = kinds.KindConfig(kind_probs=(1.0, 0.0, 0.0), base=NONE, finish=NONE, context=12)
+    kp = kinds.kind_patches([coded], 60, seed=4, config=cfg)
+    assert kp.x.shape == (60, 54, 54, 3) and (kp.kind == 0).all()
+    x = kp.x.astype(int)
+    cols = x[..., 0] + 256 * (x[..., 2] // 16)
+    rows = x[..., 1] + 256 * (x[..., 2] % 16)
+    step = np.diff(cols, axis=2)
+    assert (np.abs(step) == 1).all() and (step == step[:, :1, :1]).all()  # mirrored or not
+    assert (np.diff(rows, axis=1) == 1).all()
+    plain = kinds.kind_patches([coded], 60, seed=4, config=dataclasses.replace(cfg, context=0))
+    assert plain.x.shape == (60, 30, 30, 3)
+    with pytest.raises(ValueError, match="context"):
+        kinds.KindConfig(context=-1)

@@ -13,6 +13,9 @@ Labels of a patch (one concept, used by training, evaluation and the pictures):
   shake has the moments' extent sqrt(12·λ_max + 1), equal to the length of a straight kernel of
   the same spread along its principal axis;
 * ``motion_type``: 0 none, 1 straight, 2 shake (:data:`MOTION_TYPES`), for evaluation.
+* with ``KindConfig.context`` = k > 0, each patch comes with k px of its crop around it
+  (``x`` is (P + 2k)-pixel windows centred on the labelled patches; the labels, the keep rule
+  and the orientation are the central patch's), for nets that look beyond the patch;
 * ``texture_angle``, ``coherence``: where the sharp source patch's lines run and how
   one-directional it is (:func:`blurlib.data.patches.patch_orientation`), for evaluation: the
   kind of a blur along or across parallel lines is ambiguous.
@@ -93,6 +96,7 @@ class KindConfig:
     min_evidence: float = EVIDENCE_THRESHOLD  # detail of the observed patch
     crop_patches: int = 4  # crops of crop_patches² grid patches share one kind and kernel
     sun_kernels: bool = False  # motion = one of Sun's 72 exact kernels, drawn uniformly
+    context: int = 0  # px of the crop around each patch that comes with it (x: P + 2·context)
 
     def __post_init__(self) -> None:
         p = np.asarray(self.kind_probs, float)
@@ -109,6 +113,8 @@ class KindConfig:
             raise ValueError(f"defocus_radius must lie in (0, 16] px, got {self.defocus_radius}")
         if self.crop_patches < 1:
             raise ValueError("crop_patches must be >= 1")
+        if not 0 <= self.context <= 64:
+            raise ValueError(f"context must be 0-64 px, got {self.context}")
 
 
 #: Sun et al.'s setup: their 73 classes drawn uniformly — no blur (sharp) or one of the 72 exact
@@ -210,7 +216,8 @@ def _one_crop(
     coherence (k,))`` (:func:`blurlib.data.patches.patch_orientation` of the sharp source
     patches) or None if none kept."""
     side = c.crop_patches * patch
-    margin = 16  # > half the largest kernel (25 px motion, 6 px disk) plus resampling reach
+    cut = 16  # > half the largest kernel (25 px motion, 6 px disk) plus resampling reach
+    margin = cut + c.context  # the context around the crop is blurred and finished with it
     h, w = photo.shape[:2]
     if h < side + 2 * margin or w < side + 2 * margin:
         return None
@@ -221,15 +228,23 @@ def _one_crop(
         sharp = np.ascontiguousarray(sharp[:, ::-1])
     kind, spec = _draw_kind(rng, c)
     base = apply_specs(sharp, draw_base(rng, c.base, sharp.shape))
-    blurred = blur_crop(base, kind, spec)[margin:-margin, margin:-margin]
-    observed = apply_specs(blurred, draw_finish(rng, c.finish, blurred.shape))
+    blurred = blur_crop(base, kind, spec)[cut:-cut, cut:-cut]
+    finished = apply_specs(blurred, draw_finish(rng, c.finish, blurred.shape))
+    k = c.context
+    observed = finished[k : k + side, k : k + side]
     source = sharp[margin:-margin, margin:-margin]
     src_tex = patch_texture(source, patch) >= c.min_texture
     keep = src_tex & (patch_texture(observed, patch) >= c.min_evidence)
     if not keep.any():
         return None
     angle, coherence = patch_orientation(source, patch)
-    return to_patches(observed, patch)[keep], kind, spec, angle[keep], coherence[keep]
+    if k:  # each kept patch with its context: a (P + 2k)-pixel window centred on it
+        view = np.lib.stride_tricks.sliding_window_view(finished, (patch + 2 * k,) * 2, (0, 1))
+        rows, cols = np.nonzero(keep)
+        x = np.ascontiguousarray(view[rows * patch, cols * patch].transpose(0, 2, 3, 1))
+    else:
+        x = to_patches(observed, patch)[keep]
+    return x, kind, spec, angle[keep], coherence[keep]
 
 
 def crop_result(

@@ -220,8 +220,11 @@ def kind_robustness(
     ``pristine``: the :func:`kind_report` of the same photos, patches and seed when the caller
     has it already (it is the "pristine" row, not computed again)."""
     from blurlib.data.degrade import apply_specs
-    from blurlib.data.kinds import kind_patches
+    from blurlib.data.kinds import KindConfig, kind_patches
     from blurlib.evaluation.robustness import QUALITY_VARIANTS
+    from blurlib.nets.analysis import model_context
+
+    config = KindConfig(context=model_context(model))
 
     out = {}
     for name in KIND_VARIANTS:
@@ -229,7 +232,9 @@ def kind_robustness(
         if name == "pristine" and pristine is not None:
             rep = pristine
         else:
-            test = kind_patches([apply_specs(p, lens) for p in photos], patches, TEST_SEED + seed)
+            test = kind_patches(
+                [apply_specs(p, lens) for p in photos], patches, TEST_SEED + seed, config
+            )
             if camera:
                 test.x = np.stack([apply_specs(x, camera) for x in test.x])
             rep = kind_report(test, predict_patch_heads(model, test.x))
@@ -270,16 +275,26 @@ def evaluate_analysis(
     report on the full mix, Sun's 73-class accuracy (multi-head net quantised, and
     ``sun_model`` when given) on Sun's setup, a summary per real motion-blurred photo, and with
     ``robustness`` the quality variants (:func:`kind_robustness`)."""
-    from blurlib.data.kinds import SUN2015, kind_patches
+    from dataclasses import replace
 
-    test = kind_patches(test_photos, patches, seed=TEST_SEED + seed)
+    from blurlib.data.kinds import SUN2015, KindConfig, kind_patches
+    from blurlib.nets.analysis import model_context
+
+    context = model_context(model)  # a net that reads context gets windows (same labels)
+    config = KindConfig(context=context)
+    test = kind_patches(test_photos, patches, seed=TEST_SEED + seed, config=config)
     pred = predict_patch_heads(model, test.x)
-    out: dict[str, Any] = {"kinds": kind_report(test, pred)}
+    out: dict[str, Any] = {"kinds": kind_report(test, pred), "context": context}
     sun_test = kind_patches(test_photos, patches, seed=20_000 + seed, config=SUN2015)
+    mine = sun_test
+    if context:  # its own draw of Sun's setup, with context
+        mine = kind_patches(
+            test_photos, patches, seed=20_000 + seed, config=replace(SUN2015, context=context)
+        )
     sun: dict[str, Any] = {"patches": len(sun_test)}
-    heads = predict_patch_heads(model, sun_test.x)
-    sun["analysis_quantised"] = sun_accuracy_of_heads(heads, sun_test)
-    sun["analysis_errors"] = sun_motion_errors(sun_test, heads["angle_deg"], heads["length_px"])
+    heads = predict_patch_heads(model, mine.x)
+    sun["analysis_quantised"] = sun_accuracy_of_heads(heads, mine)
+    sun["analysis_errors"] = sun_motion_errors(mine, heads["angle_deg"], heads["length_px"])
     if sun_model is not None:
         from blurlib.data.kinds import sun_class_labels
 
@@ -287,7 +302,8 @@ def evaluate_analysis(
         angle, length = sun_class_labels(sun2015_classes(sun_model, sun_test.x))
         sun["sun2015_errors"] = sun_motion_errors(sun_test, angle, length)
     out["sun73"] = sun
-    out["real"] = {name: real_motion_report(model, image) for name, image in real_photos}
+    # whole photos need the dense form, which a context net does not have yet
+    out["real"] = {} if context else {n: real_motion_report(model, im) for n, im in real_photos}
     if robustness:
         out["robustness"] = kind_robustness(model, test_photos, patches, seed, out["kinds"])
     return out

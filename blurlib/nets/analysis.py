@@ -35,7 +35,7 @@ import numpy as np
 
 from blurlib import PATCH
 from blurlib.data.kinds import N_SUN_CLASSES, angle_from_doubled
-from blurlib.nets.builders import compact_trunk, seeded_init
+from blurlib.nets.builders import compact_features, compact_trunk, seeded_init
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -67,14 +67,44 @@ def build_sun2015(patch: int = PATCH, seed: int | None = None, dropout: float = 
 
 
 def build_analysis(
-    patch: int = PATCH, seed: int | None = None, *, width: int = 32, dropout: float = 0.0
+    patch: int = PATCH,
+    seed: int | None = None,
+    *,
+    width: int = 32,
+    dropout: float = 0.0,
+    context: int = 0,
 ):
     """Return the multi-head net: ``(batch, P, P, 3) 0–255 → {"kind": (batch, 3) softmax,
-    "direction": (batch, 2) (cos 2θ, sin 2θ), "length": (batch, 1) px}``."""
+    "direction": (batch, 2) (cos 2θ, sin 2θ), "length": (batch, 1) px}``.
+
+    ``context`` > 0 (experimental): the input is the patch with ``context`` px around it, a
+    (P + 2·context)-pixel window (:attr:`blurlib.data.kinds.KindConfig.context`); a second
+    trunk reads the whole window at half resolution (average-pooled, centre-cropped to P) beside
+    the first on the patch itself, and the shared layer sees both. Twice the trunk's work, one
+    value per patch; no dense form yet (:func:`analysis_fully_convolutional` refuses it)."""
     import keras
     from keras import layers
 
-    inp, x = compact_trunk(patch, seed, width, "analysis")
+    if context:
+        window = patch + 2 * context
+        half = window // 2
+        if window % 2 or half < patch or (half - patch) % 2:
+            raise ValueError(
+                f"context {context}: the half-resolution window ({window}/2) must hold the "
+                f"{patch}-px patch with an even border (e.g. context {patch // 2})"
+            )
+        inp = keras.Input(shape=(window, window, 3), name="image")
+        centre = layers.Cropping2D(context, name="patch_crop")(inp)
+        around = layers.AveragePooling2D(2, name="context_pool")(inp)
+        if half > patch:
+            around = layers.Cropping2D((half - patch) // 2, name="context_crop")(around)
+        near = compact_features(centre, patch, seed, width, "analysis")
+        far = compact_features(
+            around, patch, None if seed is None else seed + 100, width, "analysis", "ctx_"
+        )
+        x = layers.Concatenate(name="both")([near, far])
+    else:
+        inp, x = compact_trunk(patch, seed, width, "analysis")
     x = layers.Dense(
         4 * width, activation="relu", kernel_initializer=seeded_init(seed, 10), name="fc"
     )(x)
@@ -208,7 +238,18 @@ def analysis_fully_convolutional(model: keras.Model) -> keras.Model:
 
     if not is_analysis_model(model):
         raise ValueError(f"model {model.name!r} has no kind/direction/length heads")
+    if model_context(model):
+        raise ValueError(
+            f"model {model.name!r} reads {model_context(model)} px of context around each patch "
+            "(an experiment): it has no dense form yet; classify windows with predict_on_batch"
+        )
     return to_fully_convolutional(_raw_chain(model))
+
+
+def model_context(model: keras.Model, patch: int = PATCH) -> int:
+    """Return the px of context around each patch that ``model`` reads (0: the patch only)."""
+    side = int(model.inputs[0].shape[1])
+    return max(0, (side - patch) // 2)
 
 
 def decode_heads(raw: Any) -> dict[str, np.ndarray]:

@@ -102,15 +102,25 @@ def compact_trunk(patch: int, seed: int | None, width: int, what: str = "compact
     The multi-head analysis net (:mod:`blurlib.nets.analysis`) grows its heads on the same trunk.
     """
     import keras
+
+    inp = keras.Input(shape=(patch, patch, 3), name="image")
+    return inp, compact_features(inp, patch, seed, width, what)
+
+
+def compact_features(
+    x: Any, patch: int, seed: int | None, width: int, what: str = "compact", prefix: str = ""
+) -> Any:
+    """Return the flattened features of :func:`compact_trunk` applied to the ``patch``-pixel
+    0–255 tensor ``x``; layer names get ``prefix`` (and initial weights the seed offset of
+    their position, so two trunks with different prefixes and seeds differ)."""
     from keras import layers
 
-    x = inp = keras.Input(shape=(patch, patch, 3), name="image")
-    x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(x)
+    x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name=f"{prefix}rescale")(x)
     size, k = patch, 0
     for block, (filters, n_conv) in enumerate(((width, 3), (2 * width, 2)), start=1):
         for conv in range(1, n_conv + 1):
             k += 1
-            name = f"b{block}c{conv}"
+            name = f"{prefix}b{block}c{conv}"
             x = layers.Conv2D(
                 filters,
                 3,
@@ -123,18 +133,22 @@ def compact_trunk(patch: int, seed: int | None, width: int, what: str = "compact
             size -= 2
         if size % 2:
             raise ValueError(f"patch {patch}: the {what} net needs even pool inputs (try 30)")
-        x = layers.MaxPooling2D(2, name=f"pool{block}")(x)
+        x = layers.MaxPooling2D(2, name=f"{prefix}pool{block}")(x)
         size //= 2
     if size < 1:
         raise ValueError(f"patch {patch} is too small for the {what} net (needs >= 22)")
     # The head covers the whole remaining extent (global pooling would break exactness of
     # the fully-convolutional form at the borders; a full-extent kernel keeps it exact).
     x = layers.Conv2D(
-        4 * width, size, use_bias=False, kernel_initializer=seeded_init(seed, 9), name="head_conv"
+        4 * width,
+        size,
+        use_bias=False,
+        kernel_initializer=seeded_init(seed, 9),
+        name=f"{prefix}head_conv",
     )(x)
-    x = layers.BatchNormalization(momentum=0.9, name="head_bn")(x)
-    x = layers.ReLU(name="head_relu")(x)
-    return inp, layers.Flatten(name="flatten")(x)
+    x = layers.BatchNormalization(momentum=0.9, name=f"{prefix}head_bn")(x)
+    x = layers.ReLU(name=f"{prefix}head_relu")(x)
+    return layers.Flatten(name=f"{prefix}flatten")(x)
 
 
 def _compact(patch: int, seed: int | None, dropout: float, width: int) -> keras.Model:

@@ -65,6 +65,7 @@ class AnalysisTrainConfig:
     val_share: float = 0.15  # of the training-list photos, by photo
     max_minutes: float | None = None  # wall budget: no epoch starts that would end past it
     length_weight: float = 1.0  # weight of the length term of analysis_loss (analysis net only)
+    context: int = 0  # px around each patch the analysis net reads (experimental; 0 = none)
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -73,10 +74,12 @@ class AnalysisTrainConfig:
             raise ValueError("epochs, per_epoch, val_patches and batch_size must be >= 1")
         if not self.length_weight > 0:
             raise ValueError(f"length_weight must be > 0, got {self.length_weight}")
+        if self.context and self.preset != "analysis":
+            raise ValueError("context is for the analysis net only")
 
     def kind_config(self) -> KindConfig:
         """The patch generator's settings for this preset."""
-        return SUN2015 if self.preset == "sun2015" else KindConfig()
+        return SUN2015 if self.preset == "sun2015" else KindConfig(context=self.context)
 
 
 def load_split_photos(
@@ -130,7 +133,7 @@ def build_and_compile(config: AnalysisTrainConfig, steps: int) -> tuple[Any, Any
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         )
         return model, model
-    model = build_analysis(seed=config.seed, width=config.width)
+    model = build_analysis(seed=config.seed, width=config.width, context=config.context)
     view = training_view(model)
     view.compile(optimizer=opt, loss=analysis_loss(length_weight=config.length_weight))
     return model, view
@@ -273,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         "deadleaves",
         "max_minutes",
         "length_weight",
+        "context",
     ):
         default = getattr(AnalysisTrainConfig, f)
         kind = type(default) if default is not None else float
