@@ -207,3 +207,24 @@ def test_context_net_reads_the_patch_and_its_surroundings():
         na.analysis_fully_convolutional(net)
     with pytest.raises(ValueError, match="context"):
         na.build_analysis(seed=0, width=8, context=7)  # 44/2 = 22 px cannot hold the patch
+
+
+def test_a_context_net_analyses_photos_window_by_window():
+    import cv2
+
+    net = na.build_analysis(seed=1, width=8, context=15)
+    image = noise_texture(95, 128, seed=3)
+    a = ia.patch_analysis(net, image)
+    assert a.p_motion.shape == (3, 4) and a.stride == 30
+    assert np.allclose(a.p_sharp + a.p_motion + a.p_defocus, 1.0, atol=1e-5)
+    # each grid patch is its window with 15 px around it, mirrored at the photo's borders
+    padded = cv2.copyMakeBorder(image, 15, 15, 15, 15, cv2.BORDER_REFLECT_101)
+    for i, j in ((0, 0), (1, 2), (2, 3)):
+        window = padded[30 * i : 30 * i + 60, 30 * j : 30 * j + 60][None].astype(np.float32)
+        want = na.decode_outputs(net.predict_on_batch(window))
+        np.testing.assert_allclose(a.p_motion[i, j], want["p_kind"][0, 1], atol=1e-5)
+    same = ia.dense_analysis(net, image, stride=30)
+    np.testing.assert_allclose(same.p_motion, a.p_motion, atol=1e-5)
+    finer = ia.dense_analysis(net, image, stride=10)
+    assert finer.p_motion.shape == (7, 10)
+    np.testing.assert_allclose(finer.p_motion[::3, ::3], a.p_motion, atol=1e-5)

@@ -133,6 +133,7 @@ def test_a_context_run_trains_and_evaluates_on_windows(photo_list, tmp_path):
     assert model_context(m) == 15 and tuple(m.inputs[0].shape[1:3]) == (60, 60)
     photos = [noise_texture(220, 220, seed=s) for s in (40, 41)]
     out = evaluate_analysis(m, photos, patches=64, real_photos=[("p", photos[0])])
-    assert out["context"] == 15 and out["kinds"]["patches"] == 64 and out["real"] == {}
+    assert out["context"] == 15 and out["kinds"]["patches"] == 64
+    assert 0.0 <= out["real"]["p"]["share_motion"] <= 1.0  # whole photos: windows cropped
     with pytest.raises(ValueError, match="context"):
         AnalysisTrainConfig(preset="sun2015", context=15)

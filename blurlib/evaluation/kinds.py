@@ -302,8 +302,7 @@ def evaluate_analysis(
         angle, length = sun_class_labels(sun2015_classes(sun_model, sun_test.x))
         sun["sun2015_errors"] = sun_motion_errors(sun_test, angle, length)
     out["sun73"] = sun
-    # whole photos need the dense form, which a context net does not have yet
-    out["real"] = {} if context else {n: real_motion_report(model, im) for n, im in real_photos}
+    out["real"] = {name: real_motion_report(model, image) for name, image in real_photos}
     if robustness:
         out["robustness"] = kind_robustness(model, test_photos, patches, seed, out["kinds"])
     return out

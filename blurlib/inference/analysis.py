@@ -13,7 +13,9 @@ Angles follow :mod:`blurlib.data.kernels`: degrees in [0, 180), 0 = along the im
 (right), 90 = along the y axis, counter-clockwise as seen on screen. ``angle_deg`` and
 ``length_px`` are NaN where ``p_motion < 0.5``. Both need the multi-head model
 (``blurlib.model.load_model("analysis")``); a binary motion-vs-not model raises
-:class:`blurlib.errors.ModelFileError` naming the model to load.
+:class:`blurlib.errors.ModelFileError` naming the model to load. A net that reads context
+around each patch (experimental, ``build_analysis(context=...)``) has no dense form yet: its
+windows are cropped with their surroundings and classified (:func:`context_raw`).
 """
 
 from __future__ import annotations
@@ -108,11 +110,52 @@ def _to_analysis(raw: np.ndarray, evidence: np.ndarray, stride: int) -> PatchAna
     )
 
 
+def context_raw(
+    model: keras.Model, image: np.ndarray, stride: int, batch_size: int = 256
+) -> np.ndarray:
+    """Raw heads ``(rows, cols, 6)`` of the 30×30 windows at ``stride`` for a net that reads
+    context around each patch (:func:`blurlib.nets.analysis.model_context`): each window is
+    cropped with its surroundings from the photo (mirrored at the photo's borders, where a
+    training window had real pixels) and classified — exact, but no dense form: fine on the
+    patch grid, slow at small strides."""
+    import cv2
+
+    from blurlib.nets.analysis import model_context
+
+    k = model_context(model)
+    rows, cols = window_grid_shape(image.shape[0], image.shape[1], stride, PATCH)
+    padded = cv2.copyMakeBorder(np.ascontiguousarray(image), k, k, k, k, cv2.BORDER_REFLECT_101)
+    side = PATCH + 2 * k
+    view = np.lib.stride_tricks.sliding_window_view(padded, (side, side), axis=(0, 1))
+    view = view[::stride, ::stride][:rows, :cols]  # (rows, cols, 3, side, side), no copy
+    n = rows * cols
+    raw = np.empty((n, 6), np.float32)
+    bs = max(1, min(batch_size, 1 << max(0, (n - 1).bit_length())))
+    buf = np.zeros((bs, side, side, 3), np.float32)
+    for start in range(0, n, bs):
+        stop = min(start + bs, n)
+        ii, jj = np.divmod(np.arange(start, stop), cols)
+        buf[: stop - start] = view[ii, jj].transpose(0, 2, 3, 1)
+        buf[stop - start :] = 0
+        out = model.predict_on_batch(buf)
+        p = np.clip(np.asarray(out["kind"], np.float32), 1e-12, 1.0)
+        heads = [np.log(p), np.asarray(out["direction"]), np.asarray(out["length"])]
+        raw[start:stop] = np.concatenate(heads, axis=1)[: stop - start]
+    return raw.reshape(rows, cols, 6)
+
+
 def patch_analysis(
     model: keras.Model, image: Any, patch: int = PATCH, batch_size: int = 512
 ) -> PatchAnalysis:
     """Return the :class:`PatchAnalysis` of every ``patch``×``patch`` grid patch
     (``(H // patch, W // patch)`` arrays; the bottom/right remainder is cropped)."""
+    from blurlib.nets.analysis import model_context
+
+    _check_model(model)
+    if model_context(model):  # a context net: windows cropped with their surroundings
+        image = as_image(image, patch)
+        evidence = evidence_mask(np.asarray(image), patch, EVIDENCE_THRESHOLD)
+        return _to_analysis(context_raw(model, image, patch), evidence, patch)
     fcn, _ = analysis_network(model)
     image = as_image(image, patch)
     grid = to_patches(image, patch)
@@ -159,13 +202,19 @@ def dense_analysis(
     ``(i*stride, j*stride)``, exact for every integer stride (as ``window_probabilities``: a
     multiple of the native stride 4 is one pass; others run shifted passes and interleave)."""
     from blurlib.inference.photos import texture_mask
+    from blurlib.nets.analysis import model_context
 
-    fcn, s = analysis_network(model)
     stride = int(stride)
     if stride < 1:
         raise ValueError(f"stride must be a positive integer, got {stride}")
     if tile is not None and tile < PATCH:
         raise ValueError(f"tile must be at least {PATCH} pixels, got {tile}")
+    _check_model(model)
+    if model_context(model):  # no dense form yet: every window cropped and classified
+        image = as_image(image, PATCH)
+        evidence = texture_mask(image, stride, PATCH, EVIDENCE_THRESHOLD)
+        return _to_analysis(context_raw(model, image, stride), evidence, stride)
+    fcn, s = analysis_network(model)
     image = as_image(image, PATCH)
     h, w = image.shape[:2]
     g = math.gcd(stride, s)
