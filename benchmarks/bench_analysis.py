@@ -16,6 +16,7 @@ float32 GEMM ceiling (``_common.gemm_ceiling``) for context, the CPU and the loa
 before and after. Run:
 
     python benchmarks/bench_analysis.py [--repeats 7] [--json benchmarks/results/FILE.json]
+        [--analysis-model runs/analysis_ctx/model.keras]
 """
 
 from __future__ import annotations
@@ -74,6 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--height", type=int, default=3000)
     ap.add_argument("--width", type=int, default=4000)
     ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument(
+        "--analysis-model",
+        default="analysis",
+        help="the blur-analysis model to time (default: the shipped one; e.g. a context net "
+        "from `--context`, whose windows are cropped with their surroundings)",
+    )
     args = ap.parse_args(argv)
 
     from blurlib.runtime import start_keras
@@ -87,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
 
     load0 = os.getloadavg()
     name, img = photo(args.height, args.width)
-    detector, analyser = load_model(), load_model("analysis")
+    detector, analyser = load_model(), load_model(args.analysis_model)
     paths = {
         "patch_probabilities": lambda: patch_probabilities(detector, img),
         "patch_analysis": lambda: patch_analysis(analyser, img),
@@ -109,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python benchmarks/bench_analysis.py "
         + " ".join(sys.argv[1:] if argv is None else argv),
         "photo": f"{name} upscaled to {args.width}×{args.height}",
+        "analysis_model": args.analysis_model,
         "patches": grid[0] * grid[1],
         "repeats": len(det),
         "seconds": times,
