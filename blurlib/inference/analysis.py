@@ -30,7 +30,13 @@ import numpy as np
 from blurlib import PATCH
 from blurlib.data.patches import EVIDENCE_THRESHOLD, evidence_mask, to_patches
 from blurlib.errors import ModelFileError
-from blurlib.inference.windows import DEFAULT_STRIDE, DEFAULT_TILE, as_image, window_grid_shape
+from blurlib.inference.windows import (
+    DEFAULT_STRIDE,
+    DEFAULT_TILE,
+    as_image,
+    crop_batches,
+    window_grid_shape,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -125,18 +131,8 @@ def context_raw(
     k = model_context(model)
     rows, cols = window_grid_shape(image.shape[0], image.shape[1], stride, PATCH)
     padded = cv2.copyMakeBorder(np.ascontiguousarray(image), k, k, k, k, cv2.BORDER_REFLECT_101)
-    side = PATCH + 2 * k
-    view = np.lib.stride_tricks.sliding_window_view(padded, (side, side), axis=(0, 1))
-    view = view[::stride, ::stride][:rows, :cols]  # (rows, cols, 3, side, side), no copy
-    n = rows * cols
-    raw = np.empty((n, 6), np.float32)
-    bs = max(1, min(batch_size, 1 << max(0, (n - 1).bit_length())))
-    buf = np.zeros((bs, side, side, 3), np.float32)
-    for start in range(0, n, bs):
-        stop = min(start + bs, n)
-        ii, jj = np.divmod(np.arange(start, stop), cols)
-        buf[: stop - start] = view[ii, jj].transpose(0, 2, 3, 1)
-        buf[stop - start :] = 0
+    raw = np.empty((rows * cols, 6), np.float32)
+    for start, stop, buf in crop_batches(padded, PATCH + 2 * k, stride, rows, cols, batch_size):
         out = model.predict_on_batch(buf)
         p = np.clip(np.asarray(out["kind"], np.float32), 1e-12, 1.0)
         heads = [np.log(p), np.asarray(out["direction"]), np.asarray(out["length"])]

@@ -62,6 +62,7 @@ import logging
 import math
 import os
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -277,6 +278,27 @@ def patch_probabilities(
     return classify_crops(fcn, as_image(image, patch), patch, patch, batch_size)
 
 
+def crop_batches(
+    image: np.ndarray, side: int, stride: int, rows: int, cols: int, batch_size: int = DEFAULT_BATCH
+) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Yield ``(start, stop, batch)``: windows ``start:stop`` (row-major over the ``rows`` ×
+    ``cols`` grid) of the ``side``-pixel windows of ``image`` with top-left corners
+    ``(i*stride, j*stride)``, as one float32 batch of one shape (a power of two up to
+    ``batch_size``, zero-padded after ``stop - start``; the buffer is reused)."""
+    view = np.lib.stride_tricks.sliding_window_view(image, (side, side), axis=(0, 1))
+    view = view[::stride, ::stride][:rows, :cols]  # (rows, cols, C, side, side), no copy
+    n = rows * cols
+    bs = max(1, min(batch_size, 1 << max(0, (n - 1).bit_length())))
+    buf = np.zeros((bs, side, side, image.shape[2]), np.float32)
+    for start in range(0, n, bs):
+        stop = min(start + bs, n)
+        ii, jj = np.divmod(np.arange(start, stop), cols)
+        buf[: stop - start] = view[ii, jj].transpose(0, 2, 3, 1)
+        if stop - start < bs:
+            buf[stop - start :] = 0
+        yield start, stop, buf
+
+
 def classify_crops(
     net: Any, image: np.ndarray, stride: int, patch: int = PATCH, batch_size: int = DEFAULT_BATCH
 ) -> np.ndarray:
@@ -286,18 +308,8 @@ def classify_crops(
     shape (a power of two up to ``batch_size``: few traces)."""
     h, w = image.shape[:2]
     rows, cols = window_grid_shape(h, w, stride, patch)
-    view = np.lib.stride_tricks.sliding_window_view(image, (patch, patch), axis=(0, 1))
-    view = view[::stride, ::stride][:rows, :cols]  # (rows, cols, 3, P, P), no copy
-    n = rows * cols
-    out = np.empty(n, np.float32)
-    bs = max(1, min(batch_size, 1 << max(0, (n - 1).bit_length())))
-    buf = np.zeros((bs, patch, patch, 3), np.float32)
-    for start in range(0, n, bs):
-        stop = min(start + bs, n)
-        ii, jj = np.divmod(np.arange(start, stop), cols)
-        buf[: stop - start] = view[ii, jj].transpose(0, 2, 3, 1)
-        if stop - start < bs:
-            buf[stop - start :] = 0
+    out = np.empty(rows * cols, np.float32)
+    for start, stop, buf in crop_batches(image, patch, stride, rows, cols, batch_size):
         out[start:stop] = _forward(net, buf)[: stop - start].reshape(-1)
     return out.reshape(rows, cols)
 
