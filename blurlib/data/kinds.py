@@ -59,7 +59,6 @@ from blurlib.data.patches import (
     TEXTURE_THRESHOLD,
     patch_orientation,
     patch_texture,
-    to_patches,
 )
 
 KINDS: tuple[str, ...] = ("sharp", "motion", "defocus")
@@ -238,12 +237,10 @@ def _one_crop(
     if not keep.any():
         return None
     angle, coherence = patch_orientation(source, patch)
-    if k:  # each kept patch with its context: a (P + 2k)-pixel window centred on it
-        view = np.lib.stride_tricks.sliding_window_view(finished, (patch + 2 * k,) * 2, (0, 1))
-        rows, cols = np.nonzero(keep)
-        x = np.ascontiguousarray(view[rows * patch, cols * patch].transpose(0, 2, 3, 1))
-    else:
-        x = to_patches(observed, patch)[keep]
+    # each kept patch with its context: a (P + 2k)-pixel window centred on it (k = 0: the patch)
+    view = np.lib.stride_tricks.sliding_window_view(finished, (patch + 2 * k,) * 2, (0, 1))
+    rows, cols = np.nonzero(keep)
+    x = np.ascontiguousarray(view[rows * patch, cols * patch].transpose(0, 2, 3, 1))
     return x, kind, spec, angle[keep], coherence[keep]
 
 
