@@ -475,3 +475,21 @@ def test_import_does_not_load_tensorflow():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_two_way_bins_partition_with_the_last_bin_closed():
+    from blurlib.evaluation.metrics import two_way_bins
+
+    a = np.array([0.0, 14.9, 15.0, 90.0, 45.0])
+    b = np.array([0.0, 0.3, 1.0, 0.6, 0.59])
+    rows = list(two_way_bins(a, ((0, 15), (15, 45), (45, 90)), b, ((0, 0.3), (0.3, 0.6), (0.6, 1))))
+    assert [(x, y) for x, y, _ in rows][:2] == [("0-15", "0-0.3"), ("0-15", "0.3-0.6")]
+    assert sum(m.astype(int) for _, _, m in rows).tolist() == [1] * 5  # each value in one bin
+    got = {(x, y): np.flatnonzero(m).tolist() for x, y, m in rows if m.any()}
+    assert got == {
+        ("0-15", "0-0.3"): [0],
+        ("0-15", "0.3-0.6"): [1],
+        ("15-45", "0.6-1"): [2],
+        ("45-90", "0.6-1"): [3],  # 90 and 1.0: the closed ends of the last bins
+        ("45-90", "0.3-0.6"): [4],
+    }

@@ -146,6 +146,6 @@ def test_false_alarms_by_texture_counts_what_is_called():
         (r["detail"], r["coherence"]): r for r in false_alarms_by_texture(probs, [noise, stripes])
     }
     assert rows[("20-inf", "0-0.3")]["n"] == 20 and rows[("20-inf", "0-0.3")]["called"] == 1.0
-    low = rows[("5-10", "0.6-inf")]  # faint parallel lines: little detail, one direction
+    low = rows[("5-10", "0.6-1")]  # faint parallel lines: little detail, one direction
     assert low["n"] == 20 and low["called"] == 0.0
     assert sum(r["n"] for r in rows.values()) == 40

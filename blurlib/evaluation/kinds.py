@@ -35,12 +35,12 @@ from typing import Any
 import numpy as np
 
 from blurlib.data.kinds import KINDS, KindPatches, angle_difference, sun_class
+from blurlib.evaluation.metrics import COHERENCE_BINS, two_way_bins
 
 BUCKETS: tuple[tuple[float, float], ...] = ((7.0, 11.0), (11.0, 17.0), (17.0, 25.0), (9.0, 25.0))
-#: straight motion by the angle between the blur and the sharp source's lines (degrees) …
+#: straight motion by the angle between the blur and the sharp source's lines (degrees; with
+#: :data:`blurlib.evaluation.metrics.COHERENCE_BINS`, how one-directional the source is)
 CROSS_BINS: tuple[tuple[float, float], ...] = ((0.0, 15.0), (15.0, 45.0), (45.0, 90.0))
-#: … and by how one-directional the source is (:func:`blurlib.data.patches.patch_orientation`)
-COHERENCE_BINS: tuple[tuple[float, float], ...] = ((0.0, 0.3), (0.3, 0.6), (0.6, 1.0))
 TEST_SEED = 10_000  # test patches of evaluation seed s are drawn with seed TEST_SEED + s
 
 
@@ -98,24 +98,18 @@ def by_texture(patches: KindPatches, guess: np.ndarray) -> list[dict[str, Any]]:
     sel = patches.motion_type == 1
     cross = angle_difference(patches.angle[sel], patches.texture_angle[sel])
     coh, kinds = patches.coherence[sel], np.asarray(guess)[sel]
-    rows = []
-    for lo, hi in CROSS_BINS:
-        for clo, chi in COHERENCE_BINS:
-            top_a, top_c = hi >= CROSS_BINS[-1][1], chi >= COHERENCE_BINS[-1][1]
-            in_a = (cross >= lo) & ((cross <= hi) if top_a else (cross < hi))
-            m = in_a & (coh >= clo) & ((coh <= chi) if top_c else (coh < chi))
-            rows.append(
-                {
-                    "angle": f"{lo:g}-{hi:g}",
-                    "coherence": f"{clo:g}-{chi:g}",
-                    "n": int(m.sum()),
-                    "called": {
-                        name: round(float(np.mean(kinds[m] == k)), 4) if m.any() else math.nan
-                        for k, name in enumerate(KINDS)
-                    },
-                }
-            )
-    return rows
+    return [
+        {
+            "angle": angle,
+            "coherence": coherence,
+            "n": int(m.sum()),
+            "called": {
+                name: round(float(np.mean(kinds[m] == k)), 4) if m.any() else math.nan
+                for k, name in enumerate(KINDS)
+            },
+        }
+        for angle, coherence, m in two_way_bins(cross, CROSS_BINS, coh, COHERENCE_BINS)
+    ]
 
 
 def kind_report(patches: KindPatches, pred: dict[str, np.ndarray]) -> dict[str, Any]:

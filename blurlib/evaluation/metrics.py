@@ -16,11 +16,13 @@ Conventions
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 __all__ = [
+    "COHERENCE_BINS",
     "average_precision",
     "binary_metrics",
     "bootstrap_by_group",
@@ -30,7 +32,34 @@ __all__ = [
     "ratio_or_nan",
     "roc_auc",
     "roc_curve",
+    "two_way_bins",
 ]
+
+#: bins of :func:`blurlib.data.patches.patch_orientation`'s coherence: no dominant direction,
+#: some, one direction (parallel lines) — the breakdowns of the kind and robustness reports
+COHERENCE_BINS: tuple[tuple[float, float], ...] = ((0.0, 0.3), (0.3, 0.6), (0.6, 1.0))
+
+
+def two_way_bins(
+    a: np.ndarray,
+    a_bins: Sequence[tuple[float, float]],
+    b: np.ndarray,
+    b_bins: Sequence[tuple[float, float]],
+) -> Iterator[tuple[str, str, np.ndarray]]:
+    """Yield ``(a label, b label, mask)`` for every pair of bins (``a``'s bins outer), labels
+    ``"lo-hi"``: a bin holds ``lo <= value < hi``, the last bin of each axis also ``hi``."""
+
+    def masks(v: np.ndarray, bins: Sequence[tuple[float, float]]) -> list[tuple[str, Any]]:
+        last = len(bins) - 1
+        return [
+            (f"{lo:g}-{hi:g}", (v >= lo) & ((v <= hi) if i == last else (v < hi)))
+            for i, (lo, hi) in enumerate(bins)
+        ]
+
+    b_masks = masks(np.asarray(b), b_bins)
+    for a_label, a_mask in masks(np.asarray(a), a_bins):
+        for b_label, b_mask in b_masks:
+            yield a_label, b_label, a_mask & b_mask
 
 
 def check_binary(y_true: Any, y_score: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -40,6 +40,7 @@ from blurlib.evaluation.examples import (
     make_protocol_examples,
     protocol_seed,
 )
+from blurlib.evaluation.metrics import COHERENCE_BINS, two_way_bins
 from blurlib.evaluation.runner import evaluate, format_cell, model_predictor
 from blurlib.evaluation.suite import blurred_fraction
 
@@ -77,8 +78,7 @@ DETAIL_BINS: tuple[tuple[float, float], ...] = (
     (10.0, 20.0),
     (20.0, math.inf),
 )
-#: … and by how one-directional they are (patch_orientation's coherence)
-COHERENCE_BINS: tuple[tuple[float, float], ...] = ((0.0, 0.3), (0.3, 0.6), (0.6, math.inf))
+#: … and by how one-directional they are (:data:`blurlib.evaluation.metrics.COHERENCE_BINS`)
 
 
 def false_alarms_by_texture(
@@ -95,20 +95,16 @@ def false_alarms_by_texture(
         coherences.append(patch_orientation(photo)[1][mask])
         called.append(np.asarray(probs)[mask] > threshold)
     d, c, hit = (np.concatenate(a) if a else np.zeros(0) for a in (details, coherences, called))
-    rows = []
-    for lo, hi in DETAIL_BINS:
-        for clo, chi in COHERENCE_BINS:
-            m = (d >= lo) & (d < hi) & (c >= clo) & (c < chi)
-            rows.append(
-                {
-                    "detail": f"{lo:g}-{hi:g}",
-                    "coherence": f"{clo:g}-{chi:g}",
-                    "n": int(m.sum()),
-                    "share": round(float(m.mean()), 4) if m.size else math.nan,
-                    "called": round(float(hit[m].mean()), 4) if m.any() else math.nan,
-                }
-            )
-    return rows
+    return [
+        {
+            "detail": detail,
+            "coherence": coherence,
+            "n": int(m.sum()),
+            "share": round(float(m.mean()), 4) if m.size else math.nan,
+            "called": round(float(hit[m].mean()), 4) if m.any() else math.nan,
+        }
+        for detail, coherence, m in two_way_bins(d, DETAIL_BINS, c, COHERENCE_BINS)
+    ]
 
 
 def variant_examples(
