@@ -128,6 +128,7 @@ def context_raw(
 
     from blurlib.nets.analysis import model_context
 
+    _check_model(model)
     k = model_context(model)
     rows, cols = window_grid_shape(image.shape[0], image.shape[1], stride, PATCH)
     padded = cv2.copyMakeBorder(np.ascontiguousarray(image), k, k, k, k, cv2.BORDER_REFLECT_101)
@@ -147,7 +148,6 @@ def patch_analysis(
     (``(H // patch, W // patch)`` arrays; the bottom/right remainder is cropped)."""
     from blurlib.nets.analysis import model_context
 
-    _check_model(model)
     if model_context(model):  # a context net: windows cropped with their surroundings
         image = as_image(image, patch)
         evidence = evidence_mask(np.asarray(image), patch, EVIDENCE_THRESHOLD)
@@ -205,7 +205,6 @@ def dense_analysis(
         raise ValueError(f"stride must be a positive integer, got {stride}")
     if tile is not None and tile < PATCH:
         raise ValueError(f"tile must be at least {PATCH} pixels, got {tile}")
-    _check_model(model)
     if model_context(model):  # no dense form yet: every window cropped and classified
         image = as_image(image, PATCH)
         evidence = texture_mask(image, stride, PATCH, EVIDENCE_THRESHOLD)
