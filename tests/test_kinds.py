@@ -195,3 +195,36 @@ def test_context_windows_are_the_crop_around_each_patch():
     assert plain.x.shape == (60, 30, 30, 3)
     with pytest.raises(ValueError, match="context"):
         kinds.KindConfig(context=-1)
+
+
+def test_mixed_crops_label_each_patch_with_its_own_blur():
+    """mix_share 1: every crop is split on the patch grid between two draws; each patch's label
+    is the blur its centre got, and context windows straddle the boundaries."""
+    from blurlib.data.degrade import NONE
+
+    tex = noise_texture(400, 400, seed=5)
+    cfg = kinds.KindConfig(
+        kind_probs=(0.5, 0.0, 0.5),
+        defocus_radius=(5.0, 6.0),
+        base=NONE,
+        finish=NONE,
+        context=15,
+        mix_share=1.0,
+        min_evidence=0.0,
+    )
+    kp = kinds.kind_patches([tex], 400, seed=2, config=cfg)
+
+    def detail(a: np.ndarray) -> np.ndarray:  # mean |horizontal step| of each window part
+        return np.abs(np.diff(a.astype(np.float32), axis=2)).mean(axis=(1, 2, 3))
+
+    centre = detail(kp.x[:, 15:45, 15:45])
+    sharp, soft = centre[kp.kind == 0], centre[kp.kind == 2]
+    assert 0.3 < (kp.kind == 0).mean() < 0.7
+    assert sharp.min() > 2 * soft.max()  # every label is its centre's blur
+    top = detail(kp.x[:, :15, 15:45])  # the context strip above each patch: its own cell
+    straddle = (kp.kind == 0) & (top < soft.max())
+    assert straddle.mean() > 0.04  # sharp patches under a defocused neighbour (1 in 8 expected)
+    plain = kinds.kind_patches([tex], 400, seed=2, config=dataclasses.replace(cfg, mix_share=0))
+    assert not ((plain.kind == 0) & (detail(plain.x[:, :15, 15:45]) < soft.max())).any()
+    with pytest.raises(ValueError, match="mix_share"):
+        kinds.KindConfig(mix_share=1.5)

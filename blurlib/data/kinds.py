@@ -19,6 +19,10 @@ Labels of a patch (one concept, used by training, evaluation and the pictures):
 * ``texture_angle``, ``coherence``: where the sharp source patch's lines run and how
   one-directional it is (:func:`blurlib.data.patches.patch_orientation`), for evaluation: the
   kind of a blur along or across parallel lines is ambiguous.
+* with ``KindConfig.mix_share`` > 0, that share of crops is split patch by patch between two
+  kinds (a second draw), at random on the patch grid extended over the context, as the
+  report's composites are: a context window then straddles blur boundaries, and its labels
+  stay the central patch's.
 
 Generator (:func:`kind_patches`). Each *crop* of ``crop_patches``×``crop_patches`` grid patches
 is cut (with a margin, so no border effect reaches a patch) from a photo or dead-leaves scene,
@@ -96,12 +100,13 @@ class KindConfig:
     crop_patches: int = 4  # crops of crop_patches² grid patches share one kind and kernel
     sun_kernels: bool = False  # motion = one of Sun's 72 exact kernels, drawn uniformly
     context: int = 0  # px of the crop around each patch that comes with it (x: P + 2·context)
+    mix_share: float = 0.0  # share of crops split patch by patch between two kinds
 
     def __post_init__(self) -> None:
         p = np.asarray(self.kind_probs, float)
         if p.shape != (3,) or (p < 0).any() or not math.isclose(p.sum(), 1.0, abs_tol=1e-6):
             raise ValueError(f"kind_probs must be 3 shares summing to 1, got {self.kind_probs}")
-        for name in ("shake_share", "axis_share"):
+        for name in ("shake_share", "axis_share", "mix_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"KindConfig.{name} must be in [0, 1]")
         lo, hi = self.length_range
@@ -208,12 +213,27 @@ def blur_crop(image: np.ndarray, kind: int, spec: dict[str, Any] | None) -> np.n
     return apply_kernel(image, kernel_from_spec(spec))
 
 
+def _grid_mask(rng: np.random.Generator, size: int, offset: int, patch: int) -> np.ndarray:
+    """A (size, size) bool mask, constant on each patch-grid cell (the grid of the crop, whose
+    first patch starts at ``offset``, extended over the border), each cell True with p 1/2."""
+    before = -(-offset // patch)  # cells reaching into the border before the crop's grid
+    cells = -(-(size + before * patch - offset) // patch)
+    grid = rng.random((cells, cells)) < 0.5
+    full = np.repeat(np.repeat(grid, patch, axis=0), patch, axis=1)
+    start = before * patch - offset
+    return full[start : start + size, start : start + size]
+
+
 def _one_crop(
     photo: np.ndarray, rng: np.random.Generator, c: KindConfig, patch: int
-) -> tuple[np.ndarray, int, dict[str, Any] | None, np.ndarray, np.ndarray] | None:
-    """One crop: ``(observed patches kept (k, P, P, 3), kind, spec, texture angle (k,),
-    coherence (k,))`` (:func:`blurlib.data.patches.patch_orientation` of the sharp source
-    patches) or None if none kept."""
+) -> (
+    tuple[np.ndarray, np.ndarray, list[tuple[int, dict[str, Any] | None]], np.ndarray, np.ndarray]
+    | None
+):
+    """One crop: ``(observed patches kept (k, P, P, 3), blur of each (k,) as an index into
+    ``blurs``, blurs [(kind, spec), …], texture angle (k,), coherence (k,))``
+    (:func:`blurlib.data.patches.patch_orientation` of the sharp source patches) or None if
+    none kept. One blur unless the crop is mixed (``mix_share``): then two."""
     side = c.crop_patches * patch
     cut = 16  # > half the largest kernel (25 px motion, 6 px disk) plus resampling reach
     margin = cut + c.context  # the context around the crop is blurred and finished with it
@@ -225,11 +245,17 @@ def _one_crop(
     sharp = np.ascontiguousarray(photo[y0 : y0 + side + 2 * margin, x0 : x0 + side + 2 * margin])
     if rng.random() < 0.5:  # a mirror image: directions of the photos' own structure balance
         sharp = np.ascontiguousarray(sharp[:, ::-1])
-    kind, spec = _draw_kind(rng, c)
+    blurs = [_draw_kind(rng, c)]
     base = apply_specs(sharp, draw_base(rng, c.base, sharp.shape))
-    blurred = blur_crop(base, kind, spec)[cut:-cut, cut:-cut]
-    finished = apply_specs(blurred, draw_finish(rng, c.finish, blurred.shape))
+    blurred = blur_crop(base, *blurs[0])[cut:-cut, cut:-cut]
     k = c.context
+    which = np.zeros(blurred.shape[:2], np.uint8)
+    if c.mix_share and rng.random() < c.mix_share:  # no draw at all when mixing is off
+        blurs.append(_draw_kind(rng, c))
+        which = _grid_mask(rng, blurred.shape[0], k, patch).astype(np.uint8)
+        other = blur_crop(base, *blurs[1])[cut:-cut, cut:-cut]
+        blurred = np.where(which[..., None] == 1, other, blurred)
+    finished = apply_specs(blurred, draw_finish(rng, c.finish, blurred.shape))
     observed = finished[k : k + side, k : k + side]
     source = sharp[margin:-margin, margin:-margin]
     src_tex = patch_texture(source, patch) >= c.min_texture
@@ -241,25 +267,33 @@ def _one_crop(
     view = np.lib.stride_tricks.sliding_window_view(finished, (patch + 2 * k,) * 2, (0, 1))
     rows, cols = np.nonzero(keep)
     x = np.ascontiguousarray(view[rows * patch, cols * patch].transpose(0, 2, 3, 1))
-    return x, kind, spec, angle[keep], coherence[keep]
+    blur_of = which[k + rows * patch, k + cols * patch]
+    return x, blur_of, blurs, angle[keep], coherence[keep]
 
 
 def crop_result(
     photos: Sequence[np.ndarray], seed: int, crop: int, c: KindConfig, patch: int = PATCH
-) -> tuple[np.ndarray, int, float, float, int, int, np.ndarray, np.ndarray] | None:
-    """Crop number ``crop`` of the run with ``seed``: its kept patches and their labels
-    ``(x, kind, angle, length, motion_type, photo, texture_angle, coherence)`` (the last two
-    per patch), or None when it keeps no patch. A pure function of its arguments, so crops can
-    be drawn anywhere, in any order."""
+) -> tuple[np.ndarray, ...] | None:
+    """Crop number ``crop`` of the run with ``seed``: its kept patches and their labels, one
+    per patch: ``(x, kind, angle, length, motion_type, photo, texture_angle, coherence)``, or
+    None when it keeps no patch. A pure function of its arguments, so crops can be drawn
+    anywhere, in any order."""
     rng = seeds.rng(seed, "kind_crops", crop)
     p = int(rng.integers(len(photos)))
     got = _one_crop(photos[p], rng, c, patch)
     if got is None:
         return None
-    x, kind, spec, tex_angle, coherence = got
-    angle, length = motion_labels(spec) if kind == 1 else (math.nan, math.nan)
-    mtype = 0 if kind != 1 else (2 if spec["type"] == "shake" else 1)
-    return x, kind, angle, length, mtype, p, tex_angle, coherence
+    x, blur_of, blurs, tex_angle, coherence = got
+    labels = []
+    for kind, spec in blurs:
+        angle, length = motion_labels(spec) if kind == 1 else (math.nan, math.nan)
+        mtype = 0 if kind != 1 else (2 if spec["type"] == "shake" else 1)
+        labels.append((kind, angle, length, mtype))
+    table = [np.asarray(col)[blur_of] for col in zip(*labels)]
+    kind, angle, length, mtype = (
+        t.astype(d) for t, d in zip(table, (np.uint8, np.float32, np.float32, np.uint8))
+    )
+    return x, kind, angle, length, mtype, np.full(len(x), p, np.int32), tex_angle, coherence
 
 
 def assemble(results: Iterable[tuple | None], n: int) -> KindPatches:
@@ -273,16 +307,12 @@ def assemble(results: Iterable[tuple | None], n: int) -> KindPatches:
         if got is None:
             continue
         x, kind, angle, length, mtype, p, tex_angle, coherence = got
-        x = x[: n - have]
-        k = x.shape[0]
-        xs.append(x)
-        tex_angles.append(tex_angle[:k])
-        coherences.append(coherence[:k])
-        kinds.append(np.full(k, kind, np.uint8))
-        angles.append(np.full(k, angle, np.float32))
-        lengths.append(np.full(k, length, np.float32))
-        mtypes.append(np.full(k, mtype, np.uint8))
-        srcs.append(np.full(k, p, np.int32))
+        k = min(x.shape[0], n - have)
+        for out, a in zip(
+            (xs, kinds, angles, lengths, mtypes, srcs, tex_angles, coherences),
+            (x, kind, angle, length, mtype, p, tex_angle, coherence),
+        ):
+            out.append(a[:k])
         have += k
         if have >= n:
             break

@@ -66,6 +66,7 @@ class AnalysisTrainConfig:
     max_minutes: float | None = None  # wall budget: no epoch starts that would end past it
     length_weight: float = 1.0  # weight of the length term of analysis_loss (analysis net only)
     context: int = 0  # px around each patch the analysis net reads (experimental; 0 = none)
+    mix_share: float = 0.0  # share of crops split patch by patch between two kinds
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -74,12 +75,14 @@ class AnalysisTrainConfig:
             raise ValueError("epochs, per_epoch, val_patches and batch_size must be >= 1")
         if not self.length_weight > 0:
             raise ValueError(f"length_weight must be > 0, got {self.length_weight}")
-        if self.context and self.preset != "analysis":
-            raise ValueError("context is for the analysis net only")
+        if (self.context or self.mix_share) and self.preset != "analysis":
+            raise ValueError("context and mix_share are for the analysis net only")
 
     def kind_config(self) -> KindConfig:
         """The patch generator's settings for this preset."""
-        return SUN2015 if self.preset == "sun2015" else KindConfig(context=self.context)
+        if self.preset == "sun2015":
+            return SUN2015
+        return KindConfig(context=self.context, mix_share=self.mix_share)
 
 
 def load_split_photos(
@@ -277,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         "max_minutes",
         "length_weight",
         "context",
+        "mix_share",
     ):
         default = getattr(AnalysisTrainConfig, f)
         kind = type(default) if default is not None else float
