@@ -228,3 +228,37 @@ def test_a_context_net_analyses_photos_window_by_window():
     finer = ia.dense_analysis(net, image, stride=10)
     assert finer.p_motion.shape == (7, 10)
     np.testing.assert_allclose(finer.p_motion[::3, ::3], a.p_motion, atol=1e-5)
+
+
+@pytest.mark.parametrize("context", [15, 25])
+def test_the_dense_form_of_a_context_net_equals_its_cropped_windows(context):
+    """The two trunks' dense forms + the head give every window's raw heads as cropping it
+    with its mirrored surroundings does, at strides on and off both trunks' grids, and in
+    bands of window rows."""
+    from blurlib.inference import context as ic
+
+    net = na.build_analysis(seed=2, width=8, context=context)
+    rng = np.random.default_rng(3)
+    for layer in net.layers:  # non-trivial batch-norm statistics, so folding is exercised
+        if type(layer).__name__ == "BatchNormalization":
+            g, b, m, v = layer.get_weights()
+            layer.set_weights(
+                [g * rng.uniform(0.5, 1.5, g.shape), b + rng.normal(0, 0.1, b.shape),
+                 m + rng.normal(0, 0.2, m.shape), v * rng.uniform(0.5, 2.0, v.shape)]
+            )  # fmt: skip
+    image = noise_texture(77, 101, seed=4)
+    for stride in (1, 4, 6, 30):
+        want = ic.context_crops(net, image, stride)
+        got = ic.context_dense(net, image, stride, tile=64)
+        assert got.shape == want.shape
+        logits = got[..., :3] - got[..., :3].max(-1, keepdims=True)
+        got[..., :3] = logits - np.log(np.exp(logits).sum(-1, keepdims=True))  # log-softmax
+        np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-4)
+    old = ic._BAND_VALUES
+    try:
+        ic._BAND_VALUES = 1  # one window row per band
+        banded = ic.context_dense(net, image, 4)
+        np.testing.assert_allclose(banded, ic.context_dense(net, image, 4, tile=64), atol=1e-5)
+    finally:
+        ic._BAND_VALUES = old
+    assert ic.dense_pays(net, 3000, 4000, 4) and not ic.dense_pays(net, 3000, 4000, 30)

@@ -8,7 +8,8 @@
 - :mod:`blurlib.inference.photos` — texture (which windows carry evidence), one photo's
   analysis (:class:`~blurlib.inference.photos.PhotoResult`) and its output files;
 - :mod:`blurlib.inference.analysis` — blur kind, motion direction and length per patch and
-  dense, for models with those heads;
+  dense, for models with those heads; :mod:`blurlib.inference.context` — the same for a net
+  that reads context around each patch (its two trunks' dense forms, or cropped windows);
 - :mod:`blurlib.inference.bf16` — a bfloat16 twin of the fully-convolutional net, for CPUs
   that compute it natively;
 - ranking a folder: :mod:`blurlib.inference.rank` (``rank_photos``),

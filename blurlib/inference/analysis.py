@@ -14,8 +14,9 @@ Angles follow :mod:`blurlib.data.kernels`: degrees in [0, 180), 0 = along the im
 ``length_px`` are NaN where ``p_motion < 0.5``. Both need the multi-head model
 (``blurlib.model.load_model("analysis")``); a binary motion-vs-not model raises
 :class:`blurlib.errors.ModelFileError` naming the model to load. A net that reads context
-around each patch (experimental, ``build_analysis(context=...)``) has no dense form yet: its
-windows are cropped with their surroundings and classified (:func:`context_raw`).
+around each patch (experimental, ``build_analysis(context=...)``) goes through
+:mod:`blurlib.inference.context` (its two trunks' dense forms, or cropped windows where that
+costs less).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from blurlib.inference.windows import (
     DEFAULT_STRIDE,
     DEFAULT_TILE,
     as_image,
-    crop_batches,
+    native_windows,
     window_grid_shape,
 )
 
@@ -116,31 +117,6 @@ def _to_analysis(raw: np.ndarray, evidence: np.ndarray, stride: int) -> PatchAna
     )
 
 
-def context_raw(
-    model: keras.Model, image: np.ndarray, stride: int, batch_size: int = 256
-) -> np.ndarray:
-    """Raw heads ``(rows, cols, 6)`` of the 30×30 windows at ``stride`` for a net that reads
-    context around each patch (:func:`blurlib.nets.analysis.model_context`): each window is
-    cropped with its surroundings from the photo (mirrored at the photo's borders, where a
-    training window had real pixels) and classified — exact, but no dense form: fine on the
-    patch grid, slow at small strides."""
-    import cv2
-
-    from blurlib.nets.analysis import model_context
-
-    _check_model(model)
-    k = model_context(model)
-    rows, cols = window_grid_shape(image.shape[0], image.shape[1], stride, PATCH)
-    padded = cv2.copyMakeBorder(np.ascontiguousarray(image), k, k, k, k, cv2.BORDER_REFLECT_101)
-    raw = np.empty((rows * cols, 6), np.float32)
-    for start, stop, buf in crop_batches(padded, PATCH + 2 * k, stride, rows, cols, batch_size):
-        out = model.predict_on_batch(buf)
-        p = np.clip(np.asarray(out["kind"], np.float32), 1e-12, 1.0)
-        heads = [np.log(p), np.asarray(out["direction"]), np.asarray(out["length"])]
-        raw[start:stop] = np.concatenate(heads, axis=1)[: stop - start]
-    return raw.reshape(rows, cols, 6)
-
-
 def patch_analysis(
     model: keras.Model, image: Any, patch: int = PATCH, batch_size: int = 512
 ) -> PatchAnalysis:
@@ -148,10 +124,12 @@ def patch_analysis(
     (``(H // patch, W // patch)`` arrays; the bottom/right remainder is cropped)."""
     from blurlib.nets.analysis import model_context
 
-    if model_context(model):  # a context net: windows cropped with their surroundings
+    if model_context(model):  # a context net: windows with their surroundings
+        from blurlib.inference.context import context_windows
+
         image = as_image(image, patch)
         evidence = evidence_mask(np.asarray(image), patch, EVIDENCE_THRESHOLD)
-        return _to_analysis(context_raw(model, image, patch), evidence, patch)
+        return _to_analysis(context_windows(model, image, patch), evidence, patch)
     fcn, _ = analysis_network(model)
     image = as_image(image, patch)
     grid = to_patches(image, patch)
@@ -168,23 +146,6 @@ def patch_analysis(
         raw[start:stop] = np.asarray(fcn.predict_on_batch(buf)).reshape(bs, 6)[: stop - start]
     evidence = evidence_mask(np.asarray(image), patch, EVIDENCE_THRESHOLD)
     return _to_analysis(raw.reshape(rows, cols, 6), evidence, patch)
-
-
-def _native_raw(fcn: Any, image: np.ndarray, s: int, tile: int | None) -> np.ndarray:
-    """Raw heads (rows, cols, 6) of the windows at the native stride ``s``, tile by tile
-    (tiles overlap by 30 - s px and start on the s grid: each window computed once, exactly)."""
-    h, w = image.shape[:2]
-    rows, cols = window_grid_shape(h, w, s, PATCH)
-    per = max(1, ((tile or max(h, w)) - PATCH) // s + 1)
-    raw = np.empty((rows, cols, 6), np.float32)
-    for r0 in range(0, rows, per):
-        for c0 in range(0, cols, per):
-            nr, nc = min(per, rows - r0), min(per, cols - c0)
-            y0, x0 = r0 * s, c0 * s
-            piece = image[y0 : y0 + s * (nr - 1) + PATCH, x0 : x0 + s * (nc - 1) + PATCH]
-            out = np.asarray(fcn.predict_on_batch(piece[None].astype(np.float32)))[0]
-            raw[r0 : r0 + nr, c0 : c0 + nc] = out[:nr, :nc]
-    return raw
 
 
 def dense_analysis(
@@ -205,10 +166,12 @@ def dense_analysis(
         raise ValueError(f"stride must be a positive integer, got {stride}")
     if tile is not None and tile < PATCH:
         raise ValueError(f"tile must be at least {PATCH} pixels, got {tile}")
-    if model_context(model):  # no dense form yet: every window cropped and classified
+    if model_context(model):  # two trunks' dense forms, or crops where sparse windows pay
+        from blurlib.inference.context import context_windows
+
         image = as_image(image, PATCH)
         evidence = texture_mask(image, stride, PATCH, EVIDENCE_THRESHOLD)
-        return _to_analysis(context_raw(model, image, stride), evidence, stride)
+        return _to_analysis(context_windows(model, image, stride, tile), evidence, stride)
     fcn, s = analysis_network(model)
     image = as_image(image, PATCH)
     h, w = image.shape[:2]
@@ -218,7 +181,7 @@ def dense_analysis(
     for dy in range(0, s, g):
         for dx in range(0, s, g):
             if h - dy >= PATCH and w - dx >= PATCH:
-                part = _native_raw(fcn, image[dy:, dx:], s, tile)
+                part = native_windows(fcn, image[dy:, dx:], s, tile)
                 raw[dy // g :: m, dx // g :: m][: part.shape[0], : part.shape[1]] = part
     k = stride // g
     raw = np.ascontiguousarray(raw[::k, ::k])

@@ -414,6 +414,26 @@ def window_probabilities(
     return dense if k == 1 else np.ascontiguousarray(dense[::k, ::k])
 
 
+def native_windows(fcn: Any, image: np.ndarray, s: int, tile: int | None) -> np.ndarray:
+    """Return ``(rows, cols, C)`` float32: the dense network ``fcn``'s outputs for the windows
+    at its native stride ``s`` (top-left corners on the s grid), tile by tile (tiles overlap by
+    the window minus s px and start on the s grid: each window computed once, exactly)."""
+    h, w = image.shape[:2]
+    rows, cols = window_grid_shape(h, w, s, PATCH)
+    per = max(1, ((tile or max(h, w)) - PATCH) // s + 1)
+    out = None
+    for r0 in range(0, rows, per):
+        for c0 in range(0, cols, per):
+            nr, nc = min(per, rows - r0), min(per, cols - c0)
+            y0, x0 = r0 * s, c0 * s
+            piece = image[y0 : y0 + s * (nr - 1) + PATCH, x0 : x0 + s * (nc - 1) + PATCH]
+            res = np.asarray(fcn.predict_on_batch(piece[None].astype(np.float32)))[0]
+            if out is None:
+                out = np.empty((rows, cols, res.shape[-1]), np.float32)
+            out[r0 : r0 + nr, c0 : c0 + nc] = res[:nr, :nc]
+    return out
+
+
 def windows_by_cropping(
     model: keras.Model,
     image: Any,

@@ -29,6 +29,7 @@ the three heads' kernels side by side (a linear map of the shared feature each),
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -240,10 +241,59 @@ def analysis_fully_convolutional(model: keras.Model) -> keras.Model:
         raise ValueError(f"model {model.name!r} has no kind/direction/length heads")
     if model_context(model):
         raise ValueError(
-            f"model {model.name!r} reads {model_context(model)} px of context around each patch "
-            "(an experiment): it has no dense form yet; classify windows with predict_on_batch"
+            f"model {model.name!r} reads {model_context(model)} px of context around each patch: "
+            "it has no single dense form; its two trunks have one each (context_parts), which "
+            "blurlib.inference.analysis.dense_analysis combines"
         )
     return to_fully_convolutional(_raw_chain(model))
+
+
+_TRUNK_LAYER = re.compile(r"(rescale|b\d+c\d+_(conv|bn|relu)|pool\d+|head_(conv|bn|relu))")
+
+
+def _trunk_chain(model: keras.Model, prefix: str, patch: int) -> keras.Model:
+    """The trunk whose layer names carry ``prefix`` ("" = the patch's, "ctx_" = the context's)
+    as a plain stack on ``patch``-pixel input, same weights, ending before its Flatten."""
+    import keras
+
+    from blurlib.nets.flops import walk_layers
+
+    x = inp = keras.Input(shape=(patch, patch, 3), name="image")
+    for layer in walk_layers(model):
+        name = layer.name
+        if not name.startswith(prefix) or not _TRUNK_LAYER.fullmatch(name[len(prefix) :]):
+            continue
+        clone = type(layer).from_config(layer.get_config())
+        x = clone(x)
+        if layer.get_weights():
+            clone.set_weights(layer.get_weights())
+    return keras.Model(inp, x, name=f"{model.name}_{prefix or 'patch_'}trunk")
+
+
+def context_parts(model: keras.Model, patch: int = PATCH) -> dict[str, Any]:
+    """Return the exact dense pieces of a context net (:func:`build_analysis` with
+    ``context``): ``near`` and ``far``, the dense forms of the patch trunk (on the photo) and of
+    the context trunk (on the photo average-pooled by 2), each (batch, H, W, 3) → (batch, rows,
+    cols, F) at stride ``stride``; and ``head``, float32 ``(W1, b1, W2, b2)`` that map the two
+    features side by side (near first) through the shared ReLU layer to the 6 raw heads."""
+    from blurlib.nets.fully_conv import native_stride, to_fully_convolutional
+
+    if not is_analysis_model(model) or not model_context(model, patch):
+        raise ValueError(f"model {model.name!r} is not a blur-analysis net that reads context")
+    near, far = (_trunk_chain(model, prefix, patch) for prefix in ("", "ctx_"))
+    fc = model.get_layer("fc").get_weights()
+    heads = [model.get_layer(h).get_weights() for h in HEADS]
+    w2 = np.concatenate([h[0] for h in heads], axis=1)
+    b2 = np.concatenate([h[1] for h in heads])
+    return {
+        "near": to_fully_convolutional(near),
+        "far": to_fully_convolutional(far),
+        "stride": native_stride(near),
+        "context": model_context(model, patch),
+        # the context trunk reads the centre of the pooled window: this many half-res px in
+        "crop": ((patch + 2 * model_context(model, patch)) // 2 - patch) // 2,
+        "head": tuple(np.asarray(a, np.float32) for a in (fc[0], fc[1], w2, b2)),
+    }
 
 
 def model_context(model: keras.Model, patch: int = PATCH) -> int:

@@ -1,0 +1,172 @@
+"""Windows of a blur-analysis net that reads context around each patch
+(``build_analysis(context=k)``): raw heads ``(rows, cols, 6)`` of the 30×30 windows at a stride,
+by whichever of two exact routes costs fewer FLOPs.
+
+* **Crops** (:func:`context_crops`): each window cut with its k px of surroundings and
+  classified — cheap for sparse windows such as the 30-px patch grid.
+* **Dense** (:func:`context_dense`): the net is two trunks and a head
+  (:func:`blurlib.nets.analysis.context_parts`). The patch trunk runs fully convolutionally on
+  the photo, as the plain net does; the context trunk reads each (30 + 2k)-px window
+  average-pooled by 2, so it runs fully convolutionally on the photo pooled by 2 — one pooled
+  copy per pooling phase (the parity of the window's corner), shifted passes where the corners
+  fall between its native grid. The head (a ReLU layer and the three heads, 1×1 per window)
+  runs on the two feature maps side by side. Photos are taken in bands of window rows, so the
+  feature maps of a 12-MP photo never sit in memory whole.
+
+Both mirror the photo at its borders (reflect-101), where a training window had real pixels,
+so they give the same numbers (float32 round-off apart).
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from blurlib import PATCH
+from blurlib.inference.windows import crop_batches, native_windows, window_grid_shape
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+
+_PARTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_BAND_VALUES = 1 << 23  # feature values per band (32 MB of float32 per trunk)
+
+
+def _padded(image: np.ndarray, k: int) -> np.ndarray:
+    import cv2
+
+    return cv2.copyMakeBorder(np.ascontiguousarray(image), k, k, k, k, cv2.BORDER_REFLECT_101)
+
+
+def context_crops(
+    model: keras.Model, image: np.ndarray, stride: int, batch_size: int = 256
+) -> np.ndarray:
+    """Raw heads ``(rows, cols, 6)`` of the windows at ``stride``: each cropped with its
+    surroundings from the mirrored photo and classified by ``model``."""
+    from blurlib.nets.analysis import model_context
+
+    k = model_context(model)
+    rows, cols = window_grid_shape(image.shape[0], image.shape[1], stride, PATCH)
+    padded = _padded(image, k)
+    raw = np.empty((rows * cols, 6), np.float32)
+    for start, stop, buf in crop_batches(padded, PATCH + 2 * k, stride, rows, cols, batch_size):
+        out = model.predict_on_batch(buf)
+        p = np.clip(np.asarray(out["kind"], np.float32), 1e-12, 1.0)
+        heads = [np.log(p), np.asarray(out["direction"]), np.asarray(out["length"])]
+        raw[start:stop] = np.concatenate(heads, axis=1)[: stop - start]
+    return raw.reshape(rows, cols, 6)
+
+
+def context_network(model: keras.Model) -> dict[str, Any]:
+    """Return :func:`blurlib.nets.analysis.context_parts` of ``model``, converted once and
+    cached (reconverted when its weights change)."""
+    from blurlib.nets.analysis import context_parts
+
+    sig = tuple(float(np.asarray(w).ravel()[::97].sum()) for w in model.get_weights())
+    hit = _PARTS.get(model)
+    if hit is not None and hit[0] == sig:
+        return hit[1]
+    parts = context_parts(model)
+    _PARTS[model] = (sig, parts)
+    return parts
+
+
+def windows_at(
+    fcn: Any, s: int, image: np.ndarray, ys: np.ndarray, xs: np.ndarray, tile: int | None
+) -> np.ndarray:
+    """Return ``(len(ys), len(xs), C)``: the dense network ``fcn`` (native stride ``s``) on the
+    30-px windows of ``image`` with top-left corners ``(y, x)``, y in ``ys``, x in ``xs``; one
+    pass per pair of corner residues mod ``s`` that occurs."""
+    out = None
+    for ry in np.unique(ys % s):
+        iy = np.nonzero(ys % s == ry)[0]
+        for rx in np.unique(xs % s):
+            ix = np.nonzero(xs % s == rx)[0]
+            top, left = int(ys[iy].max()) + PATCH, int(xs[ix].max()) + PATCH
+            grid = native_windows(fcn, image[ry:top, rx:left], s, tile)
+            if out is None:
+                out = np.empty((len(ys), len(xs), grid.shape[-1]), np.float32)
+            out[np.ix_(iy, ix)] = grid[np.ix_((ys[iy] - ry) // s, (xs[ix] - rx) // s)]
+    return out
+
+
+def _pool2(a: np.ndarray) -> np.ndarray:
+    """2×2 average pooling (valid) of an H×W×3 array, float32."""
+    h, w = a.shape[0] // 2 * 2, a.shape[1] // 2 * 2
+    a = a[:h, :w].astype(np.float32)
+    return (a[0::2, 0::2] + a[1::2, 0::2] + a[0::2, 1::2] + a[1::2, 1::2]) * np.float32(0.25)
+
+
+def context_dense(
+    model: keras.Model, image: np.ndarray, stride: int, tile: int | None = None
+) -> np.ndarray:
+    """Raw heads ``(rows, cols, 6)`` of the windows at ``stride`` from the dense forms of the
+    net's two trunks (module docstring)."""
+    parts = context_network(model)
+    k, s, cc = parts["context"], parts["stride"], parts["crop"]
+    w1, b1, w2, b2 = parts["head"]
+    h, w = image.shape[:2]
+    rows, cols = window_grid_shape(h, w, stride, PATCH)
+    padded = _padded(image, k)
+    xs = np.arange(cols) * stride
+    raw = np.empty((rows, cols, 6), np.float32)
+    band = max(1, _BAND_VALUES // (cols * w1.shape[0] // 2))
+    for r0 in range(0, rows, band):
+        ys = np.arange(r0, min(rows, r0 + band)) * stride
+        y0 = int(ys[0])
+        near = windows_at(parts["near"], s, image[y0:], ys - y0, xs, tile)
+        far = np.empty_like(near)
+        base = y0 - y0 % 2  # the band's padded rows start on an even row: one pooling phase each
+        for py in (0, 1):
+            iy = np.nonzero(ys % 2 == py)[0]
+            for px in (0, 1):
+                ix = np.nonzero(xs % 2 == px)[0]
+                if not len(iy) or not len(ix):
+                    continue
+                bottom = int(ys[iy].max()) + PATCH + 2 * k
+                pooled = _pool2(padded[base + py : bottom, px:])
+                yy = (ys[iy] - base - py) // 2 + cc
+                xx = (xs[ix] - px) // 2 + cc
+                far[np.ix_(iy, ix)] = windows_at(parts["far"], s, pooled, yy, xx, tile)
+        feat = np.concatenate([near, far], axis=-1)
+        hidden = np.maximum(feat @ w1 + b1, 0.0)
+        raw[r0 : r0 + len(ys)] = hidden @ w2 + b2
+    return raw
+
+
+def dense_pays(model: keras.Model, height: int, width: int, stride: int) -> bool:
+    """Whether :func:`context_dense` takes fewer FLOPs than :func:`context_crops` for the
+    windows at ``stride`` (dense: small strides; crops: sparse windows like the patch grid)."""
+    from blurlib.nets.flops import count_flops
+
+    parts = context_network(model)
+    s, k = parts["stride"], parts["context"]
+    if "costs" not in parts:  # FLOPs of one window, and per native-grid window of a pass
+        side = PATCH + 63 * s
+        parts["costs"] = {
+            name: (count_flops(parts[name], (PATCH, PATCH)), count_flops(parts[name], (side,) * 2))
+            for name in ("near", "far")
+        }
+    c = parts["costs"]
+    rows, cols = window_grid_shape(height, width, stride, PATCH)
+    crops = rows * cols * (c["near"][0] + c["far"][0])
+    ys, xs = np.arange(rows) * stride, np.arange(cols) * stride
+    near_passes = len(np.unique(ys % s)) * len(np.unique(xs % s))
+    far_passes = len(np.unique(ys % (2 * s))) * len(np.unique(xs % (2 * s)))  # phase × residue
+    per_native = c["near"][1] / 64**2, c["far"][1] / 64**2
+    n_near = np.prod(window_grid_shape(height, width, s, PATCH))
+    n_far = np.prod(window_grid_shape((height + 2 * k) // 2, (width + 2 * k) // 2, s, PATCH))
+    dense = near_passes * n_near * per_native[0] + far_passes * n_far * per_native[1]
+    return bool(dense < crops)
+
+
+def context_windows(
+    model: keras.Model, image: np.ndarray, stride: int, tile: int | None = None
+) -> np.ndarray:
+    """Raw heads ``(rows, cols, 6)`` of the windows at ``stride`` of a context net, by the
+    cheaper exact route (:func:`dense_pays`)."""
+    if dense_pays(model, image.shape[0], image.shape[1], stride):
+        return context_dense(model, image, stride, tile)
+    return context_crops(model, image, stride)
