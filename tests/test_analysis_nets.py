@@ -230,14 +230,16 @@ def test_a_context_net_analyses_photos_window_by_window():
     np.testing.assert_allclose(finer.p_motion[::3, ::3], a.p_motion, atol=1e-5)
 
 
-@pytest.mark.parametrize("context", [15, 25])
-def test_the_dense_form_of_a_context_net_equals_its_cropped_windows(context):
+@pytest.mark.parametrize(("context", "context_width"), [(15, 0), (25, 4)])
+def test_the_dense_form_of_a_context_net_equals_its_cropped_windows(context, context_width):
     """The two trunks' dense forms + the head give every window's raw heads as cropping it
     with its mirrored surroundings does, at strides on and off both trunks' grids, and in
     bands of window rows."""
     from blurlib.inference import context as ic
 
-    net = na.build_analysis(seed=2, width=8, context=context)
+    net = na.build_analysis(seed=2, width=8, context=context, context_width=context_width)
+    if context_width:  # a narrower context trunk
+        assert net.get_layer("ctx_b1c1_conv").filters == context_width
     rng = np.random.default_rng(3)
     for layer in net.layers:  # non-trivial batch-norm statistics, so folding is exercised
         if type(layer).__name__ == "BatchNormalization":

@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import keras
 
 _PARTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_BAND_VALUES = 1 << 23  # feature values per band (32 MB of float32 per trunk)
+_BAND_VALUES = 1 << 24  # feature values per band, both trunks (64 MB of float32)
 
 
 def _padded(image: np.ndarray, k: int) -> np.ndarray:
@@ -112,12 +112,12 @@ def context_dense(
     padded = _padded(image, k)
     xs = np.arange(cols) * stride
     raw = np.empty((rows, cols, 6), np.float32)
-    band = max(1, _BAND_VALUES // (cols * w1.shape[0] // 2))
+    band = max(1, _BAND_VALUES // (cols * w1.shape[0]))
     for r0 in range(0, rows, band):
         ys = np.arange(r0, min(rows, r0 + band)) * stride
         y0 = int(ys[0])
         near = windows_at(parts["near"], s, image[y0:], ys - y0, xs, tile)
-        far = np.empty_like(near)
+        far = np.empty((*near.shape[:2], w1.shape[0] - near.shape[2]), np.float32)
         base = y0 - y0 % 2  # the band's padded rows start on an even row: one pooling phase each
         for py in (0, 1):
             iy = np.nonzero(ys % 2 == py)[0]

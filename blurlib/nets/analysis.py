@@ -74,15 +74,16 @@ def build_analysis(
     width: int = 32,
     dropout: float = 0.0,
     context: int = 0,
+    context_width: int = 0,
 ):
     """Return the multi-head net: ``(batch, P, P, 3) 0–255 → {"kind": (batch, 3) softmax,
     "direction": (batch, 2) (cos 2θ, sin 2θ), "length": (batch, 1) px}``.
 
     ``context`` > 0 (experimental): the input is the patch with ``context`` px around it, a
     (P + 2·context)-pixel window (:attr:`blurlib.data.kinds.KindConfig.context`); a second
-    trunk reads the whole window at half resolution (average-pooled, centre-cropped to P) beside
-    the first on the patch itself, and the shared layer sees both. Twice the trunk's work, one
-    value per patch; no dense form yet (:func:`analysis_fully_convolutional` refuses it)."""
+    trunk (``context_width`` wide, 0 = ``width``) reads the whole window at half resolution
+    (average-pooled, centre-cropped to P) beside the first on the patch itself, and the shared
+    layer sees both. Its dense form is two pieces (:func:`context_parts`)."""
     import keras
     from keras import layers
 
@@ -100,9 +101,8 @@ def build_analysis(
         if half > patch:
             around = layers.Cropping2D((half - patch) // 2, name="context_crop")(around)
         near = compact_features(centre, patch, seed, width, "analysis")
-        far = compact_features(
-            around, patch, None if seed is None else seed + 100, width, "analysis", "ctx_"
-        )
+        far_seed = None if seed is None else seed + 100
+        far = compact_features(around, patch, far_seed, context_width or width, "analysis", "ctx_")
         x = layers.Concatenate(name="both")([near, far])
     else:
         inp, x = compact_trunk(patch, seed, width, "analysis")

@@ -67,6 +67,7 @@ class AnalysisTrainConfig:
     length_weight: float = 1.0  # weight of the length term of analysis_loss (analysis net only)
     context: int = 0  # px around each patch the analysis net reads (experimental; 0 = none)
     mix_share: float = 0.0  # share of crops split patch by patch between two kinds
+    context_width: int = 0  # width of the context trunk (0 = width)
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -75,8 +76,8 @@ class AnalysisTrainConfig:
             raise ValueError("epochs, per_epoch, val_patches and batch_size must be >= 1")
         if not self.length_weight > 0:
             raise ValueError(f"length_weight must be > 0, got {self.length_weight}")
-        if (self.context or self.mix_share) and self.preset != "analysis":
-            raise ValueError("context and mix_share are for the analysis net only")
+        if (self.context or self.mix_share or self.context_width) and self.preset != "analysis":
+            raise ValueError("context, context_width and mix_share are for the analysis net only")
 
     def kind_config(self) -> KindConfig:
         """The patch generator's settings for this preset."""
@@ -136,7 +137,12 @@ def build_and_compile(config: AnalysisTrainConfig, steps: int) -> tuple[Any, Any
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         )
         return model, model
-    model = build_analysis(seed=config.seed, width=config.width, context=config.context)
+    model = build_analysis(
+        seed=config.seed,
+        width=config.width,
+        context=config.context,
+        context_width=config.context_width,
+    )
     view = training_view(model)
     view.compile(optimizer=opt, loss=analysis_loss(length_weight=config.length_weight))
     return model, view
@@ -281,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         "length_weight",
         "context",
         "mix_share",
+        "context_width",
     ):
         default = getattr(AnalysisTrainConfig, f)
         kind = type(default) if default is not None else float
