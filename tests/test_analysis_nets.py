@@ -235,6 +235,8 @@ def test_the_dense_form_of_a_context_net_equals_its_cropped_windows(context, con
     """The two trunks' dense forms + the head give every window's raw heads as cropping it
     with its mirrored surroundings does, at strides on and off both trunks' grids, and in
     bands of window rows."""
+    import cv2
+
     from blurlib.inference import context as ic
 
     net = na.build_analysis(seed=2, width=8, context=context, context_width=context_width)
@@ -249,13 +251,26 @@ def test_the_dense_form_of_a_context_net_equals_its_cropped_windows(context, con
                  m + rng.normal(0, 0.2, m.shape), v * rng.uniform(0.5, 2.0, v.shape)]
             )  # fmt: skip
     image = noise_texture(77, 101, seed=4)
-    for stride in (1, 4, 6, 30):
-        want = ic.context_crops(net, image, stride)
-        got = ic.context_dense(net, image, stride, tile=64)
-        assert got.shape == want.shape
-        logits = got[..., :3] - got[..., :3].max(-1, keepdims=True)
-        got[..., :3] = logits - np.log(np.exp(logits).sum(-1, keepdims=True))  # log-softmax
-        np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-4)
+    k = context
+    padded = cv2.copyMakeBorder(image, k, k, k, k, cv2.BORDER_REFLECT_101).astype(np.float32)
+
+    def log_softmax(raw: np.ndarray) -> np.ndarray:
+        logits = raw[..., :3] - raw[..., :3].max(-1, keepdims=True)
+        return np.concatenate(
+            [logits - np.log(np.exp(logits).sum(-1, keepdims=True)), raw[..., 3:]], axis=-1
+        )
+
+    for stride in (1, 4, 7, 30):
+        dense = ic.context_dense(net, image, stride, tile=64)
+        crops = ic.context_crops(net, image, stride)
+        assert dense.shape == crops.shape
+        np.testing.assert_allclose(log_softmax(dense), log_softmax(crops), atol=1e-4, rtol=1e-4)
+        # the reference: the Keras model on windows cut with their mirrored surroundings
+        for i, j in ((0, 0), (1, 2), (dense.shape[0] - 1, dense.shape[1] - 1)):
+            y, x = i * stride, j * stride
+            out = net.predict_on_batch(padded[None, y : y + 30 + 2 * k, x : x + 30 + 2 * k])
+            want = np.concatenate([np.log(out["kind"][0]), out["direction"][0], out["length"][0]])
+            np.testing.assert_allclose(log_softmax(dense[i, j]), want, atol=1e-4, rtol=1e-4)
     old = ic._BAND_VALUES
     try:
         ic._BAND_VALUES = 1  # one window row per band

@@ -2,8 +2,8 @@
 (``build_analysis(context=k)``): raw heads ``(rows, cols, 6)`` of the 30×30 windows at a stride,
 by whichever of two exact routes costs fewer FLOPs.
 
-* **Crops** (:func:`context_crops`): each window cut with its k px of surroundings and
-  classified — cheap for sparse windows such as the 30-px patch grid.
+* **Crops** (:func:`context_crops`): the same pieces on each window cut out — cheap for
+  sparse windows such as the 30-px patch grid.
 * **Dense** (:func:`context_dense`): the net is two trunks and a head
   (:func:`blurlib.nets.analysis.context_parts`). The patch trunk runs fully convolutionally on
   the photo, as the plain net does; the context trunk reads each (30 + 2k)-px window
@@ -40,23 +40,55 @@ def _padded(image: np.ndarray, k: int) -> np.ndarray:
     return cv2.copyMakeBorder(np.ascontiguousarray(image), k, k, k, k, cv2.BORDER_REFLECT_101)
 
 
+def _crop_features(
+    fcn: Any, image: np.ndarray, ys: np.ndarray, xs: np.ndarray, batch_size: int
+) -> np.ndarray:
+    """``(len(ys), F)``: the dense network ``fcn`` on the 30-px windows of ``image`` at the
+    corners ``(ys[n], xs[n])``, cropped and batched (on one window it is its trunk)."""
+    out = None
+    for start, stop, buf in crop_batches(image, PATCH, 1, 0, 0, batch_size, corners=(ys, xs)):
+        res = np.asarray(fcn.predict_on_batch(buf), np.float32).reshape(len(buf), -1)
+        if out is None:
+            out = np.empty((len(ys), res.shape[1]), np.float32)
+        out[start:stop] = res[: stop - start]
+    return out
+
+
+def _head(parts: dict[str, Any], near: np.ndarray, far: np.ndarray) -> np.ndarray:
+    """Raw heads (..., 6) from the two trunks' features (..., F) side by side."""
+    w1, b1, w2, b2 = parts["head"]
+    return np.maximum(np.concatenate([near, far], axis=-1) @ w1 + b1, 0.0) @ w2 + b2
+
+
 def context_crops(
     model: keras.Model, image: np.ndarray, stride: int, batch_size: int = 256
 ) -> np.ndarray:
-    """Raw heads ``(rows, cols, 6)`` of the windows at ``stride``: each cropped with its
-    surroundings from the mirrored photo and classified by ``model``."""
-    from blurlib.nets.analysis import model_context
-
-    k = model_context(model)
+    """Raw heads ``(rows, cols, 6)`` of the windows at ``stride``, each cropped with its
+    surroundings: the patch trunk on the 30-px patch, the context trunk on its window of the
+    mirrored photo pooled by 2 (one pooled copy per pooling phase that occurs)."""
+    parts = context_network(model)
+    k, cc = parts["context"], parts["crop"]
     rows, cols = window_grid_shape(image.shape[0], image.shape[1], stride, PATCH)
+    yy, xx = (
+        a.ravel()
+        for a in np.meshgrid(np.arange(rows) * stride, np.arange(cols) * stride, indexing="ij")
+    )
+    near = _crop_features(parts["near"], image, yy, xx, batch_size)
     padded = _padded(image, k)
-    raw = np.empty((rows * cols, 6), np.float32)
-    for start, stop, buf in crop_batches(padded, PATCH + 2 * k, stride, rows, cols, batch_size):
-        out = model.predict_on_batch(buf)
-        p = np.clip(np.asarray(out["kind"], np.float32), 1e-12, 1.0)
-        heads = [np.log(p), np.asarray(out["direction"]), np.asarray(out["length"])]
-        raw[start:stop] = np.concatenate(heads, axis=1)[: stop - start]
-    return raw.reshape(rows, cols, 6)
+    far = None
+    for py in (0, 1):
+        for px in (0, 1):
+            sel = np.nonzero((yy % 2 == py) & (xx % 2 == px))[0]
+            if not len(sel):
+                continue
+            pooled = _pool2(padded[py:, px:])
+            got = _crop_features(
+                parts["far"], pooled, (yy[sel] - py) // 2 + cc, (xx[sel] - px) // 2 + cc, batch_size
+            )
+            if far is None:
+                far = np.empty((len(yy), got.shape[1]), np.float32)
+            far[sel] = got
+    return _head(parts, near, far).reshape(rows, cols, 6)
 
 
 def context_network(model: keras.Model) -> dict[str, Any]:
@@ -106,7 +138,7 @@ def context_dense(
     net's two trunks (module docstring)."""
     parts = context_network(model)
     k, s, cc = parts["context"], parts["stride"], parts["crop"]
-    w1, b1, w2, b2 = parts["head"]
+    w1 = parts["head"][0]
     h, w = image.shape[:2]
     rows, cols = window_grid_shape(h, w, stride, PATCH)
     padded = _padded(image, k)
@@ -130,9 +162,7 @@ def context_dense(
                 yy = (ys[iy] - base - py) // 2 + cc
                 xx = (xs[ix] - px) // 2 + cc
                 far[np.ix_(iy, ix)] = windows_at(parts["far"], s, pooled, yy, xx, tile)
-        feat = np.concatenate([near, far], axis=-1)
-        hidden = np.maximum(feat @ w1 + b1, 0.0)
-        raw[r0 : r0 + len(ys)] = hidden @ w2 + b2
+        raw[r0 : r0 + len(ys)] = _head(parts, near, far)
     return raw
 
 

@@ -279,20 +279,34 @@ def patch_probabilities(
 
 
 def crop_batches(
-    image: np.ndarray, side: int, stride: int, rows: int, cols: int, batch_size: int = DEFAULT_BATCH
+    image: np.ndarray,
+    side: int,
+    stride: int,
+    rows: int,
+    cols: int,
+    batch_size: int = DEFAULT_BATCH,
+    *,
+    corners: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Iterator[tuple[int, int, np.ndarray]]:
     """Yield ``(start, stop, batch)``: windows ``start:stop`` (row-major over the ``rows`` ×
     ``cols`` grid) of the ``side``-pixel windows of ``image`` with top-left corners
-    ``(i*stride, j*stride)``, as one float32 batch of one shape (a power of two up to
-    ``batch_size``, zero-padded after ``stop - start``; the buffer is reused)."""
+    ``(i*stride, j*stride)`` — or, given ``corners`` = (ys, xs), the windows at those corners,
+    in their order — as one float32 batch of one shape (a power of two up to ``batch_size``,
+    zero-padded after ``stop - start``; the buffer is reused)."""
     view = np.lib.stride_tricks.sliding_window_view(image, (side, side), axis=(0, 1))
-    view = view[::stride, ::stride][:rows, :cols]  # (rows, cols, C, side, side), no copy
-    n = rows * cols
+    if corners is None:
+        view = view[::stride, ::stride][:rows, :cols]  # (rows, cols, C, side, side), no copy
+        n = rows * cols
+    else:
+        n = len(corners[0])
     bs = max(1, min(batch_size, 1 << max(0, (n - 1).bit_length())))
     buf = np.zeros((bs, side, side, image.shape[2]), np.float32)
     for start in range(0, n, bs):
         stop = min(start + bs, n)
-        ii, jj = np.divmod(np.arange(start, stop), cols)
+        if corners is None:
+            ii, jj = np.divmod(np.arange(start, stop), cols)
+        else:
+            ii, jj = corners[0][start:stop], corners[1][start:stop]
         buf[: stop - start] = view[ii, jj].transpose(0, 2, 3, 1)
         if stop - start < bs:
             buf[stop - start :] = 0
