@@ -279,3 +279,11 @@ def test_the_dense_form_of_a_context_net_equals_its_cropped_windows(context, con
     finally:
         ic._BAND_VALUES = old
     assert ic.dense_pays(net, 3000, 4000, 4) and not ic.dense_pays(net, 3000, 4000, 30)
+
+
+def test_context_pooling_is_the_2x2_mean():
+    from blurlib.inference.context import _pool2
+
+    a = np.random.default_rng(0).integers(0, 256, (9, 12, 3), dtype=np.uint8)
+    want = a[:8].astype(np.float64).reshape(4, 2, 6, 2, 3).mean(axis=(1, 3))
+    np.testing.assert_allclose(_pool2(a), want, atol=1e-5)

@@ -125,10 +125,13 @@ def windows_at(
 
 
 def _pool2(a: np.ndarray) -> np.ndarray:
-    """2×2 average pooling (valid) of an H×W×3 array, float32."""
+    """2×2 average pooling (valid) of an H×W×3 array, float32 (OpenCV's area resize at 1/2:
+    the same sums, 5× faster than numpy's)."""
+    import cv2
+
     h, w = a.shape[0] // 2 * 2, a.shape[1] // 2 * 2
-    a = a[:h, :w].astype(np.float32)
-    return (a[0::2, 0::2] + a[1::2, 0::2] + a[0::2, 1::2] + a[1::2, 1::2]) * np.float32(0.25)
+    src = np.ascontiguousarray(a[:h, :w], np.float32)
+    return cv2.resize(src, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
 
 
 def context_dense(
