@@ -126,14 +126,18 @@ def test_a_context_run_trains_and_evaluates_on_windows(photo_list, tmp_path):
 
     cfg = AnalysisTrainConfig(
         epochs=1, per_epoch=64, val_patches=32, batch_size=32, width=8, deadleaves=0,
-        max_side=256, val_share=0.25, context=15,
+        max_side=256, val_share=0.25, context=15, mix_share=0.5, context_width=4,
     )  # fmt: skip
-    train_analysis(photo_list, tmp_path / "ctx", cfg, verbose=0)
+    summary = train_analysis(photo_list, tmp_path / "ctx", cfg, verbose=0)
+    assert summary["kind_config"]["mix_share"] == "0.5"
     m = load_model(tmp_path / "ctx" / "model.keras")
     assert model_context(m) == 15 and tuple(m.inputs[0].shape[1:3]) == (60, 60)
+    assert m.get_layer("ctx_b1c1_conv").filters == 4
     photos = [noise_texture(220, 220, seed=s) for s in (40, 41)]
     out = evaluate_analysis(m, photos, patches=64, real_photos=[("p", photos[0])])
     assert out["context"] == 15 and out["kinds"]["patches"] == 64
     assert 0.0 <= out["real"]["p"]["share_motion"] <= 1.0  # whole photos: windows cropped
     with pytest.raises(ValueError, match="context"):
         AnalysisTrainConfig(preset="sun2015", context=15)
+    with pytest.raises(ValueError, match="mix_share"):
+        AnalysisTrainConfig(preset="sun2015", mix_share=0.5)
