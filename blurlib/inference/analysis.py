@@ -36,6 +36,7 @@ from blurlib.inference.windows import (
     DEFAULT_TILE,
     as_image,
     native_windows,
+    weights_fingerprint,
     window_grid_shape,
 )
 
@@ -87,7 +88,7 @@ def analysis_network(model: keras.Model) -> tuple[Any, int]:
     from blurlib.nets.fully_conv import native_stride
 
     _check_model(model)
-    sig = tuple(float(np.asarray(w).ravel()[::97].sum()) for w in model.get_weights())
+    sig = weights_fingerprint(model)
     hit = _CACHE.get(model)
     if hit is not None and hit[0] == sig:
         return hit[1], hit[2]

@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from blurlib import PATCH
-from blurlib.inference.windows import crop_batches, native_windows, window_grid_shape
+from blurlib.inference.windows import (
+    crop_batches,
+    native_windows,
+    weights_fingerprint,
+    window_costs,
+    window_grid_shape,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -96,7 +102,7 @@ def context_network(model: keras.Model) -> dict[str, Any]:
     cached (reconverted when its weights change)."""
     from blurlib.nets.analysis import context_parts
 
-    sig = tuple(float(np.asarray(w).ravel()[::97].sum()) for w in model.get_weights())
+    sig = weights_fingerprint(model)
     hit = _PARTS.get(model)
     if hit is not None and hit[0] == sig:
         return hit[1]
@@ -172,26 +178,17 @@ def context_dense(
 def dense_pays(model: keras.Model, height: int, width: int, stride: int) -> bool:
     """Whether :func:`context_dense` takes fewer FLOPs than :func:`context_crops` for the
     windows at ``stride`` (dense: small strides; crops: sparse windows like the patch grid)."""
-    from blurlib.nets.flops import count_flops
-
     parts = context_network(model)
     s, k = parts["stride"], parts["context"]
-    if "costs" not in parts:  # FLOPs of one window, and per native-grid window of a pass
-        side = PATCH + 63 * s
-        parts["costs"] = {
-            name: (count_flops(parts[name], (PATCH, PATCH)), count_flops(parts[name], (side,) * 2))
-            for name in ("near", "far")
-        }
-    c = parts["costs"]
+    near, far = (window_costs(parts[name], s) for name in ("near", "far"))
     rows, cols = window_grid_shape(height, width, stride, PATCH)
-    crops = rows * cols * (c["near"][0] + c["far"][0])
+    crops = rows * cols * (near[0] + far[0])
     ys, xs = np.arange(rows) * stride, np.arange(cols) * stride
     near_passes = len(np.unique(ys % s)) * len(np.unique(xs % s))
     far_passes = len(np.unique(ys % (2 * s))) * len(np.unique(xs % (2 * s)))  # phase × residue
-    per_native = c["near"][1] / 64**2, c["far"][1] / 64**2
     n_near = np.prod(window_grid_shape(height, width, s, PATCH))
     n_far = np.prod(window_grid_shape((height + 2 * k) // 2, (width + 2 * k) // 2, s, PATCH))
-    dense = near_passes * n_near * per_native[0] + far_passes * n_far * per_native[1]
+    dense = near_passes * n_near * near[1] + far_passes * n_far * far[1]
     return bool(dense < crops)
 
 

@@ -96,7 +96,7 @@ class _Converted:
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _fingerprint(model: keras.Model) -> tuple:
+def weights_fingerprint(model: keras.Model) -> tuple:
     """A cheap signature of the model's current weights (detects training after conversion)."""
     sig = []
     for w in model.get_weights():
@@ -110,7 +110,7 @@ def fully_convolutional(model: keras.Model) -> tuple[Any, int, int]:
     (reconverted when the model's weights change)."""
     from blurlib.nets.fully_conv import native_stride, to_fully_convolutional
 
-    fp = _fingerprint(model)
+    fp = weights_fingerprint(model)
     hit = _CACHE.get(model)
     if hit is not None and hit.fingerprint == fp:
         return hit.fcn, hit.stride, hit.patch
@@ -331,19 +331,25 @@ def classify_crops(
 _COSTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+def window_costs(fcn: Any, native: int, patch: int = PATCH) -> tuple[float, float]:
+    """Return ``(FLOPs of one cropped window, FLOPs per native-grid window of a whole-photo
+    pass)`` of the dense network ``fcn`` (cached per network)."""
+    from blurlib.nets.flops import count_flops
+
+    costs = _COSTS.get(fcn)
+    if costs is None:
+        side = patch + 63 * native
+        costs = (count_flops(fcn, (patch, patch)), count_flops(fcn, (side, side)) / 64**2)
+        _COSTS[fcn] = costs
+    return costs
+
+
 def cropping_pays(fcn: Any, native: int, patch: int, height: int, width: int, stride: int) -> bool:
     """Whether classifying the windows at ``stride`` one by one (:func:`classify_crops`)
     takes fewer FLOPs than the fully-convolutional passes: sparse windows (a stride near the
     window size, e.g. the 30-px grid) cost the network far less cropped than the
     ``(native // gcd(stride, native))²`` whole-photo passes they would otherwise need."""
-    from blurlib.nets.flops import count_flops
-
-    costs = _COSTS.get(fcn)
-    if costs is None:  # FLOPs of one cropped window, and per native-grid window of a pass
-        side = patch + 63 * native
-        costs = (count_flops(fcn, (patch, patch)), count_flops(fcn, (side, side)) / 64**2)
-        _COSTS[fcn] = costs
-    per_crop, per_native = costs
+    per_crop, per_native = window_costs(fcn, native, patch)
     passes = (native // math.gcd(stride, native)) ** 2
     rows, cols = window_grid_shape(height, width, stride, patch)
     n_rows, n_cols = window_grid_shape(height, width, native, patch)
