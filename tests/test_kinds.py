@@ -228,3 +228,37 @@ def test_mixed_crops_label_each_patch_with_its_own_blur():
     assert not ((plain.kind == 0) & (detail(plain.x[:, :15, 15:45]) < soft.max())).any()
     with pytest.raises(ValueError, match="mix_share"):
         kinds.KindConfig(mix_share=1.5)
+
+
+def test_region_mix_splits_crops_along_a_line():
+    """mix_shape "region": a mixed crop's two blurs meet along one straight line on the patch
+    grid — each row and column of cells changes blur at most once, both blurs usually show in
+    the crop, and each patch's label is still its centre's blur."""
+    from blurlib.data.degrade import NONE
+
+    size, offset, patch = 150, 15, 30
+    both = 0
+    for s in range(200):
+        m = kinds._grid_mask(np.random.default_rng(s), size, offset, patch, "region")
+        cells = m[offset::patch, offset::patch][:4, :4]  # the crop's own 4×4 grid
+        for line in (*m, *m.T):
+            assert np.count_nonzero(np.diff(line.astype(np.int8))) <= 1
+        both += 0 < cells.sum() < 16
+    assert both > 120  # the line passes through the crop's grid
+    tex = noise_texture(400, 400, seed=5)
+    cfg = kinds.KindConfig(
+        kind_probs=(0.5, 0.0, 0.5),
+        defocus_radius=(5.0, 6.0),
+        base=NONE,
+        finish=NONE,
+        context=15,
+        mix_share=1.0,
+        mix_shape="region",
+        min_evidence=0.0,
+    )
+    kp = kinds.kind_patches([tex], 400, seed=2, config=cfg)
+    centre = np.abs(np.diff(kp.x[:, 15:45, 15:45].astype(np.float32), axis=2)).mean(axis=(1, 2, 3))
+    assert 0.3 < (kp.kind == 0).mean() < 0.7
+    assert centre[kp.kind == 0].min() > 2 * centre[kp.kind == 2].max()
+    with pytest.raises(ValueError, match="mix_shape"):
+        kinds.KindConfig(mix_shape="blobs")

@@ -22,7 +22,9 @@ Labels of a patch (one concept, used by training, evaluation and the pictures):
 * with ``KindConfig.mix_share`` > 0, that share of crops is split patch by patch between two
   kinds (a second draw), at random on the patch grid extended over the context, as the
   report's composites are: a context window then straddles blur boundaries, and its labels
-  stay the central patch's.
+  stay the central patch's. ``KindConfig.mix_shape`` "region" splits it along a straight line
+  instead (the cells on one side of it: a moving object's edge), so that blur boundaries are
+  rare and a patch's neighbours mostly share its blur, as in photos.
 
 Generator (:func:`kind_patches`). Each *crop* of ``crop_patches``×``crop_patches`` grid patches
 is cut (with a margin, so no border effect reaches a patch) from a photo or dead-leaves scene,
@@ -101,6 +103,7 @@ class KindConfig:
     sun_kernels: bool = False  # motion = one of Sun's 72 exact kernels, drawn uniformly
     context: int = 0  # px of the crop around each patch that comes with it (x: P + 2·context)
     mix_share: float = 0.0  # share of crops split patch by patch between two kinds
+    mix_shape: str = "grid"  # how a mixed crop splits: "grid" (each cell) or "region" (a line)
 
     def __post_init__(self) -> None:
         p = np.asarray(self.kind_probs, float)
@@ -117,9 +120,14 @@ class KindConfig:
             raise ValueError(f"defocus_radius must lie in (0, 16] px, got {self.defocus_radius}")
         if self.crop_patches < 1:
             raise ValueError("crop_patches must be >= 1")
+        if self.mix_shape not in MIX_SHAPES:
+            raise ValueError(f"mix_shape must be one of {MIX_SHAPES}, got {self.mix_shape!r}")
         if not 0 <= self.context <= 64:
             raise ValueError(f"context must be 0-64 px, got {self.context}")
 
+
+#: How a mixed crop (``KindConfig.mix_share``) is split between its two blurs.
+MIX_SHAPES = ("grid", "region")
 
 #: Sun et al.'s setup: their 73 classes drawn uniformly — no blur (sharp) or one of the 72 exact
 #: straight kernels (odd lengths 3–25 px × angles 0–150° in 30° steps).
@@ -213,12 +221,24 @@ def blur_crop(image: np.ndarray, kind: int, spec: dict[str, Any] | None) -> np.n
     return apply_kernel(image, kernel_from_spec(spec))
 
 
-def _grid_mask(rng: np.random.Generator, size: int, offset: int, patch: int) -> np.ndarray:
+def _grid_mask(
+    rng: np.random.Generator, size: int, offset: int, patch: int, shape: str = "grid"
+) -> np.ndarray:
     """A (size, size) bool mask, constant on each patch-grid cell (the grid of the crop, whose
-    first patch starts at ``offset``, extended over the border), each cell True with p 1/2."""
+    first patch starts at ``offset``, extended over the border). ``shape`` "grid": each cell
+    True with p 1/2; "region": the cells whose centres lie on one side of a straight line at a
+    uniform angle through a uniform point of the crop (a blurred object's edge, on the grid)."""
     before = -(-offset // patch)  # cells reaching into the border before the crop's grid
     cells = -(-(size + before * patch - offset) // patch)
-    grid = rng.random((cells, cells)) < 0.5
+    if shape == "region":
+        centre = (np.arange(cells) - before + 0.5) * patch  # cell centres, crop coordinates
+        inner = size - 2 * offset  # the crop's own grid, where the line passes
+        py, px = rng.uniform(0.0, inner, 2)
+        theta = rng.uniform(0.0, 2 * math.pi)
+        side = (centre[:, None] - py) * math.cos(theta) - (centre[None, :] - px) * math.sin(theta)
+        grid = side > 0
+    else:
+        grid = rng.random((cells, cells)) < 0.5
     full = np.repeat(np.repeat(grid, patch, axis=0), patch, axis=1)
     start = before * patch - offset
     return full[start : start + size, start : start + size]
@@ -252,7 +272,7 @@ def _one_crop(
     which = np.zeros(blurred.shape[:2], np.uint8)
     if c.mix_share and rng.random() < c.mix_share:  # no draw at all when mixing is off
         blurs.append(_draw_kind(rng, c))
-        which = _grid_mask(rng, blurred.shape[0], k, patch).astype(np.uint8)
+        which = _grid_mask(rng, blurred.shape[0], k, patch, c.mix_shape).astype(np.uint8)
         other = blur_crop(base, *blurs[1])[cut:-cut, cut:-cut]
         blurred = np.where(which[..., None] == 1, other, blurred)
     finished = apply_specs(blurred, draw_finish(rng, c.finish, blurred.shape))

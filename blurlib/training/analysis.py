@@ -67,6 +67,7 @@ class AnalysisTrainConfig:
     length_weight: float = 1.0  # weight of the length term of analysis_loss (analysis net only)
     context: int = 0  # px around each patch the analysis net reads (experimental; 0 = none)
     mix_share: float = 0.0  # share of crops split patch by patch between two kinds
+    mix_shape: str = "grid"  # "grid" (each patch) or "region" (a straight line on the grid)
     context_width: int = 0  # width of the context trunk (0 = width)
 
     def __post_init__(self) -> None:
@@ -83,7 +84,9 @@ class AnalysisTrainConfig:
         """The patch generator's settings for this preset."""
         if self.preset == "sun2015":
             return SUN2015
-        return KindConfig(context=self.context, mix_share=self.mix_share)
+        return KindConfig(
+            context=self.context, mix_share=self.mix_share, mix_shape=self.mix_shape
+        )
 
 
 def load_split_photos(
@@ -287,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         "length_weight",
         "context",
         "mix_share",
+        "mix_shape",
         "context_width",
     ):
         default = getattr(AnalysisTrainConfig, f)
