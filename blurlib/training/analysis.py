@@ -84,9 +84,7 @@ class AnalysisTrainConfig:
         """The patch generator's settings for this preset."""
         if self.preset == "sun2015":
             return SUN2015
-        return KindConfig(
-            context=self.context, mix_share=self.mix_share, mix_shape=self.mix_shape
-        )
+        return KindConfig(context=self.context, mix_share=self.mix_share, mix_shape=self.mix_shape)
 
 
 def load_split_photos(
