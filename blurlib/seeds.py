@@ -17,6 +17,7 @@ name               id    indices          draws
 ``degrade``        1006  image            the label-0 degradations of a generated image
 ``kind_crops``     2101  crop             one labelled crop of :func:`.data.kinds.kind_patches`
 ``kind_leaves``    2102  scene            a dead-leaves scene of the blur-analysis training
+``kind_strands``   2103  scene            a dead-leaves scene with strands (same training)
 =================  ====  ===============  ==============================================
 """
 
@@ -34,6 +35,7 @@ STREAMS: dict[str, tuple[int, tuple[str, ...]]] = {
     "degrade": (1006, ("image",)),
     "kind_crops": (2101, ("crop",)),
     "kind_leaves": (2102, ("scene",)),
+    "kind_strands": (2103, ("scene",)),
 }
 
 

@@ -102,6 +102,23 @@ def test_config_checks():
         AnalysisTrainConfig(epochs=0)
     with pytest.raises(ValueError, match="length_weight"):
         AnalysisTrainConfig(length_weight=0.0)
+    with pytest.raises(ValueError, match="strand_scenes"):
+        AnalysisTrainConfig(strand_scenes=-1)
+
+
+def test_strand_scenes_join_the_training_photos_only(photo_list):
+    from blurlib.training.analysis import load_split_photos
+
+    cfg = AnalysisTrainConfig(deadleaves=1, strand_scenes=2, deadleaves_side=64, max_side=256)
+    got = load_split_photos(photo_list, cfg)
+    names = [n for n, _ in got["train"]]
+    assert names[-3:] == ["deadleaves-0000", "deadleaves-strands-0000", "deadleaves-strands-0001"]
+    assert not any(n.startswith("deadleaves") for n, _ in got["val"])
+    plain = load_split_photos(
+        photo_list, AnalysisTrainConfig(deadleaves=1, max_side=256, deadleaves_side=64)
+    )
+    assert [n for n, _ in plain["train"]] == names[:-2]  # the other photos are unchanged
+    assert got["train"][-1][1].shape == (64, 64, 3)
 
 
 def test_length_weight_scales_only_the_length_term_of_motion_patches():

@@ -121,6 +121,35 @@ def test_sharp_by_construction_and_depth_of_field_softens():
     assert 0.1 < pure.mean() < 1.0  # sharp foreground leaves plus a blended background
 
 
+def test_strands_are_one_directional_and_opt_in():
+    """A strand tile runs along its angle (structure-tensor coherence high, lines along the
+    angle); strand_prob 0 leaves a scene byte for byte as it was; leaves with strands have
+    sharp one-directional texture."""
+    from blurlib.data.leaf_looks import strand_tile
+    from blurlib.data.patches import patch_orientation
+
+    for deg in (0.0, 30.0, 90.0, 135.0):
+        tile = strand_tile(np.random.default_rng(0), np.radians(deg), 60.0)
+        assert tile.dtype == np.float32 and abs(float(tile.std()) - 1.0) < 1e-3
+        img = np.repeat(np.clip(128 + 30 * tile, 0, 255).astype(np.uint8)[..., None], 3, 2)
+        angle, coherence = patch_orientation(img[:120, :120], 30)
+        assert np.median(coherence) > 0.6
+        diff = np.abs((angle - deg + 90.0) % 180.0 - 90.0)
+        assert np.median(diff) < 10.0  # the lines run along the tile's angle
+    for seed in (0, 1):
+        a = dl.dead_leaves(np.random.default_rng(seed), (96, 96))
+        b = dl.dead_leaves(np.random.default_rng(seed), (96, 96), strand_prob=0.0)
+        assert a.tobytes() == b.tobytes()
+    palette = np.array([[128, 128, 128]], np.uint8)  # one colour: all texture is strands
+    big = {"palette": palette, "texture_prob": 0, "rmin": 40.0}  # few, large leaves
+    img = dl.dead_leaves(np.random.default_rng(2), (240, 240), strand_prob=1.0, **big)
+    _, coherence = patch_orientation(img, 30)
+    assert np.median(coherence) > 0.6 and img.std() > 5
+    assert dl.dead_leaves(np.random.default_rng(2), (240, 240), **big).std() == 0
+    with pytest.raises(ValueError, match="strand_prob"):
+        dl.dead_leaves(np.random.default_rng(0), (32, 32), strand_prob=1.5)
+
+
 def test_textures_and_shapes():
     plain = dl.dead_leaves(np.random.default_rng(3), (96, 96), texture_prob=0)
     textured = dl.dead_leaves(np.random.default_rng(3), (96, 96), texture_prob=1)

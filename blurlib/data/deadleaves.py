@@ -308,6 +308,7 @@ def dead_leaves(
     alpha: float = 3.0,
     shapes: Sequence[str] = ("disk", "polygon"),
     texture_prob: float = 0.3,
+    strand_prob: float = 0.0,
     palette: np.ndarray | Sequence[np.ndarray] | None = None,
     depth_of_field: bool | float = False,
     supersample: int = 1,
@@ -316,7 +317,9 @@ def dead_leaves(
 
     ``rmax`` defaults to the larger image side. ``shapes`` from ``SHAPES``. ``palette``: a
     (K, 3) uint8 colour array, or RGB photos whose pixel colours are sampled, or None for
-    the built-in palette (:mod:`blurlib.data.leaf_looks`). ``depth_of_field``: True (disk
+    the built-in palette (:mod:`blurlib.data.leaf_looks`). ``strand_prob``: share of leaves
+    carrying strands (one-directional texture, :func:`blurlib.data.leaf_looks.strand_tile`;
+    0 leaves the scene byte for byte as without it). ``depth_of_field``: True (disk
     radius drawn in [1.5, 5] px) or a radius; the front-most leaves, covering 15–50 % of the
     picture, stay sharp and the rest is defocused with a disk kernel. ``supersample=2``
     renders a 2× canvas and area-averages it down (anti-aliased edges, about 4× slower).
@@ -335,13 +338,17 @@ def dead_leaves(
         fg = 0.15 + 0.35 * rng.random()
     if not 0.0 <= texture_prob <= 1.0:
         raise ValueError(f"texture_prob must be in [0, 1], got {texture_prob}")
+    if not 0.0 <= strand_prob <= 1.0:
+        raise ValueError(f"strand_prob must be in [0, 1], got {strand_prob}")
     z, zbg, geometry, n, t_fg = _render(
         rng, (h * k, w * k), float(rmin) * k, rmax * k, float(alpha), tuple(shapes), fg
     )
     visible = np.bincount(z.reshape(-1), minlength=n) > 0
     if zbg is not None:
         visible |= np.bincount(zbg.reshape(-1), minlength=n) > 0
-    looks = draw_looks(rng, visible, geometry, len(colours), float(texture_prob))
+    looks = draw_looks(
+        rng, visible, geometry, len(colours), float(texture_prob), float(strand_prob)
+    )
     image = colourise(z, looks, colours)
     if zbg is not None:
         back = colourise(zbg, looks, colours)

@@ -4,16 +4,21 @@ A leaf is one flat colour from a palette (:func:`builtin_palette`, with the roug
 statistics of ordinary photos, or :func:`palette_from_photos`, pixel colours sampled from real
 photos), and a share of leaves carries a texture: a linear gradient or periodic 1/f noise —
 the "textured leaves" of Achddou et al. that keep a network from learning "flat = sharp".
+Optionally (``strand_prob``) a share of leaves carries *strands*: 1/f noise stretched along one
+direction per leaf (fur, grass, wood grain, brushed metal) — sharp across its lines, long along
+them, the one-directional texture a motion-blur detector must not call motion.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
 
 _NOISE_SIDE = 128  # side of the periodic 1/f noise tile used by noise-textured leaves
+_STRAND_DIRECTIONS = 8  # strand tiles per scene, at evenly spaced directions (random offset)
 
 
 @lru_cache(maxsize=1)
@@ -80,8 +85,33 @@ def _noise_tile(rng: np.random.Generator) -> np.ndarray:
     return (tile / tile.std()).astype(np.float32)
 
 
-def draw_looks(rng, visible: np.ndarray, geometry: dict, ncolours: int, texture_prob: float):
-    """Colours and textures of the visible leaves (arrays indexed by leaf; the rest unset)."""
+def strand_tile(rng: np.random.Generator, angle: float, length: float) -> np.ndarray:
+    """A periodic 1/f noise tile stretched along ``angle`` (radians, 0 = along x, counter-
+    clockwise on screen): frequencies along that direction are damped by a Gaussian of width
+    1/``length`` cycles/px, so lines run about ``length`` px along it and stay sharp across
+    it. Unit standard deviation (float32)."""
+    fy = np.fft.fftfreq(_NOISE_SIDE)[:, None]
+    fx = np.fft.rfftfreq(_NOISE_SIDE)[None, :]
+    radius = np.hypot(fy, fx)
+    radius[0, 0] = 1.0
+    along = fx * math.cos(angle) - fy * math.sin(angle)  # rows point down: on-screen angle
+    spectrum = np.fft.rfft2(rng.standard_normal((_NOISE_SIDE, _NOISE_SIDE))) / radius
+    spectrum *= np.exp(-0.5 * (along * length) ** 2)
+    spectrum[0, 0] = 0.0
+    tile = np.fft.irfft2(spectrum, s=(_NOISE_SIDE, _NOISE_SIDE))
+    return (tile / tile.std()).astype(np.float32)
+
+
+def draw_looks(
+    rng,
+    visible: np.ndarray,
+    geometry: dict,
+    ncolours: int,
+    texture_prob: float,
+    strand_prob: float = 0.0,
+):
+    """Colours and textures of the visible leaves (arrays indexed by leaf; the rest unset).
+    ``strand_prob`` > 0 draws after everything else, so at 0 the bytes are those without it."""
     n, ids = len(visible), np.flatnonzero(visible)
     m = len(ids)
     looks = {"colour": np.zeros(n, np.intp), "tex": np.zeros(n, np.int8)}
@@ -98,11 +128,30 @@ def draw_looks(rng, visible: np.ndarray, geometry: dict, ncolours: int, texture_
             looks[key] = np.zeros(n, np.float32 if key[0] != "o" else np.intp)
             looks[key][ids] = values
         looks["noise"] = _noise_tile(rng)
+    if strand_prob > 0:
+        strands = rng.random(m) < strand_prob
+        looks["tex"][ids[strands]] = 3
+        k = int(strands.sum())
+        for key, values in (
+            ("samp", 8 + 32 * rng.random(k)),
+            ("sdir", rng.integers(0, _STRAND_DIRECTIONS, k)),
+            ("soy", rng.integers(0, _NOISE_SIDE, k)),
+            ("sox", rng.integers(0, _NOISE_SIDE, k)),
+        ):
+            looks[key] = np.zeros(n, np.float32 if key == "samp" else np.intp)
+            looks[key][ids[strands]] = values
+        offset = rng.random() * math.pi / _STRAND_DIRECTIONS
+        looks["strands"] = np.stack(
+            [
+                strand_tile(rng, offset + d * math.pi / _STRAND_DIRECTIONS, rng.uniform(20, 80))
+                for d in range(_STRAND_DIRECTIONS)
+            ]
+        )
     return looks
 
 
 def colourise(z: np.ndarray, looks: dict, palette: np.ndarray) -> np.ndarray:
-    """RGB uint8 image of leaf map ``z``: leaf colours plus gradient / noise textures."""
+    """RGB uint8 image of leaf map ``z``: leaf colours plus gradient / noise / strand textures."""
     h, w = z.shape
     flat = z.reshape(-1)
     rgb = palette[looks["colour"]].astype(np.uint32)
@@ -113,10 +162,21 @@ def colourise(z: np.ndarray, looks: dict, palette: np.ndarray) -> np.ndarray:
         return image.reshape(h, w, 3)
     lab = flat[sel]
     y, x = np.divmod(sel, w)
-    grad = x * looks["gx"][lab] + y * looks["gy"][lab] + looks["g0"][lab]
     m = _NOISE_SIDE - 1
-    noise = looks["noise"][(y + looks["oy"][lab]) & m, (x + looks["ox"][lab]) & m]
-    delta = looks["amp"][lab] * np.where(looks["tex"][lab] == 1, grad, noise)
+    tex = looks["tex"][lab]
+    if "noise" in looks:
+        grad = x * looks["gx"][lab] + y * looks["gy"][lab] + looks["g0"][lab]
+        noise = looks["noise"][(y + looks["oy"][lab]) & m, (x + looks["ox"][lab]) & m]
+        delta = looks["amp"][lab] * np.where(tex == 1, grad, noise)
+    else:
+        delta = np.zeros(len(sel), np.float32)
+    if "strands" in looks:
+        s = tex == 3
+        ls, ys, xs = lab[s], y[s], x[s]
+        tile = looks["strands"][
+            looks["sdir"][ls], (ys + looks["soy"][ls]) & m, (xs + looks["sox"][ls]) & m
+        ]
+        delta[s] = looks["samp"][ls] * tile
     image = np.ascontiguousarray(image)
     image[sel] = np.rint(image[sel] + delta[:, None]).clip(0, 255).astype(np.uint8)
     return image.reshape(h, w, 3)

@@ -6,7 +6,8 @@ The recipe, top to bottom (:func:`train_analysis`):
    training photos, after it held-out test photos, never touched here), shrunk so the longer
    side is ``max_side``, split by photo into train / validation
    (:func:`blurlib.training.split.split_by_source`), plus ``deadleaves`` sharp dead-leaves
-   scenes on the training side;
+   scenes on the training side (and ``strand_scenes`` more whose leaves carry strands half the
+   time: one-directional texture that is sharp, :func:`blurlib.data.leaf_looks.strand_tile`);
 2. each epoch draws ``per_epoch`` fresh labelled patches (:func:`blurlib.data.kinds.kind_patches`,
    seed ``[seed, epoch]``), so no patch is seen twice — drawn on worker processes while the
    previous epoch fits (:class:`blurlib.data.kind_stream.KindPatchStream`, the same bytes as
@@ -62,6 +63,7 @@ class AnalysisTrainConfig:
     max_side: int = 1024  # photos shrunk to this longer side
     deadleaves: int = 24  # sharp dead-leaves scenes added to the training photos
     deadleaves_side: int = 384
+    strand_scenes: int = 0  # more dead-leaves scenes, half their leaves carrying strands
     val_share: float = 0.15  # of the training-list photos, by photo
     max_minutes: float | None = None  # wall budget: no epoch starts that would end past it
     length_weight: float = 1.0  # weight of the length term of analysis_loss (analysis net only)
@@ -75,6 +77,8 @@ class AnalysisTrainConfig:
             raise ValueError(f"unknown preset {self.preset!r}; choose one of {PRESETS}")
         if min(self.epochs, self.per_epoch, self.val_patches, self.batch_size) < 1:
             raise ValueError("epochs, per_epoch, val_patches and batch_size must be >= 1")
+        if min(self.deadleaves, self.strand_scenes) < 0:
+            raise ValueError("deadleaves and strand_scenes must be >= 0")
         if not self.length_weight > 0:
             raise ValueError(f"length_weight must be > 0, got {self.length_weight}")
         if (self.context or self.mix_share or self.context_width) and self.preset != "analysis":
@@ -102,7 +106,7 @@ def load_split_photos(
     split = split_by_source(names, (1.0 - config.val_share, config.val_share, 0.0), config.seed)
     loaded = [(r.name, shrink_to(r.load(), config.max_side)) for r in refs]
     out = {side: [loaded[i] for i in split[side]] for side in ("train", "val")}
-    if config.deadleaves:
+    if config.deadleaves or config.strand_scenes:
         palette = palette_from_photos([im for _, im in out["train"]], n=8192, seed=config.seed)
         side = config.deadleaves_side
         for i in range(config.deadleaves):
@@ -110,6 +114,10 @@ def load_split_photos(
             out["train"].append(
                 (f"deadleaves-{i:04d}", dead_leaves(rng, (side, side), palette=palette))
             )
+        for i in range(config.strand_scenes):  # sharp one-directional texture, label 0
+            rng = seeds.rng(config.seed, "kind_strands", i)
+            scene = dead_leaves(rng, (side, side), palette=palette, strand_prob=0.5)
+            out["train"].append((f"deadleaves-strands-{i:04d}", scene))
     return out
 
 
@@ -284,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         "width",
         "max_side",
         "deadleaves",
+        "strand_scenes",
         "max_minutes",
         "length_weight",
         "context",
