@@ -97,6 +97,12 @@ def test_run_robustness_tables_and_markdown(photos, monkeypatch):
     assert len(rows) == 9 and sum(row["n"] for row in rows) == textured
     assert sum(row["share"] for row in rows) == pytest.approx(1.0, abs=1e-3)
     assert "Where the pristine false alarms live" in text
+    by_photo = r["false_alarms_by_photo"]  # the pooled pristine rate, split by photo
+    assert list(by_photo) == ["coffee", "gravel"]
+    assert sum(v["textured"] for v in by_photo.values()) == textured
+    pooled = sum(v["called"] * v["textured"] for v in by_photo.values()) / textured
+    assert pooled == pytest.approx(pristine["false_alarms"])
+    assert "Pristine false alarms by photo" in text and "gravel" in text
     with pytest.raises(ValueError, match="unknown quality variants"):
         run_robustness(model, train, test, variants=("foggy",))
 

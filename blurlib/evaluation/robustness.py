@@ -192,6 +192,11 @@ def run_robustness(
             out["false_alarms_by_texture"] = false_alarms_by_texture(
                 called, [p for _, p in degraded]
             )
+            out["false_alarms_by_photo"] = {
+                name: {"textured": int(m.sum()), "called": blurred_fraction([c], [m])}
+                for (name, p), c in zip(degraded, called, strict=True)
+                for m in [textured_mask(p)]
+            }
         out["variants"][variant] = entry
     defocused = [
         apply_specs(photo, [{"op": "defocus", "radius": r, "region": None}])
@@ -242,4 +247,14 @@ def robustness_markdown(result: Mapping[str, Any], digits: int = 3) -> str:
                 f"| {r['detail']} | {r['coherence']} | {r['n']} | "
                 f"{format_cell(r['share'], digits)} | {format_cell(r['called'], digits)} |"
             )
+    per_photo = result.get("false_alarms_by_photo")
+    if per_photo:
+        cells = [
+            f"{name} {format_cell(v['called'], digits)} (of {v['textured']})"
+            for name, v in per_photo.items()
+        ]
+        lines += [
+            "",
+            "Pristine false alarms by photo (textured patches): " + "; ".join(cells) + ".",
+        ]
     return "\n".join(lines) + "\n"
