@@ -197,35 +197,42 @@ def test_context_windows_are_the_crop_around_each_patch():
         kinds.KindConfig(context=-1)
 
 
-def test_mixed_crops_label_each_patch_with_its_own_blur():
-    """mix_share 1: every crop is split on the patch grid between two draws; each patch's label
-    is the blur its centre got, and context windows straddle the boundaries."""
+def _all_mixed(shape: str) -> kinds.KindConfig:
+    """Every crop mixed (``shape``) between sharp and a strong defocus, no other processing."""
     from blurlib.data.degrade import NONE
 
-    tex = noise_texture(400, 400, seed=5)
-    cfg = kinds.KindConfig(
+    return kinds.KindConfig(
         kind_probs=(0.5, 0.0, 0.5),
         defocus_radius=(5.0, 6.0),
         base=NONE,
         finish=NONE,
         context=15,
         mix_share=1.0,
+        mix_shape=shape,
         min_evidence=0.0,
     )
+
+
+def _detail(a: np.ndarray) -> np.ndarray:
+    """Mean |horizontal step| of each window (part)."""
+    return np.abs(np.diff(a.astype(np.float32), axis=2)).mean(axis=(1, 2, 3))
+
+
+def test_mixed_crops_label_each_patch_with_its_own_blur():
+    """mix_share 1: every crop is split on the patch grid between two draws; each patch's label
+    is the blur its centre got, and context windows straddle the boundaries."""
+    tex = noise_texture(400, 400, seed=5)
+    cfg = _all_mixed("grid")
     kp = kinds.kind_patches([tex], 400, seed=2, config=cfg)
-
-    def detail(a: np.ndarray) -> np.ndarray:  # mean |horizontal step| of each window part
-        return np.abs(np.diff(a.astype(np.float32), axis=2)).mean(axis=(1, 2, 3))
-
-    centre = detail(kp.x[:, 15:45, 15:45])
+    centre = _detail(kp.x[:, 15:45, 15:45])
     sharp, soft = centre[kp.kind == 0], centre[kp.kind == 2]
     assert 0.3 < (kp.kind == 0).mean() < 0.7
     assert sharp.min() > 2 * soft.max()  # every label is its centre's blur
-    top = detail(kp.x[:, :15, 15:45])  # the context strip above each patch: its own cell
+    top = _detail(kp.x[:, :15, 15:45])  # the context strip above each patch: its own cell
     straddle = (kp.kind == 0) & (top < soft.max())
     assert straddle.mean() > 0.04  # sharp patches under a defocused neighbour (1 in 8 expected)
     plain = kinds.kind_patches([tex], 400, seed=2, config=dataclasses.replace(cfg, mix_share=0))
-    assert not ((plain.kind == 0) & (detail(plain.x[:, :15, 15:45]) < soft.max())).any()
+    assert not ((plain.kind == 0) & (_detail(plain.x[:, :15, 15:45]) < soft.max())).any()
     with pytest.raises(ValueError, match="mix_share"):
         kinds.KindConfig(mix_share=1.5)
 
@@ -234,8 +241,6 @@ def test_region_mix_splits_crops_along_a_line():
     """mix_shape "region": a mixed crop's two blurs meet along one straight line on the patch
     grid — each row and column of cells changes blur at most once, both blurs usually show in
     the crop, and each patch's label is still its centre's blur."""
-    from blurlib.data.degrade import NONE
-
     size, offset, patch = 150, 15, 30
     both = 0
     for s in range(200):
@@ -246,18 +251,8 @@ def test_region_mix_splits_crops_along_a_line():
         both += 0 < cells.sum() < 16
     assert both > 120  # the line passes through the crop's grid
     tex = noise_texture(400, 400, seed=5)
-    cfg = kinds.KindConfig(
-        kind_probs=(0.5, 0.0, 0.5),
-        defocus_radius=(5.0, 6.0),
-        base=NONE,
-        finish=NONE,
-        context=15,
-        mix_share=1.0,
-        mix_shape="region",
-        min_evidence=0.0,
-    )
-    kp = kinds.kind_patches([tex], 400, seed=2, config=cfg)
-    centre = np.abs(np.diff(kp.x[:, 15:45, 15:45].astype(np.float32), axis=2)).mean(axis=(1, 2, 3))
+    kp = kinds.kind_patches([tex], 400, seed=2, config=_all_mixed("region"))
+    centre = _detail(kp.x[:, 15:45, 15:45])
     assert 0.3 < (kp.kind == 0).mean() < 0.7
     assert centre[kp.kind == 0].min() > 2 * centre[kp.kind == 2].max()
     with pytest.raises(ValueError, match="mix_shape"):
