@@ -104,6 +104,21 @@ def test_config_checks():
         AnalysisTrainConfig(length_weight=0.0)
     with pytest.raises(ValueError, match="strand_scenes"):
         AnalysisTrainConfig(strand_scenes=-1)
+    with pytest.raises(ValueError, match="mix_shape"):
+        AnalysisTrainConfig(mix_shape="blobs")
+    with pytest.raises(ValueError, match="mix_shape"):
+        AnalysisTrainConfig(preset="sun2015", mix_shape="region")
+
+
+def test_the_training_command_names_a_bad_setting_in_one_line(tmp_path, capsys):
+    from blurlib.training.analysis import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--out", str(tmp_path / "run"), "--mix-shape", "blobs"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "mix_shape must be one of" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
 
 
 def test_strand_scenes_join_the_training_photos_only(photo_list):

@@ -39,7 +39,7 @@ import numpy as np
 
 from blurlib import seeds
 from blurlib.data.kind_stream import KindPatchStream, default_workers
-from blurlib.data.kinds import SUN2015, KindConfig, kind_patches, sun_class
+from blurlib.data.kinds import MIX_SHAPES, SUN2015, KindConfig, kind_patches, sun_class
 from blurlib.fileio import atomic_path, write_text
 from blurlib.training.backup import latest_backup, prune, write_backup
 from blurlib.training.callbacks import restore, seed_generators
@@ -81,8 +81,13 @@ class AnalysisTrainConfig:
             raise ValueError("deadleaves and strand_scenes must be >= 0")
         if not self.length_weight > 0:
             raise ValueError(f"length_weight must be > 0, got {self.length_weight}")
-        if (self.context or self.mix_share or self.context_width) and self.preset != "analysis":
-            raise ValueError("context, context_width and mix_share are for the analysis net only")
+        if self.mix_shape not in MIX_SHAPES:
+            raise ValueError(f"mix_shape must be one of {MIX_SHAPES}, got {self.mix_shape!r}")
+        mixed = self.mix_share or self.mix_shape != "grid"
+        if (self.context or mixed or self.context_width) and self.preset != "analysis":
+            raise ValueError(
+                "context, context_width, mix_share and mix_shape are for the analysis net only"
+            )
 
     def kind_config(self) -> KindConfig:
         """The patch generator's settings for this preset."""
@@ -312,7 +317,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     a = vars(p.parse_args(argv))
     photos, out, resume, workers = a.pop("photos"), a.pop("out"), a.pop("resume"), a.pop("workers")
-    summary = train_analysis(photos, out, AnalysisTrainConfig(**a), resume=resume, workers=workers)
+    try:
+        config = AnalysisTrainConfig(**a)
+    except ValueError as exc:  # a bad setting: one line naming it, no traceback
+        p.error(str(exc))
+    summary = train_analysis(photos, out, config, resume=resume, workers=workers)
     print(json.dumps({k: summary[k] for k in ("epochs_run", "patches_seen", "seconds")}))
     return 0
 
