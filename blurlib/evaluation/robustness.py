@@ -187,15 +187,15 @@ def run_robustness(
             }
         observed = [apply_specs(photo, camera) for _, photo in degraded]
         called = [predict(p) for p in observed]
-        entry["false_alarms"] = blurred_fraction(called, [textured_mask(p) for _, p in degraded])
+        masks = [textured_mask(p) for _, p in degraded]
+        entry["false_alarms"] = blurred_fraction(called, masks)
         if variant == "pristine":
             out["false_alarms_by_texture"] = false_alarms_by_texture(
                 called, [p for _, p in degraded]
             )
             out["false_alarms_by_photo"] = {
                 name: {"textured": int(m.sum()), "called": blurred_fraction([c], [m])}
-                for (name, p), c in zip(degraded, called, strict=True)
-                for m in [textured_mask(p)]
+                for (name, _), c, m in zip(degraded, called, masks, strict=True)
             }
         out["variants"][variant] = entry
     defocused = [

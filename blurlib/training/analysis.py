@@ -39,7 +39,7 @@ import numpy as np
 
 from blurlib import seeds
 from blurlib.data.kind_stream import KindPatchStream, default_workers
-from blurlib.data.kinds import MIX_SHAPES, SUN2015, KindConfig, kind_patches, sun_class
+from blurlib.data.kinds import SUN2015, KindConfig, kind_patches, sun_class
 from blurlib.fileio import atomic_path, write_text
 from blurlib.training.backup import latest_backup, prune, write_backup
 from blurlib.training.callbacks import restore, seed_generators
@@ -81,13 +81,12 @@ class AnalysisTrainConfig:
             raise ValueError("deadleaves and strand_scenes must be >= 0")
         if not self.length_weight > 0:
             raise ValueError(f"length_weight must be > 0, got {self.length_weight}")
-        if self.mix_shape not in MIX_SHAPES:
-            raise ValueError(f"mix_shape must be one of {MIX_SHAPES}, got {self.mix_shape!r}")
         mixed = self.mix_share or self.mix_shape != "grid"
         if (self.context or mixed or self.context_width) and self.preset != "analysis":
             raise ValueError(
                 "context, context_width, mix_share and mix_shape are for the analysis net only"
             )
+        self.kind_config()  # KindConfig checks its own settings (mix_shape, mix_share, context)
 
     def kind_config(self) -> KindConfig:
         """The patch generator's settings for this preset."""
