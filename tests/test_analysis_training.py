@@ -173,3 +173,50 @@ def test_a_context_run_trains_and_evaluates_on_windows(photo_list, tmp_path):
         AnalysisTrainConfig(preset="sun2015", context=15)
     with pytest.raises(ValueError, match="mix_share"):
         AnalysisTrainConfig(preset="sun2015", mix_share=0.5)
+
+
+@pytest.mark.slow
+def test_a_neighbour_run_trains_on_whole_crops_and_resumes_exactly(tmp_path, monkeypatch):
+    import cv2
+
+    from blurlib.nets.neighbours import is_neighbour_model
+    from blurlib.predict import patch_analysis
+
+    lines = []  # whole crops need photos of at least 272 px (8 cells and the blur margin)
+    for s in range(4):
+        cv2.imwrite(str(tmp_path / f"p{s}.png"), noise_texture(290, 300, seed=30 + s))
+        lines.append(str(tmp_path / f"p{s}.png"))
+    photo_list = tmp_path / "list.txt"
+    photo_list.write_text("\n".join(lines) + "\n")
+    cfg = AnalysisTrainConfig(
+        epochs=2, per_epoch=96, val_patches=48, batch_size=32, width=8, deadleaves=1,
+        deadleaves_side=300, max_side=300, val_share=0.25, neighbours=True, mix_share=0.5,
+    )  # fmt: skip
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    summary = train_analysis(photo_list, whole, cfg, verbose=0)
+    kc = summary["kind_config"]
+    assert (kc["crop_patches"], kc["context"], summary["workers"]) == ("6", "30", 0)
+    m = load_model(whole / "model.keras")
+    assert is_neighbour_model(m) and tuple(m.inputs[0].shape[1:3]) == (90, 90)
+    assert patch_analysis(m, noise_texture(120, 150, seed=3)).p_motion.shape == (4, 5)
+    monkeypatch.setenv("BLURLIB_FAULT", "begin@2:INT")  # cut as epoch 2's state is written
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train_analysis(photo_list, cut, cfg, verbose=0)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    monkeypatch.delenv("BLURLIB_FAULT")
+    train_analysis(photo_list, cut, cfg, resume=True, verbose=0)
+    a, b = load_model(whole / "model.keras"), load_model(cut / "model.keras")
+    for x, y in zip(a.get_weights(), b.get_weights(), strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_the_neighbour_net_takes_no_context_trunk():
+    with pytest.raises(ValueError, match="context trunk"):
+        AnalysisTrainConfig(neighbours=True, context=15)
+    with pytest.raises(ValueError, match="neighbours"):
+        AnalysisTrainConfig(preset="sun2015", neighbours=True)
+    c = AnalysisTrainConfig(neighbours=True, mix_share=0.5).kind_config()
+    assert (c.context, c.crop_patches, c.mix_share) == (30, 6, 0.5)

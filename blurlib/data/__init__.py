@@ -22,7 +22,9 @@ Modules, in data-flow order (each imports only from those above it):
 * :mod:`~blurlib.data.kinds` — labelled patches for blur kind (sharp / motion / defocus),
   motion direction and length, and Sun et al.'s 73 classes;
 * :mod:`~blurlib.data.kind_stream` — the same patches drawn on worker processes, ahead of
-  the trainer.
+  the trainer;
+* :mod:`~blurlib.data.kind_grids` — the same crops whole, with a label grid, for the net that
+  reads each patch's neighbours.
 
 Import each name from the module that defines it; this package re-exports nothing. The old
 flat paths (``blurlib.sources``, ``blurlib.kernels``, ``blurlib.patches``,

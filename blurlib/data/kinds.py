@@ -244,16 +244,13 @@ def _grid_mask(
     return full[start : start + size, start : start + size]
 
 
-def _one_crop(
+def draw_crop(
     photo: np.ndarray, rng: np.random.Generator, c: KindConfig, patch: int
-) -> (
-    tuple[np.ndarray, np.ndarray, list[tuple[int, dict[str, Any] | None]], np.ndarray, np.ndarray]
-    | None
-):
-    """One crop: ``(observed patches kept (k, P, P, 3), blur of each (k,) as an index into
-    ``blurs``, blurs [(kind, spec), …], texture angle (k,), coherence (k,))``
-    (:func:`blurlib.data.patches.patch_orientation` of the sharp source patches) or None if
-    none kept. One blur unless the crop is mixed (``mix_share``): then two."""
+) -> tuple[np.ndarray, np.ndarray, list, np.ndarray, np.ndarray] | None:
+    """One crop, drawn: ``(finished window (S + 2k)² with its context, blur index per pixel
+    (into ``blurs``), blurs [(kind, spec), …], keep (n, n) bool, sharp source (S, S))``, S = n·P,
+    or None when the photo is too small or no patch is judgeable. One blur unless the crop is
+    mixed (``mix_share``): then two."""
     side = c.crop_patches * patch
     cut = 16  # > half the largest kernel (25 px motion, 6 px disk) plus resampling reach
     margin = cut + c.context  # the context around the crop is blurred and finished with it
@@ -282,6 +279,24 @@ def _one_crop(
     keep = src_tex & (patch_texture(observed, patch) >= c.min_evidence)
     if not keep.any():
         return None
+    return finished, which, blurs, keep, source
+
+
+def _one_crop(
+    photo: np.ndarray, rng: np.random.Generator, c: KindConfig, patch: int
+) -> (
+    tuple[np.ndarray, np.ndarray, list[tuple[int, dict[str, Any] | None]], np.ndarray, np.ndarray]
+    | None
+):
+    """One crop: ``(observed patches kept (k, P, P, 3), blur of each (k,) as an index into
+    ``blurs``, blurs [(kind, spec), …], texture angle (k,), coherence (k,))``
+    (:func:`blurlib.data.patches.patch_orientation` of the sharp source patches) or None if
+    none kept."""
+    got = draw_crop(photo, rng, c, patch)
+    if got is None:
+        return None
+    finished, which, blurs, keep, source = got
+    k = c.context
     angle, coherence = patch_orientation(source, patch)
     # each kept patch with its context: a (P + 2k)-pixel window centred on it (k = 0: the patch)
     view = np.lib.stride_tricks.sliding_window_view(finished, (patch + 2 * k,) * 2, (0, 1))
@@ -289,6 +304,16 @@ def _one_crop(
     x = np.ascontiguousarray(view[rows * patch, cols * patch].transpose(0, 2, 3, 1))
     blur_of = which[k + rows * patch, k + cols * patch]
     return x, blur_of, blurs, angle[keep], coherence[keep]
+
+
+def blur_labels(blurs: list[tuple[int, dict[str, Any] | None]]) -> list[tuple]:
+    """``(kind, angle, length, motion_type)`` of each blur of a crop."""
+    labels = []
+    for kind, spec in blurs:
+        angle, length = motion_labels(spec) if kind == 1 else (math.nan, math.nan)
+        mtype = 0 if kind != 1 else (2 if spec["type"] == "shake" else 1)
+        labels.append((kind, angle, length, mtype))
+    return labels
 
 
 def crop_result(
@@ -304,12 +329,7 @@ def crop_result(
     if got is None:
         return None
     x, blur_of, blurs, tex_angle, coherence = got
-    labels = []
-    for kind, spec in blurs:
-        angle, length = motion_labels(spec) if kind == 1 else (math.nan, math.nan)
-        mtype = 0 if kind != 1 else (2 if spec["type"] == "shake" else 1)
-        labels.append((kind, angle, length, mtype))
-    table = [np.asarray(col)[blur_of] for col in zip(*labels)]
+    table = [np.asarray(col)[blur_of] for col in zip(*blur_labels(blurs))]
     kind, angle, length, mtype = (
         t.astype(d) for t, d in zip(table, (np.uint8, np.float32, np.float32, np.uint8))
     )

@@ -10,6 +10,8 @@
 - :mod:`blurlib.inference.analysis` — blur kind, motion direction and length per patch and
   dense, for models with those heads; :mod:`blurlib.inference.context` — the same for a net
   that reads context around each patch (its two trunks' dense forms, or cropped windows);
+  :mod:`blurlib.inference.neighbours` — the same for the neighbour net (its trunk once per
+  cell, then a 3×3 head over the cells);
 - :mod:`blurlib.inference.bf16` — a bfloat16 twin of the fully-convolutional net, for CPUs
   that compute it natively;
 - ranking a folder: :mod:`blurlib.inference.rank` (``rank_photos``),

@@ -14,9 +14,10 @@ Angles follow :mod:`blurlib.data.kernels`: degrees in [0, 180), 0 = along the im
 ``length_px`` are NaN where ``p_motion < 0.5``. Both need the multi-head model
 (``blurlib.model.load_model("analysis")``); a binary motion-vs-not model raises
 :class:`blurlib.errors.ModelFileError` naming the model to load. A net that reads context
-around each patch (experimental, ``build_analysis(context=...)``) goes through
-:mod:`blurlib.inference.context` (its two trunks' dense forms, or cropped windows where that
-costs less).
+around each patch goes through :mod:`blurlib.inference.context` (a context trunk,
+``build_analysis(context=...)``: its two trunks' dense forms, or cropped windows where that
+costs less) or :mod:`blurlib.inference.neighbours` (the neighbour net of
+:mod:`blurlib.nets.neighbours`: its trunk once per cell, then a 3×3 head over the cells).
 """
 
 from __future__ import annotations
@@ -118,6 +119,23 @@ def _to_analysis(raw: np.ndarray, evidence: np.ndarray, stride: int) -> PatchAna
     )
 
 
+def _context_raw(
+    model: keras.Model, image: np.ndarray, stride: int, tile: int | None = None
+) -> np.ndarray:
+    """Raw heads of a net that reads beyond its patch: the neighbour net
+    (:mod:`blurlib.inference.neighbours`) or a context-trunk net (:mod:`.context`)."""
+    from blurlib.nets.neighbours import is_neighbour_model
+
+    _check_model(model)
+    if is_neighbour_model(model):
+        from blurlib.inference.neighbours import neighbour_windows
+
+        return neighbour_windows(model, image, stride, tile)
+    from blurlib.inference.context import context_windows
+
+    return context_windows(model, image, stride, tile)
+
+
 def patch_analysis(
     model: keras.Model, image: Any, patch: int = PATCH, batch_size: int = 512
 ) -> PatchAnalysis:
@@ -126,11 +144,9 @@ def patch_analysis(
     from blurlib.nets.analysis import model_context
 
     if model_context(model):  # a context net: windows with their surroundings
-        from blurlib.inference.context import context_windows
-
         image = as_image(image, patch)
         evidence = evidence_mask(np.asarray(image), patch, EVIDENCE_THRESHOLD)
-        return _to_analysis(context_windows(model, image, patch), evidence, patch)
+        return _to_analysis(_context_raw(model, image, patch), evidence, patch)
     fcn, _ = analysis_network(model)
     image = as_image(image, patch)
     grid = to_patches(image, patch)
@@ -167,12 +183,10 @@ def dense_analysis(
         raise ValueError(f"stride must be a positive integer, got {stride}")
     if tile is not None and tile < PATCH:
         raise ValueError(f"tile must be at least {PATCH} pixels, got {tile}")
-    if model_context(model):  # two trunks' dense forms, or crops where sparse windows pay
-        from blurlib.inference.context import context_windows
-
+    if model_context(model):  # dense forms, or crops where sparse windows pay
         image = as_image(image, PATCH)
         evidence = texture_mask(image, stride, PATCH, EVIDENCE_THRESHOLD)
-        return _to_analysis(context_windows(model, image, stride, tile), evidence, stride)
+        return _to_analysis(_context_raw(model, image, stride, tile), evidence, stride)
     fcn, s = analysis_network(model)
     image = as_image(image, PATCH)
     h, w = image.shape[:2]

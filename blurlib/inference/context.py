@@ -40,13 +40,15 @@ _PARTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _BAND_VALUES = 1 << 24  # feature values per band, both trunks (64 MB of float32)
 
 
-def _padded(image: np.ndarray, k: int) -> np.ndarray:
+def mirror_pad(image: np.ndarray, k: int) -> np.ndarray:
+    """Return ``image`` with ``k`` px mirrored around it (reflect-101, the border of context
+    windows)."""
     import cv2
 
     return cv2.copyMakeBorder(np.ascontiguousarray(image), k, k, k, k, cv2.BORDER_REFLECT_101)
 
 
-def _crop_features(
+def crop_features(
     fcn: Any, image: np.ndarray, ys: np.ndarray, xs: np.ndarray, batch_size: int
 ) -> np.ndarray:
     """``(len(ys), F)``: the dense network ``fcn`` on the 30-px windows of ``image`` at the
@@ -79,8 +81,8 @@ def context_crops(
         a.ravel()
         for a in np.meshgrid(np.arange(rows) * stride, np.arange(cols) * stride, indexing="ij")
     )
-    near = _crop_features(parts["near"], image, yy, xx, batch_size)
-    padded = _padded(image, k)
+    near = crop_features(parts["near"], image, yy, xx, batch_size)
+    padded = mirror_pad(image, k)
     far = None
     for py in (0, 1):
         for px in (0, 1):
@@ -88,7 +90,7 @@ def context_crops(
             if not len(sel):
                 continue
             pooled = _pool2(padded[py:, px:])
-            got = _crop_features(
+            got = crop_features(
                 parts["far"], pooled, (yy[sel] - py) // 2 + cc, (xx[sel] - px) // 2 + cc, batch_size
             )
             if far is None:
@@ -150,7 +152,7 @@ def context_dense(
     w1 = parts["head"][0]
     h, w = image.shape[:2]
     rows, cols = window_grid_shape(h, w, stride, PATCH)
-    padded = _padded(image, k)
+    padded = mirror_pad(image, k)
     xs = np.arange(cols) * stride
     raw = np.empty((rows, cols, 6), np.float32)
     band = max(1, _BAND_VALUES // (cols * w1.shape[0]))

@@ -186,23 +186,37 @@ def analysis_targets(kind: Any, angle: Any, length: Any) -> np.ndarray:
     return np.concatenate([kind[:, None], d, ln[:, None]], axis=1).astype(np.float32)
 
 
+def grid_targets(kind: Any, angle: Any, length: Any, keep: Any) -> np.ndarray:
+    """Return (N, n, n, 5) float32 targets of label grids: :func:`analysis_targets` per cell and
+    the cell's weight (1 = judgeable, 0 = context only)."""
+    kind = np.asarray(kind)
+    flat = analysis_targets(kind.ravel(), np.ravel(angle), np.ravel(length))
+    weight = np.asarray(keep, np.float32).reshape(-1, 1)
+    return np.concatenate([flat, weight], axis=1).reshape(*kind.shape, 5)
+
+
 def analysis_loss(
     direction_weight: float = 1.0, length_weight: float = 1.0
 ) -> Any:  # a keras loss function
     """Return the loss of :func:`training_view`'s output against :func:`analysis_targets`:
     cross-entropy of the kind + (motion patches only) squared error of (cos 2θ, sin 2θ) and
-    Huber error of the length in units of :data:`LENGTH_SCALE` px."""
+    Huber error of the length in units of :data:`LENGTH_SCALE` px. Targets and outputs may
+    carry leading grid axes ((batch, n, n, ·): :func:`blurlib.nets.neighbours.grid_view`); a
+    5th target channel then weighs each cell (:func:`grid_targets`)."""
     from keras import ops
 
     def loss(y_true: Any, y_pred: Any) -> Any:
-        kind = ops.cast(y_true[:, 0], "int32")
-        p = ops.clip(y_pred[:, :3], 1e-7, 1.0)
+        kind = ops.cast(y_true[..., 0], "int32")
+        p = ops.clip(y_pred[..., :3], 1e-7, 1.0)
         ce = -ops.sum(ops.one_hot(kind, 3) * ops.log(p), axis=-1)
         motion = ops.cast(ops.equal(kind, 1), "float32")
-        d_err = ops.sum(ops.square(y_pred[:, 3:5] - y_true[:, 1:3]), axis=-1)
-        e = ops.abs(y_pred[:, 5] - y_true[:, 3]) / LENGTH_SCALE
+        d_err = ops.sum(ops.square(y_pred[..., 3:5] - y_true[..., 1:3]), axis=-1)
+        e = ops.abs(y_pred[..., 5] - y_true[..., 3]) / LENGTH_SCALE
         huber = ops.where(e < 1.0, 0.5 * e * e, e - 0.5)
-        return ce + motion * (direction_weight * d_err + length_weight * huber)
+        out = ce + motion * (direction_weight * d_err + length_weight * huber)
+        if y_true.shape[-1] == 5:  # grid targets: a 5th channel weighs each cell (0: context)
+            out = out * y_true[..., 4]
+        return out
 
     return loss
 
@@ -251,7 +265,7 @@ def analysis_fully_convolutional(model: keras.Model) -> keras.Model:
 _TRUNK_LAYER = re.compile(r"(rescale|b\d+c\d+_(conv|bn|relu)|pool\d+|head_(conv|bn|relu))")
 
 
-def _trunk_chain(model: keras.Model, prefix: str, patch: int) -> keras.Model:
+def trunk_chain(model: keras.Model, prefix: str, patch: int) -> keras.Model:
     """The trunk whose layer names carry ``prefix`` ("" = the patch's, "ctx_" = the context's)
     as a plain stack on ``patch``-pixel input, same weights, ending before its Flatten."""
     import keras
@@ -277,10 +291,11 @@ def context_parts(model: keras.Model, patch: int = PATCH) -> dict[str, Any]:
     cols, F) at stride ``stride``; and ``head``, float32 ``(W1, b1, W2, b2)`` that map the two
     features side by side (near first) through the shared ReLU layer to the 6 raw heads."""
     from blurlib.nets.fully_conv import native_stride, to_fully_convolutional
+    from blurlib.nets.neighbours import is_neighbour_model
 
-    if not is_analysis_model(model) or not model_context(model, patch):
-        raise ValueError(f"model {model.name!r} is not a blur-analysis net that reads context")
-    near, far = (_trunk_chain(model, prefix, patch) for prefix in ("", "ctx_"))
+    if not is_analysis_model(model) or not model_context(model, patch) or is_neighbour_model(model):
+        raise ValueError(f"model {model.name!r} is not a blur-analysis net with a context trunk")
+    near, far = (trunk_chain(model, prefix, patch) for prefix in ("", "ctx_"))
     fc = model.get_layer("fc").get_weights()
     heads = [model.get_layer(h).get_weights() for h in HEADS]
     w2 = np.concatenate([h[0] for h in heads], axis=1)

@@ -148,6 +148,9 @@ def _load_file(path: Path, compile: bool) -> keras.Model:
 
     import keras
 
+    from blurlib.nets.neighbours import register
+
+    register()  # the neighbour net's own layers
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -27,6 +27,7 @@ The recipe, top to bottom (:func:`train_analysis`):
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -37,7 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from blurlib import seeds
+from blurlib import PATCH, seeds
+from blurlib.data.kind_grids import kind_grids
 from blurlib.data.kind_stream import KindPatchStream, default_workers
 from blurlib.data.kinds import SUN2015, KindConfig, kind_patches, sun_class
 from blurlib.fileio import atomic_path, write_text
@@ -46,6 +48,7 @@ from blurlib.training.callbacks import restore, seed_generators
 from blurlib.training.runs import truncate_log
 
 PRESETS = ("analysis", "sun2015")
+GRID_CELLS = 6  # the neighbour net's training crops: 6×6 labelled cells (8×8 with the context)
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class AnalysisTrainConfig:
     mix_share: float = 0.0  # share of crops split patch by patch between two kinds
     mix_shape: str = "grid"  # "grid" (each patch) or "region" (a straight line on the grid)
     context_width: int = 0  # width of the context trunk (0 = width)
+    neighbours: bool = False  # the neighbour net, trained on whole crops (nets/neighbours.py)
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -82,9 +86,16 @@ class AnalysisTrainConfig:
         if not self.length_weight > 0:
             raise ValueError(f"length_weight must be > 0, got {self.length_weight}")
         mixed = self.mix_share or self.mix_shape != "grid"
-        if (self.context or mixed or self.context_width) and self.preset != "analysis":
+        extra = self.context or mixed or self.context_width or self.neighbours
+        if extra and self.preset != "analysis":
             raise ValueError(
-                "context, context_width, mix_share and mix_shape are for the analysis net only"
+                "context, context_width, mix_share, mix_shape and neighbours are for the "
+                "analysis net only"
+            )
+        if self.neighbours and (self.context or self.context_width):
+            raise ValueError(
+                "the neighbour net reads its neighbours' own features: no context trunk "
+                "(leave context and context_width at 0)"
             )
         self.kind_config()  # KindConfig checks its own settings (mix_shape, mix_share, context)
 
@@ -92,6 +103,13 @@ class AnalysisTrainConfig:
         """The patch generator's settings for this preset."""
         if self.preset == "sun2015":
             return SUN2015
+        if self.neighbours:  # whole crops: 6×6 labelled cells with one cell of context around
+            return KindConfig(
+                context=PATCH,
+                crop_patches=GRID_CELLS,
+                mix_share=self.mix_share,
+                mix_shape=self.mix_shape,
+            )
         return KindConfig(context=self.context, mix_share=self.mix_share, mix_shape=self.mix_shape)
 
 
@@ -126,7 +144,12 @@ def load_split_photos(
 
 
 def targets(preset: str, patches: Any) -> np.ndarray:
-    """Training targets of :class:`blurlib.data.kinds.KindPatches` for ``preset``."""
+    """Training targets of :class:`blurlib.data.kinds.KindPatches` (or, for the neighbour net,
+    :class:`blurlib.data.kind_grids.KindGrids`) for ``preset``."""
+    if hasattr(patches, "keep"):  # whole crops with label grids
+        from blurlib.nets.analysis import grid_targets
+
+        return grid_targets(patches.kind, patches.angle, patches.length, patches.keep)
     if preset == "sun2015":
         return sun_class(patches.kind, patches.angle, patches.length).astype(np.int32)
     from blurlib.nets.analysis import analysis_targets
@@ -150,13 +173,19 @@ def build_and_compile(config: AnalysisTrainConfig, steps: int) -> tuple[Any, Any
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         )
         return model, model
-    model = build_analysis(
-        seed=config.seed,
-        width=config.width,
-        context=config.context,
-        context_width=config.context_width,
-    )
-    view = training_view(model)
+    if config.neighbours:
+        from blurlib.nets.neighbours import build_neighbour_analysis, grid_view
+
+        model = build_neighbour_analysis(seed=config.seed, width=config.width)
+        view = grid_view(model, GRID_CELLS + 2)
+    else:
+        model = build_analysis(
+            seed=config.seed,
+            width=config.width,
+            context=config.context,
+            context_width=config.context_width,
+        )
+        view = training_view(model)
     view.compile(optimizer=opt, loss=analysis_loss(length_weight=config.length_weight))
     return model, view
 
@@ -188,9 +217,15 @@ def train_analysis(
     photos = load_split_photos(photo_list, config)
     kc = config.kind_config()
     train_imgs = [im for _, im in photos["train"]]
-    val = kind_patches([im for _, im in photos["val"]], config.val_patches, config.seed + 1, kc)
+    val_imgs = [im for _, im in photos["val"]]
+    if config.neighbours:
+        val = kind_grids(val_imgs, config.val_patches, config.seed + 1, kc)
+    else:
+        val = kind_patches(val_imgs, config.val_patches, config.seed + 1, kc)
     val_xy = (val.x.astype(np.float32), targets(config.preset, val))
-    steps = config.epochs * (config.per_epoch // config.batch_size)
+    batch = _batch_size(config, val)
+    per_batch = val.labelled / len(val) * batch if config.neighbours else config.batch_size
+    steps = config.epochs * int(config.per_epoch / per_batch)
     log = out / "log.csv"
     model, view = build_and_compile(config, steps)
     resumed = latest_backup(out) if resume and log.is_file() else None
@@ -205,8 +240,13 @@ def train_analysis(
     if workers is None:
         workers = default_workers()
     t0 = time.time()
-    with KindPatchStream(train_imgs, kc, workers=workers) as stream:
-        _fit_epochs(config, out, view, stream, val_xy, start, done_s, t0, verbose)
+    if config.neighbours:  # whole crops, drawn in this process between epochs
+        stream: Any = contextlib.nullcontext(_GridDraw(train_imgs, kc))
+        workers = 0
+    else:
+        stream = KindPatchStream(train_imgs, kc, workers=workers)
+    with stream as draw:
+        _fit_epochs(config, out, view, draw, val_xy, start, done_s, t0, verbose, batch)
     save_model(model, out / "model.keras")
     with open(log, newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -225,6 +265,35 @@ def train_analysis(
     return summary
 
 
+def _batch_size(config: AnalysisTrainConfig, val: Any) -> int:
+    """Examples per step: ``batch_size`` patches, or for whole crops the crops that hold about
+    ``batch_size`` judgeable patches (measured on the validation crops; at least one)."""
+    if not config.neighbours:
+        return config.batch_size
+    return max(1, round(config.batch_size * len(val) / max(val.labelled, 1)))
+
+
+class _GridDraw:
+    """The whole crops of each epoch (:func:`blurlib.data.kind_grids.kind_grids`), drawn when
+    asked for (the interface of :class:`blurlib.data.kind_stream.KindPatchStream`)."""
+
+    def __init__(self, photos: list[np.ndarray], kc: KindConfig) -> None:
+        self.photos, self.kc = photos, kc
+
+    def request(self, n: int, seed: int) -> Any:
+        return _Later(lambda: kind_grids(self.photos, n, seed, self.kc))
+
+
+class _Later:
+    def __init__(self, make: Any) -> None:
+        self._make, self._done = make, None
+
+    def result(self) -> Any:
+        if self._done is None:
+            self._done = self._make()
+        return self._done
+
+
 def _epoch_seed(config: AnalysisTrainConfig, epoch: int) -> int:
     return config.seed * 1000 + 100 + epoch
 
@@ -233,12 +302,13 @@ def _fit_epochs(
     config: AnalysisTrainConfig,
     out: Path,
     view: Any,
-    stream: KindPatchStream,
+    stream: Any,  # KindPatchStream or _GridDraw
     val_xy: tuple[np.ndarray, np.ndarray],
     start: int,
     done_s: float,
     t0: float,
     verbose: int,
+    batch: int,
 ) -> None:
     """Epochs ``start`` … of the plan: each fits the fresh patches drawn for it (the next
     epoch's are drawn meanwhile), then appends its ``log.csv`` row and writes its backup; stops
@@ -252,7 +322,7 @@ def _fit_epochs(
         hist = view.fit(
             data.x.astype(np.float32),
             targets(config.preset, data),
-            batch_size=config.batch_size,
+            batch_size=batch,
             epochs=1,
             shuffle=False,  # iid crops in drawn order: no global random state, exact resume
             validation_data=val_xy,
@@ -313,6 +383,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="processes drawing the next epoch's patches (default: CPU cores - 1, at most 8; "
         "0 = in this process); the same model for any number",
+    )
+    p.add_argument(
+        "--neighbours",
+        action="store_true",
+        help="the neighbour net: each patch also reads its 8 neighbours' trunk features "
+        "(trained on whole crops of 6x6 patches)",
     )
     a = vars(p.parse_args(argv))
     photos, out, resume, workers = a.pop("photos"), a.pop("out"), a.pop("resume"), a.pop("workers")
