@@ -198,3 +198,23 @@ def test_invalid_arguments_raise_clear_errors():
         dl.deadleaves_images(-1)
     with pytest.raises(ValueError):
         dl.leaf_radii(rng, 10, rmin=2.0, rmax=1.0)
+
+
+def test_the_strands_source_is_its_own_deterministic_stream():
+    from blurlib.data.patches import patch_orientation
+    from blurlib.data.photos import photo_refs
+    from blurlib.errors import DatasetError
+
+    plain = photo_refs("deadleaves:2:128")
+    strands = photo_refs("deadleaves-strands:2:128")
+    assert [r.name for r in strands] == ["deadleaves-strands-0000", "deadleaves-strands-0001"]
+    assert "strands" in strands[0].location
+    a, b = strands[0].load(), strands[0].load()
+    assert np.array_equal(a, b) and a.shape == (128, 128, 3)
+    assert np.array_equal(plain[0].load(), dl.deadleaves_scene(0, 128))  # plain scenes unchanged
+    assert not np.array_equal(a, plain[0].load())
+    # strands make more of a scene one-directional than the plain scenes are
+    coh = [np.median(patch_orientation(r.load(), 30)[1]) for r in (*plain, *strands)]
+    assert np.mean(coh[2:]) > np.mean(coh[:2])
+    with pytest.raises(DatasetError, match="deadleaves-strands"):
+        photo_refs("deadleaves-strands:x")

@@ -23,7 +23,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--source",
         action="append",
         help="'sample' (bundled photos, the default; 'sample:camera,coins' for some of them), "
-        "'voc2010' (with --voc-root), 'deadleaves:N' (N synthetic, perfectly sharp scenes), "
+        "'voc2010' (with --voc-root), 'deadleaves:N' (N synthetic, perfectly sharp scenes; "
+        "'deadleaves-strands:N': half their leaves carry sharp strands, like fur or bristles), "
         "a folder of images or a .txt list of photo paths; repeat to combine sources",
     )
     p.add_argument("--voc-root", help="VOCdevkit folder, its VOC2010 folder, or the VOC tar")

@@ -374,6 +374,8 @@ def deadleaves_images(
 DEADLEAVES_SIDE = 512  # default side of a dead-leaves scene used as a photo source
 SCENE_SEED = 20170501  # scene i of every ``deadleaves:N`` source is fixed by i alone
 DOF_PROB = 0.3  # share of source scenes given a depth of field (a defocused background)
+STRANDS_STREAM = 1  # deadleaves-strands scenes: [SCENE_SEED, 1, index], apart from the plain ones
+STRAND_PROB = 0.5  # share of their leaves that carry strands
 
 
 @lru_cache(maxsize=1)
@@ -382,12 +384,21 @@ def _photo_palette() -> np.ndarray:
     return palette_from_photos([image for _, image in sample_images()], n=8192, seed=0)
 
 
-def deadleaves_scene(index: int, side: int = DEADLEAVES_SIDE) -> np.ndarray:
+def deadleaves_scene(index: int, side: int = DEADLEAVES_SIDE, strands: bool = False) -> np.ndarray:
     """Scene ``index`` of the ``deadleaves`` photo source: colours of real photos, textured
-    leaves, and a depth of field (defocused background, label 0) in a share ``DOF_PROB``."""
-    rng = np.random.default_rng([SCENE_SEED, int(index)])
+    leaves, and a depth of field (defocused background, label 0) in a share ``DOF_PROB``.
+    ``strands`` (the ``deadleaves-strands`` source, its own random stream): half the leaves
+    carry sharp one-directional strands (:func:`blurlib.data.leaf_looks.strand_tile`)."""
+    key = [SCENE_SEED, STRANDS_STREAM, int(index)] if strands else [SCENE_SEED, int(index)]
+    rng = np.random.default_rng(key)
     dof = bool(rng.random() < DOF_PROB)
-    return dead_leaves(rng, (side, side), palette=_photo_palette(), depth_of_field=dof)
+    return dead_leaves(
+        rng,
+        (side, side),
+        palette=_photo_palette(),
+        depth_of_field=dof,
+        strand_prob=STRAND_PROB if strands else 0.0,
+    )
 
 
 @dataclass(frozen=True)
@@ -396,34 +407,40 @@ class DeadLeavesRef(PhotoRef):
 
     index: int = 0
     side: int = DEADLEAVES_SIDE
+    strands: bool = False  # the deadleaves-strands source
 
     @property
     def location(self) -> str:
         """Human-readable description of the scene, for messages."""
-        return f"dead-leaves scene {self.index} ({self.side}×{self.side} px, generated)"
+        what = "dead-leaves scene with strands" if self.strands else "dead-leaves scene"
+        return f"{what} {self.index} ({self.side}×{self.side} px, generated)"
 
     def load(self) -> np.ndarray:
         """Render the scene (RGB uint8), the same for the same index and side."""
-        return deadleaves_scene(self.index, self.side)
+        return deadleaves_scene(self.index, self.side, self.strands)
 
 
 def deadleaves_refs(source: str) -> list[PhotoRef]:
-    """``"deadleaves:N"`` or ``"deadleaves:N:SIDE"`` → N scene references (default side 512)."""
+    """``"deadleaves:N"`` or ``"deadleaves:N:SIDE"`` → N scene references (default side 512);
+    ``"deadleaves-strands:N[:SIDE]"``: N scenes whose leaves carry strands half the time (sharp
+    one-directional texture, label 0: fur, bristles, grass)."""
     parts = source.split(":")
     try:
-        if parts[0] != "deadleaves" or len(parts) not in (2, 3):
+        if parts[0] not in ("deadleaves", "deadleaves-strands") or len(parts) not in (2, 3):
             raise ValueError
         n = int(parts[1])
         side = int(parts[2]) if len(parts) == 3 else DEADLEAVES_SIDE
     except ValueError:
         raise DatasetError(
-            f"photo source {source!r}: write deadleaves:N or deadleaves:N:SIDE, "
-            "e.g. deadleaves:200 or deadleaves:200:384"
+            f"photo source {source!r}: write deadleaves:N or deadleaves:N:SIDE (or "
+            "deadleaves-strands:N[:SIDE]), e.g. deadleaves:200 or deadleaves:200:384"
         ) from None
     if n < 1 or not 32 <= side <= 4096:
         raise DatasetError(
             f"photo source {source!r}: N must be at least 1 and SIDE within 32–4096 px"
         )
+    strands = parts[0] == "deadleaves-strands"
     return [
-        DeadLeavesRef(f"deadleaves-{i:04d}", Path(source), index=i, side=side) for i in range(n)
+        DeadLeavesRef(f"{parts[0]}-{i:04d}", Path(source), index=i, side=side, strands=strands)
+        for i in range(n)
     ]

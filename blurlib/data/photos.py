@@ -47,8 +47,8 @@ def photo_refs(
     on_skip: Callable[[str], None] | None = None,
 ) -> list[PhotoRef]:
     """List the photos of a source: "sample" (or ``"sample:camera,coins"`` for some of them),
-    "voc2010" (needs voc_root), ``"deadleaves:N"`` (N synthetic scenes), a folder path,
-    a ``.txt`` list of image paths (``read_photo_list``; ``list.txt:test`` picks the photos
+    "voc2010" (needs voc_root), ``"deadleaves:N"`` (N synthetic scenes;
+    ``"deadleaves-strands:N"``: strands on half their leaves), a folder path, a ``.txt`` list of image paths (``read_photo_list``; ``list.txt:test`` picks the photos
     after its ``# [test]`` line, ``list.txt:all`` every photo), or a list of such sources.
 
     Names: the sample name; the VOC image id (e.g. "2008_000123"); for a folder the path
@@ -62,7 +62,7 @@ def photo_refs(
         return [PhotoRef(s.name, data_dir / s.file) for s in SAMPLE_PHOTOS]
     if isinstance(source, str) and source.startswith("sample:"):
         return _sample_subset(source)
-    if isinstance(source, str) and source.startswith("deadleaves:"):
+    if isinstance(source, str) and source.startswith(("deadleaves:", "deadleaves-strands:")):
         return deadleaves_refs(source)
     if source == "voc2010":
         if voc_root is None:
