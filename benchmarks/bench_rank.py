@@ -2,7 +2,7 @@
 
 Synthesises ``--n`` 12-megapixel (4000×3000) JPEGs from the bundled photos (upscaled, each
 cropped and flipped differently, quality 90) in a temporary folder, then times, with the
-shipped default model, in one process:
+shipped default model (or ``--model PATH``, a candidate, for every path), in one process:
 
 * **naive** — for each photo: full decode (``load_image``), shrink to 1280 px
   (``shrink_to``), ``patch_probabilities`` on the 30-px patch grid — the loop the issue names;
@@ -26,7 +26,7 @@ Note what each path computes: the naive loop classifies ~1,300 patches per photo
 ~65,000 overlapping windows (48× as many, each a full 30×30 classification) — rank's work is
 predict's, and the fair speed-up is the one against the predict loop. Run:
 
-    python benchmarks/bench_rank.py [--n 100] [--n-predict 10] [--chunk 10] [--workers 2]
+    python benchmarks/bench_rank.py [--n 100] [--n-predict 10] [--chunk 10] [--workers 2] [--model M]
 
 ``--breakdown`` adds where rank's time goes, in CPU seconds per photo (all threads of this
 process, ``time.process_time``): the decoding stage alone (:func:`prepare`: draft decode,
@@ -170,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2, help="rank's decoding threads")
     ap.add_argument("--max-side", type=int, default=1280)
     ap.add_argument("--breakdown", action="store_true", help="CPU seconds per stage, ceiling")
+    ap.add_argument(
+        "--model", help="a candidate model file for every path (default: the shipped default)"
+    )
     args = ap.parse_args(argv)
 
     from blurlib.runtime import start_keras
@@ -177,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     start_keras()
     from blurlib.nets.files import load_model
 
-    model = load_model()
+    model = load_model(args.model)
     load0 = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench_rank_") as tmp:
         tmp = Path(tmp)
