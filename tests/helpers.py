@@ -52,6 +52,22 @@ def box_blur_rows(image: np.ndarray, length: int) -> np.ndarray:
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
+def perturb_bn(model, seed: int = 1) -> None:
+    """Give every batch norm non-trivial statistics, so folding them is really tested."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if type(layer).__name__ == "BatchNormalization":
+            g, b, m, v = layer.get_weights()
+            layer.set_weights(
+                [
+                    g * rng.uniform(0.5, 1.5, g.shape),
+                    rng.normal(0, 0.1, b.shape),
+                    rng.normal(0, 0.1, m.shape),
+                    rng.uniform(0.5, 2, v.shape),
+                ]
+            )
+
+
 def make_dataset_folder(
     root: Path, n_sources: int = 12, per_source: int = 2, size: int = 150, seed: int = 0
 ) -> Path:

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from helpers import noise_texture
+from helpers import noise_texture, perturb_bn
 
 from blurlib.data.kinds import N_SUN_CLASSES
 from blurlib.errors import BlurlibError, ModelFileError
@@ -17,26 +17,10 @@ from blurlib.nets.files import load_model, save_model
 from blurlib.nets.fully_conv import to_fully_convolutional
 
 
-def _perturb_bn(model, seed: int = 1) -> None:
-    """Give every batch norm non-trivial statistics, so folding them is really tested."""
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if type(layer).__name__ == "BatchNormalization":
-            g, b, m, v = layer.get_weights()
-            layer.set_weights(
-                [
-                    g * rng.uniform(0.5, 1.5, g.shape),
-                    rng.normal(0, 0.1, b.shape),
-                    rng.normal(0, 0.1, m.shape),
-                    rng.uniform(0.5, 2, v.shape),
-                ]
-            )
-
-
 @pytest.fixture(scope="module")
 def net():
     m = build_model("analysis", seed=3, width=8)
-    _perturb_bn(m)
+    perturb_bn(m)
     return m
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import noise_texture
+from helpers import noise_texture, perturb_bn
 
 from blurlib.data.kind_grids import kind_grids
 from blurlib.data.kinds import KindConfig, kind_patches
@@ -17,25 +17,10 @@ from blurlib.nets.analysis import analysis_loss, grid_targets, is_analysis_model
 from blurlib.nets.files import load_model, save_model
 
 
-def _perturb_bn(model, seed: int = 1) -> None:
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if type(layer).__name__ == "BatchNormalization":
-            g, b, m, v = layer.get_weights()
-            layer.set_weights(
-                [
-                    g * rng.uniform(0.5, 1.5, g.shape),
-                    rng.normal(0, 0.1, b.shape),
-                    rng.normal(0, 0.1, m.shape),
-                    rng.uniform(0.5, 2, v.shape),
-                ]
-            )
-
-
 @pytest.fixture(scope="module")
 def net():
     m = nn.build_neighbour_analysis(seed=2, width=8)
-    _perturb_bn(m)
+    perturb_bn(m)
     return m
 
 
