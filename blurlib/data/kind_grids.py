@@ -67,10 +67,7 @@ def crop_grid(
     n = c.crop_patches
     centres = patch + np.arange(n) * patch  # each inner cell's first pixel: its blur
     blur_of = which[np.ix_(centres, centres)]
-    table = [np.asarray(col)[blur_of] for col in zip(*blur_labels(blurs))]
-    kind, angle, length, mtype = (
-        t.astype(d) for t, d in zip(table, (np.uint8, np.float32, np.float32, np.uint8))
-    )
+    kind, angle, length, mtype = blur_labels(blurs, blur_of)
     return finished, kind, angle, length, mtype, keep, p
 
 

@@ -306,14 +306,21 @@ def _one_crop(
     return x, blur_of, blurs, angle[keep], coherence[keep]
 
 
-def blur_labels(blurs: list[tuple[int, dict[str, Any] | None]]) -> list[tuple]:
-    """``(kind, angle, length, motion_type)`` of each blur of a crop."""
+def blur_labels(
+    blurs: list[tuple[int, dict[str, Any] | None]], blur_of: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(kind uint8, angle float32, length float32, motion_type uint8)`` of each patch whose
+    blur is ``blurs[blur_of]`` (any shape of ``blur_of``)."""
     labels = []
     for kind, spec in blurs:
         angle, length = motion_labels(spec) if kind == 1 else (math.nan, math.nan)
         mtype = 0 if kind != 1 else (2 if spec["type"] == "shake" else 1)
         labels.append((kind, angle, length, mtype))
-    return labels
+    table = [np.asarray(col)[blur_of] for col in zip(*labels)]
+    kind, angle, length, mtype = (
+        t.astype(d) for t, d in zip(table, (np.uint8, np.float32, np.float32, np.uint8))
+    )
+    return kind, angle, length, mtype
 
 
 def crop_result(
@@ -329,10 +336,7 @@ def crop_result(
     if got is None:
         return None
     x, blur_of, blurs, tex_angle, coherence = got
-    table = [np.asarray(col)[blur_of] for col in zip(*blur_labels(blurs))]
-    kind, angle, length, mtype = (
-        t.astype(d) for t, d in zip(table, (np.uint8, np.float32, np.float32, np.uint8))
-    )
+    kind, angle, length, mtype = blur_labels(blurs, blur_of)
     return x, kind, angle, length, mtype, np.full(len(x), p, np.int32), tex_angle, coherence
 
 

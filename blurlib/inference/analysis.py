@@ -36,8 +36,8 @@ from blurlib.inference.windows import (
     DEFAULT_STRIDE,
     DEFAULT_TILE,
     as_image,
+    cached_by_weights,
     native_windows,
-    weights_fingerprint,
     window_grid_shape,
 )
 
@@ -89,15 +89,13 @@ def analysis_network(model: keras.Model) -> tuple[Any, int]:
     from blurlib.nets.fully_conv import native_stride
 
     _check_model(model)
-    sig = weights_fingerprint(model)
-    hit = _CACHE.get(model)
-    if hit is not None and hit[0] == sig:
-        return hit[1], hit[2]
-    fcn = analysis_fully_convolutional(model)
-    fcn.compile(jit_compile="auto")
-    stride = native_stride(model)
-    _CACHE[model] = (sig, fcn, stride)
-    return fcn, stride
+
+    def convert(m: keras.Model) -> tuple[Any, int]:
+        fcn = analysis_fully_convolutional(m)
+        fcn.compile(jit_compile="auto")
+        return fcn, native_stride(m)
+
+    return cached_by_weights(_CACHE, model, convert)
 
 
 def _to_analysis(raw: np.ndarray, evidence: np.ndarray, stride: int) -> PatchAnalysis:

@@ -26,9 +26,9 @@ import numpy as np
 
 from blurlib import PATCH
 from blurlib.inference.windows import (
+    cached_by_weights,
     crop_batches,
     native_windows,
-    weights_fingerprint,
     window_costs,
     window_grid_shape,
 )
@@ -104,13 +104,7 @@ def context_network(model: keras.Model) -> dict[str, Any]:
     cached (reconverted when its weights change)."""
     from blurlib.nets.analysis import context_parts
 
-    sig = weights_fingerprint(model)
-    hit = _PARTS.get(model)
-    if hit is not None and hit[0] == sig:
-        return hit[1]
-    parts = context_parts(model)
-    _PARTS[model] = (sig, parts)
-    return parts
+    return cached_by_weights(_PARTS, model, context_parts)
 
 
 def windows_at(

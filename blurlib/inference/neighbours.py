@@ -21,7 +21,7 @@ import numpy as np
 
 from blurlib import PATCH
 from blurlib.inference.context import crop_features, mirror_pad, windows_at
-from blurlib.inference.windows import weights_fingerprint, window_costs, window_grid_shape
+from blurlib.inference.windows import cached_by_weights, window_costs, window_grid_shape
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -35,13 +35,7 @@ def neighbour_network(model: keras.Model) -> dict[str, Any]:
     cached (reconverted when its weights change)."""
     from blurlib.nets.neighbours import neighbour_parts
 
-    sig = weights_fingerprint(model)
-    hit = _PARTS.get(model)
-    if hit is not None and hit[0] == sig:
-        return hit[1]
-    parts = neighbour_parts(model)
-    _PARTS[model] = (sig, parts)
-    return parts
+    return cached_by_weights(_PARTS, model, neighbour_parts)
 
 
 def _cells(corners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -105,6 +105,18 @@ def weights_fingerprint(model: keras.Model) -> tuple:
     return tuple(sig)
 
 
+def cached_by_weights(cache: Any, model: keras.Model, make: Any) -> Any:
+    """Return ``make(model)``, kept in ``cache`` (a WeakKeyDictionary keyed by the model) and
+    made again when the model's weights change (:func:`weights_fingerprint`)."""
+    sig = weights_fingerprint(model)
+    hit = cache.get(model)
+    if hit is not None and hit[0] == sig:
+        return hit[1]
+    made = make(model)
+    cache[model] = (sig, made)
+    return made
+
+
 def fully_convolutional(model: keras.Model) -> tuple[Any, int, int]:
     """Return ``(fcn, native_stride, patch)`` for ``model``, converting once and caching
     (reconverted when the model's weights change)."""

@@ -111,6 +111,15 @@ def build_analysis(
     )(x)
     if dropout:
         x = layers.Dropout(dropout, seed=None if seed is None else seed + 7, name="drop")(x)
+    return keras.Model(inp, head_layers(x, seed), name="analysis")
+
+
+def head_layers(x: Any, seed: int | None) -> dict[str, Any]:
+    """The three heads on the shared feature ``x``: ``kind`` (softmax over sharp / motion /
+    defocus), ``direction`` ((cos 2θ, sin 2θ)) and ``length`` (px), float32."""
+    import keras
+    from keras import layers
+
     kind = layers.Dense(
         3,
         activation="softmax",
@@ -128,9 +137,7 @@ def build_analysis(
         dtype="float32",
         name="length",
     )(x)
-    return keras.Model(
-        inp, {"kind": kind, "direction": direction, "length": length}, name="analysis"
-    )
+    return {"kind": kind, "direction": direction, "length": length}
 
 
 def build_analysis_model(name: str, patch: int = PATCH, seed: int | None = None, **kw: Any):
@@ -296,10 +303,6 @@ def context_parts(model: keras.Model, patch: int = PATCH) -> dict[str, Any]:
     if not is_analysis_model(model) or not model_context(model, patch) or is_neighbour_model(model):
         raise ValueError(f"model {model.name!r} is not a blur-analysis net with a context trunk")
     near, far = (trunk_chain(model, prefix, patch) for prefix in ("", "ctx_"))
-    fc = model.get_layer("fc").get_weights()
-    heads = [model.get_layer(h).get_weights() for h in HEADS]
-    w2 = np.concatenate([h[0] for h in heads], axis=1)
-    b2 = np.concatenate([h[1] for h in heads])
     return {
         "near": to_fully_convolutional(near),
         "far": to_fully_convolutional(far),
@@ -307,8 +310,18 @@ def context_parts(model: keras.Model, patch: int = PATCH) -> dict[str, Any]:
         "context": model_context(model, patch),
         # the context trunk reads the centre of the pooled window: this many half-res px in
         "crop": ((patch + 2 * model_context(model, patch)) // 2 - patch) // 2,
-        "head": tuple(np.asarray(a, np.float32) for a in (fc[0], fc[1], w2, b2)),
+        "head": head_weights(model),
     }
+
+
+def head_weights(model: keras.Model) -> tuple[np.ndarray, ...]:
+    """Return float32 ``(W1, b1, W2, b2)``: the shared layer ``fc`` (ReLU) and the three heads'
+    kernels side by side (6 raw outputs: :func:`decode_heads`)."""
+    fc = model.get_layer("fc").get_weights()
+    heads = [model.get_layer(h).get_weights() for h in HEADS]
+    w2 = np.concatenate([h[0] for h in heads], axis=1)
+    b2 = np.concatenate([h[1] for h in heads])
+    return tuple(np.asarray(a, np.float32) for a in (fc[0], fc[1], w2, b2))
 
 
 def model_context(model: keras.Model, patch: int = PATCH) -> int:

@@ -28,8 +28,6 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from blurlib import PATCH
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -92,7 +90,7 @@ def build_neighbour_analysis(patch: int = PATCH, seed: int | None = None, *, wid
     import keras
     from keras import layers
 
-    from blurlib.nets.analysis import LENGTH_BIAS
+    from blurlib.nets.analysis import head_layers
     from blurlib.nets.builders import compact_features, seeded_init
 
     cells_layer, grid_layer = register()
@@ -104,26 +102,7 @@ def build_neighbour_analysis(patch: int = PATCH, seed: int | None = None, *, wid
         4 * width, 3, activation="relu", kernel_initializer=seeded_init(seed, 10), name="fc"
     )(x)
     x = layers.Reshape((4 * width,), name="centre")(x)
-    kind = layers.Dense(
-        3,
-        activation="softmax",
-        kernel_initializer=seeded_init(seed, 11),
-        dtype="float32",
-        name="kind",
-    )(x)
-    direction = layers.Dense(
-        2, kernel_initializer=seeded_init(seed, 12), dtype="float32", name="direction"
-    )(x)
-    length = layers.Dense(
-        1,
-        kernel_initializer=seeded_init(seed, 13),
-        bias_initializer=keras.initializers.Constant(LENGTH_BIAS),
-        dtype="float32",
-        name="length",
-    )(x)
-    return keras.Model(
-        inp, {"kind": kind, "direction": direction, "length": length}, name="analysis_neighbours"
-    )
+    return keras.Model(inp, head_layers(x, seed), name="analysis_neighbours")
 
 
 def is_neighbour_model(model: Any) -> bool:
@@ -165,18 +144,14 @@ def neighbour_parts(model: keras.Model, patch: int = PATCH) -> dict[str, Any]:
     patch trunk ((batch, H, W, 3) → (batch, rows, cols, F) at ``stride``), and ``head``, float32
     ``(K (3, 3, F, H), b, W2 (H, 6), b2)``: the 3×3 layer over the cells' features (ReLU), then
     the three heads side by side."""
-    from blurlib.nets.analysis import HEADS, trunk_chain
+    from blurlib.nets.analysis import head_weights, trunk_chain
     from blurlib.nets.fully_conv import native_stride, to_fully_convolutional
 
     if not is_neighbour_model(model):
         raise ValueError(f"model {model.name!r} is not a neighbour net")
     trunk = trunk_chain(model, "", patch)
-    fc = model.get_layer("fc").get_weights()
-    heads = [model.get_layer(h).get_weights() for h in HEADS]
-    w2 = np.concatenate([h[0] for h in heads], axis=1)
-    b2 = np.concatenate([h[1] for h in heads])
     return {
         "trunk": to_fully_convolutional(trunk),
         "stride": native_stride(trunk),
-        "head": tuple(np.asarray(a, np.float32) for a in (fc[0], fc[1], w2, b2)),
+        "head": head_weights(model),  # fc: the 3×3 layer's kernel (3, 3, F, H)
     }
