@@ -220,3 +220,18 @@ def test_the_neighbour_net_takes_no_context_trunk():
         AnalysisTrainConfig(preset="sun2015", neighbours=True)
     c = AnalysisTrainConfig(neighbours=True, mix_share=0.5).kind_config()
     assert (c.context, c.crop_patches, c.mix_share) == (30, 6, 0.5)
+    with pytest.raises(ValueError, match="set neighbours"):
+        AnalysisTrainConfig(windows=True)
+
+
+def test_the_neighbour_net_can_train_on_windows_instead_of_whole_crops():
+    from blurlib.training.analysis import build_and_compile
+
+    cfg = AnalysisTrainConfig(neighbours=True, windows=True, width=8)
+    assert not cfg.whole_crops and cfg.kind_config().context == 30
+    assert cfg.kind_config().crop_patches == 4  # the windows of kind_patches' own crops
+    model, view = build_and_compile(cfg, steps=1)
+    assert tuple(model.inputs[0].shape[1:]) == (90, 90, 3)
+    assert tuple(view.outputs[0].shape) == (None, 6)
+    _, grid = build_and_compile(AnalysisTrainConfig(neighbours=True, width=8), steps=1)
+    assert tuple(grid.outputs[0].shape) == (None, 6, 6, 6)

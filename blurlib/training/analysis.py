@@ -75,6 +75,9 @@ class AnalysisTrainConfig:
     mix_shape: str = "grid"  # "grid" (each patch) or "region" (a straight line on the grid)
     context_width: int = 0  # width of the context trunk (0 = width)
     neighbours: bool = False  # the neighbour net, trained on whole crops (nets/neighbours.py)
+    windows: bool = (
+        False  # the neighbour net trained on 90-px windows instead (9 trunk passes each)
+    )
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -92,6 +95,8 @@ class AnalysisTrainConfig:
                 "context, context_width, mix_share, mix_shape and neighbours are for the "
                 "analysis net only"
             )
+        if self.windows and not self.neighbours:
+            raise ValueError("windows is a way to train the neighbour net: set neighbours too")
         if self.neighbours and (self.context or self.context_width):
             raise ValueError(
                 "the neighbour net reads its neighbours' own features: no context trunk "
@@ -99,10 +104,17 @@ class AnalysisTrainConfig:
             )
         self.kind_config()  # KindConfig checks its own settings (mix_shape, mix_share, context)
 
+    @property
+    def whole_crops(self) -> bool:
+        """Whether training draws whole crops with label grids (the neighbour net's default)."""
+        return self.neighbours and not self.windows
+
     def kind_config(self) -> KindConfig:
         """The patch generator's settings for this preset."""
         if self.preset == "sun2015":
             return SUN2015
+        if self.neighbours and self.windows:  # each patch with one cell of context around it
+            return KindConfig(context=PATCH, mix_share=self.mix_share, mix_shape=self.mix_shape)
         if self.neighbours:  # whole crops: 6×6 labelled cells with one cell of context around
             return KindConfig(
                 context=PATCH,
@@ -177,7 +189,7 @@ def build_and_compile(config: AnalysisTrainConfig, steps: int) -> tuple[Any, Any
         from blurlib.nets.neighbours import build_neighbour_analysis, grid_view
 
         model = build_neighbour_analysis(seed=config.seed, width=config.width)
-        view = grid_view(model, GRID_CELLS + 2)
+        view = training_view(model) if config.windows else grid_view(model, GRID_CELLS + 2)
     else:
         model = build_analysis(
             seed=config.seed,
@@ -218,13 +230,13 @@ def train_analysis(
     kc = config.kind_config()
     train_imgs = [im for _, im in photos["train"]]
     val_imgs = [im for _, im in photos["val"]]
-    if config.neighbours:
+    if config.whole_crops:
         val = kind_grids(val_imgs, config.val_patches, config.seed + 1, kc)
     else:
         val = kind_patches(val_imgs, config.val_patches, config.seed + 1, kc)
     val_xy = (val.x.astype(np.float32), targets(config.preset, val))
     batch = _batch_size(config, val)
-    per_batch = val.labelled / len(val) * batch if config.neighbours else config.batch_size
+    per_batch = val.labelled / len(val) * batch if config.whole_crops else config.batch_size
     steps = config.epochs * int(config.per_epoch / per_batch)
     log = out / "log.csv"
     model, view = build_and_compile(config, steps)
@@ -240,7 +252,7 @@ def train_analysis(
     if workers is None:
         workers = default_workers()
     t0 = time.time()
-    if config.neighbours:  # whole crops, drawn in this process between epochs
+    if config.whole_crops:  # drawn in this process between epochs
         stream: Any = contextlib.nullcontext(_GridDraw(train_imgs, kc))
         workers = 0
     else:
@@ -268,7 +280,7 @@ def train_analysis(
 def _batch_size(config: AnalysisTrainConfig, val: Any) -> int:
     """Examples per step: ``batch_size`` patches, or for whole crops the crops that hold about
     ``batch_size`` judgeable patches (measured on the validation crops; at least one)."""
-    if not config.neighbours:
+    if not config.whole_crops:
         return config.batch_size
     return max(1, round(config.batch_size * len(val) / max(val.labelled, 1)))
 
@@ -389,6 +401,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="the neighbour net: each patch also reads its 8 neighbours' trunk features "
         "(trained on whole crops of 6x6 patches)",
+    )
+    p.add_argument(
+        "--windows",
+        action="store_true",
+        help="with --neighbours: train on 90-px windows (9 trunk passes per patch) instead of "
+        "whole crops",
     )
     a = vars(p.parse_args(argv))
     photos, out, resume, workers = a.pop("photos"), a.pop("out"), a.pop("resume"), a.pop("workers")
