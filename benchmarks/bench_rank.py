@@ -26,7 +26,8 @@ Note what each path computes: the naive loop classifies ~1,300 patches per photo
 ~65,000 overlapping windows (48× as many, each a full 30×30 classification) — rank's work is
 predict's, and the fair speed-up is the one against the predict loop. Run:
 
-    python benchmarks/bench_rank.py [--n 100] [--n-predict 10] [--chunk 10] [--workers 2] [--model M]
+    python benchmarks/bench_rank.py [--n 100] [--n-predict 10] [--chunk 10] [--workers 2]
+        [--model M]
 
 ``--breakdown`` adds where rank's time goes, in CPU seconds per photo (all threads of this
 process, ``time.process_time``): the decoding stage alone (:func:`prepare`: draft decode,
