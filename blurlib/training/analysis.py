@@ -20,7 +20,10 @@ The recipe, top to bottom (:func:`train_analysis`):
    past it (mean epoch time so far; the log records how many epochs ran), so a shared CPU never
    overruns its slot.
 
-``preset="analysis"`` trains the multi-head net on sharp / motion / defocus;
+``preset="analysis"`` trains the multi-head net on sharp / motion / defocus (``neighbours``:
+the neighbour net of :mod:`blurlib.nets.neighbours`, fit fully convolutionally on whole crops
+with label grids, :func:`blurlib.data.kind_grids.kind_grids`, drawn between epochs; with
+``windows`` on the 90-px windows of ``kind_patches`` instead);
 ``preset="sun2015"`` trains Sun et al.'s 73-class net on their setup (sharp and straight motion
 3–25 px, :data:`blurlib.data.kinds.SUN2015`).
 """
@@ -75,9 +78,7 @@ class AnalysisTrainConfig:
     mix_shape: str = "grid"  # "grid" (each patch) or "region" (a straight line on the grid)
     context_width: int = 0  # width of the context trunk (0 = width)
     neighbours: bool = False  # the neighbour net, trained on whole crops (nets/neighbours.py)
-    windows: bool = (
-        False  # the neighbour net trained on 90-px windows instead (9 trunk passes each)
-    )
+    windows: bool = False  # the neighbour net on 90-px windows instead (9 trunk passes each)
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
