@@ -1,7 +1,8 @@
 """Whole labelled crops for nets that read a patch's neighbours: the crop with its context and a
 label grid, instead of one window per patch.
 
-:func:`kind_patches` cuts each crop of :func:`blurlib.data.kinds.draw_crop` into one
+:func:`blurlib.data.kinds.kind_patches` cuts each crop of :func:`blurlib.data.kinds.draw_crop`
+into one
 (P + 2k)-px window per judgeable patch. A net that looks at the patches around each patch
 (:mod:`blurlib.nets.neighbours`) is trained on the crop itself, fully convolutionally: one
 trunk pass per 30×30 cell of the crop serves every label, where windows would repeat each

@@ -18,9 +18,8 @@ costs about what the plain net does.
 * :func:`neighbour_parts` gives the pieces :mod:`blurlib.inference.neighbours` needs for maps:
   the trunk's dense form and the head's weights.
 
-Two small layers split a window into its cells (:class:`PatchCells`-like ``cells``) and put
-the cells' features back on their grid (``grid``); they are registered with Keras
-(:func:`register`) so saved models load.
+Two small layers, ``cells`` (a window → its 30×30 cells, as a batch) and ``grid`` (the cells'
+features → their grid), are registered with Keras (:func:`register`) so saved models load.
 """
 
 from __future__ import annotations
