@@ -2,14 +2,13 @@
 label grid, instead of one window per patch.
 
 :func:`blurlib.data.kinds.kind_patches` cuts each crop of :func:`blurlib.data.kinds.draw_crop`
-into one
-(P + 2k)-px window per judgeable patch. A net that looks at the patches around each patch
-(:mod:`blurlib.nets.neighbours`) is trained on the crop itself, fully convolutionally: one
-trunk pass per 30×30 cell of the crop serves every label, where windows would repeat each
+into one (P + 2k)-px window per judgeable patch. A net that looks at the patches around each
+patch (:mod:`blurlib.nets.neighbours`) is trained on the crop itself, fully convolutionally:
+one trunk pass per 30×30 cell of the crop serves every label, where windows would repeat each
 cell up to nine times. :func:`kind_grids` returns the crops drawn by exactly the same random
-stream as :func:`blurlib.data.kinds.kind_patches` (crop ``i`` of a run is the same crop in both)
-with ``KindConfig.context`` = P: a crop of n×n labelled patches comes with one patch of context
-on each side, so ``x`` is (n + 2)·P px square and the labels are the inner n×n cells; ``keep``
+stream as ``kind_patches`` (crop ``i`` of a run is the same crop in both) with
+``KindConfig.context`` = P: a crop of n×n labelled patches comes with one patch of context on
+each side, so ``x`` is (n + 2)·P px square and the labels are the inner n×n cells; ``keep``
 marks the judgeable ones (the rest are context only and count in no loss).
 """
 
