@@ -222,6 +222,10 @@ def test_the_neighbour_net_takes_no_context_trunk():
     assert (c.context, c.crop_patches, c.mix_share) == (30, 6, 0.5)
     with pytest.raises(ValueError, match="set neighbours"):
         AnalysisTrainConfig(windows=True)
+    with pytest.raises(ValueError, match="grid_cells"):
+        AnalysisTrainConfig(neighbours=True, grid_cells=0)
+    small = AnalysisTrainConfig(neighbours=True, grid_cells=3).kind_config()
+    assert (small.context, small.crop_patches) == (30, 3)
 
 
 def test_the_neighbour_net_can_train_on_windows_instead_of_whole_crops():
@@ -235,3 +239,5 @@ def test_the_neighbour_net_can_train_on_windows_instead_of_whole_crops():
     assert tuple(view.outputs[0].shape) == (None, 6)
     _, grid = build_and_compile(AnalysisTrainConfig(neighbours=True, width=8), steps=1)
     assert tuple(grid.outputs[0].shape) == (None, 6, 6, 6)
+    _, small = build_and_compile(AnalysisTrainConfig(neighbours=True, width=8, grid_cells=3), 1)
+    assert tuple(small.inputs[0].shape[1:]) == (150, 150, 3)

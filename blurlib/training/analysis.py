@@ -51,7 +51,6 @@ from blurlib.training.callbacks import restore, seed_generators
 from blurlib.training.runs import truncate_log
 
 PRESETS = ("analysis", "sun2015")
-GRID_CELLS = 6  # the neighbour net's training crops: 6×6 labelled cells (8×8 with the context)
 
 
 @dataclass(frozen=True)
@@ -79,6 +78,7 @@ class AnalysisTrainConfig:
     context_width: int = 0  # width of the context trunk (0 = width)
     neighbours: bool = False  # the neighbour net, trained on whole crops (nets/neighbours.py)
     windows: bool = False  # the neighbour net on 90-px windows instead (9 trunk passes each)
+    grid_cells: int = 6  # whole crops of grid_cells² labelled cells (+ one ring of context)
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -98,6 +98,8 @@ class AnalysisTrainConfig:
             )
         if self.windows and not self.neighbours:
             raise ValueError("windows is a way to train the neighbour net: set neighbours too")
+        if self.grid_cells < 1:
+            raise ValueError(f"grid_cells must be >= 1, got {self.grid_cells}")
         if self.neighbours and (self.context or self.context_width):
             raise ValueError(
                 "the neighbour net reads its neighbours' own features: no context trunk "
@@ -116,10 +118,10 @@ class AnalysisTrainConfig:
             return SUN2015
         if self.neighbours and self.windows:  # each patch with one cell of context around it
             return KindConfig(context=PATCH, mix_share=self.mix_share, mix_shape=self.mix_shape)
-        if self.neighbours:  # whole crops: 6×6 labelled cells with one cell of context around
+        if self.neighbours:  # whole crops: n×n labelled cells with one cell of context around
             return KindConfig(
                 context=PATCH,
-                crop_patches=GRID_CELLS,
+                crop_patches=self.grid_cells,
                 mix_share=self.mix_share,
                 mix_shape=self.mix_shape,
             )
@@ -190,7 +192,7 @@ def build_and_compile(config: AnalysisTrainConfig, steps: int) -> tuple[Any, Any
         from blurlib.nets.neighbours import build_neighbour_analysis, grid_view
 
         model = build_neighbour_analysis(seed=config.seed, width=config.width)
-        view = training_view(model) if config.windows else grid_view(model, GRID_CELLS + 2)
+        view = training_view(model) if config.windows else grid_view(model, config.grid_cells + 2)
     else:
         model = build_analysis(
             seed=config.seed,
@@ -386,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         "mix_share",
         "mix_shape",
         "context_width",
+        "grid_cells",
     ):
         default = getattr(AnalysisTrainConfig, f)
         kind = type(default) if default is not None else float
