@@ -263,7 +263,8 @@ def analysis_fully_convolutional(model: keras.Model) -> keras.Model:
     if model_context(model):
         raise ValueError(
             f"model {model.name!r} reads {model_context(model)} px of context around each patch: "
-            "it has no single dense form; its two trunks have one each (context_parts), which "
+            "it has no single dense form; its pieces have one each (context_parts, or "
+            "neighbour_parts for the neighbour net), which "
             "blurlib.inference.analysis.dense_analysis combines"
         )
     return to_fully_convolutional(_raw_chain(model))
