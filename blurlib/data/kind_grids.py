@@ -20,7 +20,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from blurlib import PATCH, seeds
-from blurlib.data.kinds import KindConfig, blur_labels, default_max_crops, draw_crop
+from blurlib.data.kinds import (
+    KindConfig,
+    blur_labels,
+    check_request,
+    default_max_crops,
+    draw_crop,
+)
 
 
 @dataclass
@@ -82,10 +88,7 @@ def kind_grids(
     """Return crops 0, 1, … (:func:`crop_grid`, those with a judgeable patch) until they hold
     at least ``n`` judgeable patches; ValueError if ``max_crops`` run out first."""
     c = config or KindConfig(context=patch)
-    if not photos:
-        raise ValueError("kind_grids needs at least one photo")
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+    check_request(photos, n, "kind_grids")
     check_grid_config(c, patch)
     max_crops = max_crops or default_max_crops(n)
     got: list[tuple[np.ndarray, ...]] = []

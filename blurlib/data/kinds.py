@@ -390,12 +390,17 @@ def kind_patches(
     module docstring; the same photos, ``n``, seed and config give the same bytes (drawn on
     worker processes with the same bytes: :class:`blurlib.data.kind_stream.KindPatchStream`)."""
     c = config or KindConfig()
-    if not photos:
-        raise ValueError("kind_patches needs at least one photo")
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+    check_request(photos, n, "kind_patches")
     max_crops = max_crops or default_max_crops(n)
     return assemble((crop_result(photos, seed, i, c, patch) for i in range(max_crops)), n)
+
+
+def check_request(photos: Sequence[np.ndarray], n: int, what: str) -> None:
+    """ValueError unless there is a photo to draw from and ``n`` >= 1 items are asked for."""
+    if not photos:
+        raise ValueError(f"{what} needs at least one photo")
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
 
 
 def default_max_crops(n: int) -> int:

@@ -63,7 +63,6 @@ import math
 import os
 import weakref
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -83,14 +82,6 @@ JIT_MIN_FLOPS_PER_WINDOW = 4e6  # XLA on TensorFlow for nets at least this heavy
 # --------------------------------------------------------------------------------------------
 # the converted network, cached per model
 # --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Converted:
-    fingerprint: tuple
-    fcn: Any
-    stride: int
-    patch: int
 
 
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -122,17 +113,14 @@ def fully_convolutional(model: keras.Model) -> tuple[Any, int, int]:
     (reconverted when the model's weights change)."""
     from blurlib.nets.fully_conv import native_stride, to_fully_convolutional
 
-    fp = weights_fingerprint(model)
-    hit = _CACHE.get(model)
-    if hit is not None and hit.fingerprint == fp:
-        return hit.fcn, hit.stride, hit.patch
-    fcn = to_fully_convolutional(model)
-    patch = int(model.inputs[0].shape[1])
-    stride = native_stride(model)
-    fcn.compile(jit_compile=_jit_choice(fcn, stride, patch))
-    conv = _Converted(fp, fcn, stride, patch)
-    _CACHE[model] = conv
-    return conv.fcn, conv.stride, conv.patch
+    def convert(m: keras.Model) -> tuple[Any, int, int]:
+        fcn = to_fully_convolutional(m)
+        patch = int(m.inputs[0].shape[1])
+        stride = native_stride(m)
+        fcn.compile(jit_compile=_jit_choice(fcn, stride, patch))
+        return fcn, stride, patch
+
+    return cached_by_weights(_CACHE, model, convert)
 
 
 def _jit_choice(fcn: Any, stride: int, patch: int) -> bool | str:

@@ -41,13 +41,19 @@ def register() -> tuple[type, type]:
     import keras
     from keras import ops
 
-    @keras.saving.register_keras_serializable(package="blurlib")
-    class PatchCells(keras.layers.Layer):
-        """(batch, r·P, c·P, C) → (batch·r·c, P, P, C): the cells, row by row."""
+    class _OnCells(keras.layers.Layer):
+        """A layer that knows the cell side ``patch`` (saved in its config)."""
 
         def __init__(self, patch: int = PATCH, **kw: Any) -> None:
             super().__init__(**kw)
             self.patch = patch
+
+        def get_config(self) -> dict[str, Any]:
+            return {**super().get_config(), "patch": self.patch}
+
+    @keras.saving.register_keras_serializable(package="blurlib")
+    class PatchCells(_OnCells):
+        """(batch, r·P, c·P, C) → (batch·r·c, P, P, C): the cells, row by row."""
 
         def call(self, x: Any) -> Any:
             p, r, c, ch = self.patch, x.shape[1] // self.patch, x.shape[2] // self.patch, x.shape[3]
@@ -57,16 +63,9 @@ def register() -> tuple[type, type]:
         def compute_output_shape(self, shape: tuple) -> tuple:
             return (None, self.patch, self.patch, shape[3])
 
-        def get_config(self) -> dict[str, Any]:
-            return {**super().get_config(), "patch": self.patch}
-
     @keras.saving.register_keras_serializable(package="blurlib")
-    class CellGrid(keras.layers.Layer):
+    class CellGrid(_OnCells):
         """([batch·r·c, F], the window (batch, r·P, c·P, C)) → (batch, r, c, F)."""
-
-        def __init__(self, patch: int = PATCH, **kw: Any) -> None:
-            super().__init__(**kw)
-            self.patch = patch
 
         def call(self, inputs: Any) -> Any:
             feat, image = inputs
@@ -76,9 +75,6 @@ def register() -> tuple[type, type]:
         def compute_output_shape(self, shapes: Any) -> tuple:
             feat, image = shapes
             return (None, image[1] // self.patch, image[2] // self.patch, feat[-1])
-
-        def get_config(self) -> dict[str, Any]:
-            return {**super().get_config(), "patch": self.patch}
 
     return PatchCells, CellGrid
 

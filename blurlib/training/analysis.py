@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from blurlib import PATCH, seeds
-from blurlib.data.kind_grids import kind_grids
+from blurlib.data.kind_grids import KindGrids, kind_grids
 from blurlib.data.kind_stream import KindPatchStream, default_workers
 from blurlib.data.kinds import SUN2015, KindConfig, kind_patches, sun_class
 from blurlib.fileio import atomic_path, write_text
@@ -161,7 +161,7 @@ def load_split_photos(
 def targets(preset: str, patches: Any) -> np.ndarray:
     """Training targets of :class:`blurlib.data.kinds.KindPatches` (or, for the neighbour net,
     :class:`blurlib.data.kind_grids.KindGrids`) for ``preset``."""
-    if hasattr(patches, "keep"):  # whole crops with label grids
+    if isinstance(patches, KindGrids):  # whole crops with label grids
         from blurlib.nets.analysis import grid_targets
 
         return grid_targets(patches.kind, patches.angle, patches.length, patches.keep)
