@@ -48,8 +48,9 @@ def photo_refs(
 ) -> list[PhotoRef]:
     """List the photos of a source: "sample" (or ``"sample:camera,coins"`` for some of them),
     "voc2010" (needs voc_root), ``"deadleaves:N"`` (N synthetic scenes;
-    ``"deadleaves-strands:N"``: strands on half their leaves), a folder path, a ``.txt`` list of image paths (``read_photo_list``; ``list.txt:test`` picks the photos
-    after its ``# [test]`` line, ``list.txt:all`` every photo), or a list of such sources.
+    ``"deadleaves-strands:N"``: strands on half their leaves), a folder path, a ``.txt``
+    list of image paths (``read_photo_list``; ``list.txt:test`` picks the photos after its
+    ``# [test]`` line, ``list.txt:all`` every photo), or a list of such sources.
 
     Names: the sample name; the VOC image id (e.g. "2008_000123"); for a folder the path
     relative to it without extension (with it where two files differ only in extension).
