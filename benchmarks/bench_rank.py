@@ -9,7 +9,10 @@ shipped default model (or ``--model PATH``, a candidate, for every path), in one
 * **rank** — :func:`blurlib.inference.rank.rank_photos` as the command runs it (JPEG draft
   decoding on ``--workers`` threads overlapped with the network, stride-4 windows with the
   evidence rule — in bfloat16 where the CPU computes it natively, ``precision="auto"`` —,
-  thumbnails and preview maps written, no cache: a first run);
+  ``--net-threads`` photos through the network at once, thumbnails and preview maps written,
+  no cache: a first run);
+* **rank, one photo at a time** — the same with ``net_threads=1``: what the concurrent
+  network passes buy;
 * **rank --stride 30** — the same on the non-overlapping 30-px patch grid: the naive loop's
   patches (and the naive loop's work for the network), with rank's pipeline;
 * **rank float32** — the same with ``precision="float32"`` (predict's arithmetic), on
@@ -27,7 +30,7 @@ Note what each path computes: the naive loop classifies ~1,300 patches per photo
 predict's, and the fair speed-up is the one against the predict loop. Run:
 
     python benchmarks/bench_rank.py [--n 100] [--n-predict 10] [--chunk 10] [--workers 2]
-        [--model M]
+        [--net-threads 2] [--model M]
 
 ``--breakdown`` adds where rank's time goes, in CPU seconds per photo (all threads of this
 process, ``time.process_time``): the decoding stage alone (:func:`prepare`: draft decode,
@@ -110,6 +113,7 @@ def rank(
     previews: Path,
     precision: str = "auto",
     stride: int = 4,
+    net_threads: int = 2,
 ) -> float:
     """Seconds for rank_photos over ``paths`` (previews written, no cache)."""
     from blurlib.inference.rank import rank_photos
@@ -117,7 +121,7 @@ def rank(
     t = time.perf_counter()
     rank_photos(
         paths, model, max_side=max_side, previews_dir=previews, workers=workers,
-        precision=precision, stride=stride,
+        precision=precision, stride=stride, net_threads=net_threads,
     )  # fmt: skip
     return time.perf_counter() - t
 
@@ -169,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-predict", type=int, default=10, help="photos for the slow paths")
     ap.add_argument("--chunk", type=int, default=10, help="photos per interleaved round")
     ap.add_argument("--workers", type=int, default=2, help="rank's decoding threads")
+    ap.add_argument("--net-threads", type=int, default=2, help="rank's network threads")
     ap.add_argument("--max-side", type=int, default=1280)
     ap.add_argument("--breakdown", action="store_true", help="CPU seconds per stage, ceiling")
     ap.add_argument(
@@ -189,44 +194,56 @@ def main(argv: list[str] | None = None) -> int:
         paths = make_jpegs(tmp, args.n)
         print(f"{args.n} JPEGs of 4000×3000 written in {time.perf_counter() - t:.1f} s")
         warm = paths[:2]  # tracing and conversion, excluded from every timing
+
+        def ranked(few: list[Path], previews: str, **kw: Any) -> float:
+            kw.setdefault("net_threads", args.net_threads)
+            return rank(model, few, args.max_side, args.workers, tmp / previews, **kw)
+
         naive(model, warm, args.max_side)
         predict_loop(model, warm[:1], args.max_side)
-        rank(model, warm, args.max_side, args.workers, tmp / "warm")
-        rank(model, warm, args.max_side, args.workers, tmp / "warm32", "float32")
-        rank(model, warm, args.max_side, args.workers, tmp / "warm30", stride=30)
+        ranked(warm, "warm")
+        ranked(warm, "warm1", net_threads=1)
+        ranked(warm, "warm32", precision="float32")
+        ranked(warm, "warm30", stride=30)
         if args.breakdown:
             breakdown(model, paths[: max(4, args.n_predict)], args.max_side)
         # interleaved in chunks, so that other processes' load hits every path alike
-        t_naive = t_rank = t_grid = t_r32 = t_pred = 0.0
+        t_naive = t_rank = t_rank1 = t_grid = t_r32 = t_pred = 0.0
         some: list[Path] = []
         step = max(1, args.chunk)
         for start in range(0, args.n, step):
             chunk = paths[start : start + step]
             t_naive += naive(model, chunk, args.max_side)
-            t_rank += rank(model, chunk, args.max_side, args.workers, tmp / "previews")
-            t_grid += rank(model, chunk, args.max_side, args.workers, tmp / "grid", stride=30)
+            t_rank += ranked(chunk, "previews")
+            t_rank1 += ranked(chunk, "previews1", net_threads=1)
+            t_grid += ranked(chunk, "grid", stride=30)
             if len(some) < args.n_predict:  # the slow paths: the first photo of each chunk
                 few = chunk[:1]
                 some += few
-                t_r32 += rank(model, few, args.max_side, args.workers, tmp / "p32", "float32")
+                t_r32 += ranked(few, "p32", precision="float32")
                 t_pred += predict_loop(model, few, args.max_side)
     load1 = os.getloadavg()
     from blurlib.inference.bf16 import bf16_native
 
     r_naive, r_rank, r_pred = args.n / t_naive, args.n / t_rank, len(some) / t_pred
-    r_grid = args.n / t_grid
+    r_grid, r_rank1 = args.n / t_grid, args.n / t_rank1
     r_r32 = len(some) / t_r32
     print(f"cores: {os.cpu_count()}, load average before {load0[0]:.2f}, after {load1[0]:.2f}")
     print(f"{'path':<44}{'photos/s':>10}")
     print(f"{'naive: full decode, shrink, patch grid':<44}{r_naive:>10.2f}")
     bf = "bfloat16" if bf16_native() else "float32: no native bfloat16"
-    print(f"{'rank: draft decode ‖ stride-4 windows':<44}{r_rank:>10.2f}  ({bf})")
+    print(f"{'rank: draft decode ‖ stride-4 windows':<44}{r_rank:>10.2f}  ({bf}; --net-threads "
+          f"{args.net_threads})")  # fmt: skip
+    one = "rank, one photo at a time in the network"
+    print(f"{one:<44}{r_rank1:>10.2f}  ({bf}; --net-threads 1)")
     print(f"{'rank --stride 30: the 30-px patch grid':<44}{r_grid:>10.2f}  ({bf})")
     print(f"{'rank --precision float32':<44}{r_r32:>10.2f}  ({len(some)} photos)")
     print(
         f"{'predict loop: full decode, stride-4 windows':<44}{r_pred:>10.2f}  ({len(some)} photos)"
     )
     print(f"rank / naive: {r_rank / r_naive:.2f}×   rank / predict loop: {r_rank / r_pred:.2f}×")
+    print(f"rank / rank one photo at a time: {r_rank / r_rank1:.2f}×   (that one / naive: "
+          f"{r_rank1 / r_naive:.2f}×)")  # fmt: skip
     print(f"rank --stride 30 / naive (the same patches): {r_grid / r_naive:.2f}×")
     print(f"rank float32 / naive: {r_r32 / r_naive:.2f}×   / predict loop: {r_r32 / r_pred:.2f}×")
     return 0

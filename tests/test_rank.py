@@ -222,6 +222,35 @@ def test_bf16_windows_match_float32(samples, model):
     assert np.array_equal(tiled, window_probabilities(model, photo, 4, tile=200))
 
 
+def test_network_threads_change_nothing(tmp_path, samples, model):
+    """Photos through the network several at a time: the same records (every field) and
+    the same preview bytes as one at a time; an unreadable file is listed either way."""
+    from dataclasses import asdict
+
+    from blurlib.inference.rank import rank_photos
+
+    files = [save_jpeg(samples[n], tmp_path / f"{n}.jpg") for n in ("coins", "chelsea", "coffee")]
+    (tmp_path / "broken.jpg").write_bytes(b"nope")
+    files.insert(1, tmp_path / "broken.jpg")
+    Image.fromarray(samples["camera"]).save(tmp_path / "camera.png")
+    files.append(tmp_path / "camera.png")
+
+    def run(threads: int) -> tuple[list[dict], dict[str, bytes]]:
+        out = tmp_path / f"p{threads}"
+        recs = rank_photos(
+            files, model, previews_dir=out, net_threads=threads, on_error=lambda e: None
+        )
+        return [asdict(r) for r in recs], {f.name: f.read_bytes() for f in out.iterdir()}
+
+    one, previews_one = run(1)
+    three, previews_three = run(3)
+    assert len(one) == 5 and sum(bool(r["error"]) for r in one) == 1
+    assert repr(one) == repr(three)  # NaN fields compare equal as text
+    assert previews_one == previews_three and len(previews_one) == 8
+    with pytest.raises(ValueError, match="net_threads"):
+        rank_photos(files, model, net_threads=0)
+
+
 def test_cache_analyses_only_new_photos(tmp_path, samples, model):
     from blurlib.inference.rank import rank_photos
 

@@ -171,6 +171,7 @@ def test_cull_move_is_crash_safe_and_undo_finishes_a_half_move(tmp_path):
         (["--threshold", "1.5"], "--threshold"),
         (["--max-side", "10"], "--max-side"),
         (["--workers", "0"], "--workers"),
+        (["--net-threads", "0"], "--net-threads"),
         (["--undo", "j.jsonl"], "takes no folders"),
     ],
 )

@@ -91,6 +91,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--workers", type=int, default=2, help="decoding threads (default 2)")
     p.add_argument(
+        "--net-threads",
+        type=int,
+        default=2,
+        help="photos through the network at once (default 2)",
+    )
+    p.add_argument(
         "--embed", action="store_true", help="put thumbnails inside report.html (data URIs)"
     )
     p.add_argument("--copy-best", metavar="DEST", help="copy each keeper that is not blurred")
@@ -122,6 +128,8 @@ def _check(args: argparse.Namespace) -> None:
         raise BlurlibError(f"--hash-distance is 0–64 bits, got {args.hash_distance}")
     if args.workers < 1:
         raise BlurlibError(f"--workers must be at least 1, got {args.workers}")
+    if args.net_threads < 1:
+        raise BlurlibError(f"--net-threads must be at least 1, got {args.net_threads}")
 
 
 def _expand(items: list[str]) -> tuple[list[Path], list[Path], list[str]]:
@@ -200,6 +208,7 @@ def _rank(
         cache_dir=out,
         previews_dir=out / "previews",
         workers=args.workers,
+        net_threads=args.net_threads,
         progress=True,
         on_error=say_skipped,
         stats=stats,

@@ -28,7 +28,8 @@ with rank's evidence rule); a binary model leaves those fields NaN.
 
 Speed: decoding (plus the evidence mask, the hash and the thumbnail) runs on a thread pool
 ``workers`` photos ahead of the network, which runs each photo's windows as one batch (one
-fully-convolutional tile per photo); with ``precision="auto"`` (the default) a CPU with
+fully-convolutional tile per photo), ``net_threads`` photos at a time (one photo's pass
+leaves a core idle part of the time); with ``precision="auto"`` (the default) a CPU with
 native bfloat16 (Intel AMX / AVX-512 BF16) computes the windows in bfloat16
 (:mod:`blurlib.inference.bf16`: 4–7× faster here; a photo's share moves by ~0.001, and
 ``tests/test_rank.py``'s 0.03 covers it with the decoding), ``"float32"`` keeps predict's
@@ -44,7 +45,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -172,6 +175,7 @@ def rank_photos(
     cache_dir: str | os.PathLike[str] | None = None,
     previews_dir: str | os.PathLike[str] | None = None,
     workers: int = 2,
+    net_threads: int = 2,
     progress: bool = False,
     on_error: Callable[[str], None] | None = None,
     stats: dict[str, int] | None = None,
@@ -181,6 +185,8 @@ def rank_photos(
     last, with their error), bursts numbered and keepers marked (see the module docstring)."""
     if stride < 1:
         raise ValueError(f"stride must be a positive integer, got {stride}")
+    if net_threads < 1:
+        raise ValueError(f"net_threads must be a positive integer, got {net_threads}")
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     from blurlib.data.photos import warn_skip
@@ -227,13 +233,8 @@ def rank_photos(
         workers,
         progress,
     )
-    for (i, key, ident), prep in zip(todo, stream, strict=True):
-        if prep.error:
-            records[i] = PhotoRecord(items[i], error=prep.error)
-            tell(prep.error)
-            if cache is not None:  # unchanged, it stays unreadable: not tried again
-                cache.put(key, {"error": prep.error})
-            continue
+
+    def analyse(i: int, ident: str, prep: Any) -> PhotoRecord:  # on a network thread
         if kinds:
             probs, summary = _kinds(model, prep, stride, tile)
         else:
@@ -245,9 +246,34 @@ def rank_photos(
         rec.capture_time, rec.dhash = prep.time, prep.dhash
         if previews is not None:
             rec.thumb, rec.blur_map = write_previews(previews, ident, prep, probs)
+        return rec
+
+    def collect(i: int, key: str, future: Future) -> None:  # on this thread, in order
+        records[i] = rec = future.result()
         if cache is not None:
             cache.put(key, {f: getattr(rec, f) for f in _ANALYSIS_FIELDS})
-        records[i] = rec
+
+    # ``net_threads`` photos through the network at once: one photo's pass leaves a core idle
+    # part of the time. The first photo goes alone (it converts and traces the network).
+    pending: deque[tuple[int, str, Future]] = deque()
+    pool = ThreadPoolExecutor(max_workers=net_threads, thread_name_prefix="blurlib-net")
+    warm = False
+    try:
+        for (i, key, ident), prep in zip(todo, stream, strict=True):
+            if prep.error:
+                records[i] = PhotoRecord(items[i], error=prep.error)
+                tell(prep.error)
+                if cache is not None:  # unchanged, it stays unreadable: not tried again
+                    cache.put(key, {"error": prep.error})
+                continue
+            pending.append((i, key, pool.submit(analyse, i, ident, prep)))
+            while len(pending) >= (net_threads if warm else 1):
+                collect(*pending.popleft())
+                warm = True
+        while pending:
+            collect(*pending.popleft())
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     if cache is not None:
         cache.compact(keys)
         if previews is not None:  # previews of photos gone or changed since go too
