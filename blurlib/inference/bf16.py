@@ -63,8 +63,8 @@ def bf16_native() -> bool:
     return bool(words & {"amx_bf16", "avx512_bf16"})
 
 
-def _twin(model: keras.Model) -> tuple[Any, int]:
-    """The bfloat16 twin of ``model``'s fully-convolutional network and its native stride,
+def bf16_twin(model: keras.Model) -> tuple[Any, int]:
+    """Return the bfloat16 twin of ``model``'s fully-convolutional network and its native stride,
     made once per converted network (a retrained model converts, and twins, anew)."""
     import keras
 
@@ -100,7 +100,7 @@ def bf16_window_probabilities(
 
     if not bf16_native():
         return window_probabilities(model, image, stride, tile=tile)
-    twin, s = _twin(model)
+    twin, s = bf16_twin(model)
     image = as_image(image, PATCH)
     h, w = image.shape[:2]
     if cropping_pays(twin, s, PATCH, h, w, stride):  # sparse windows, e.g. the 30-px grid

@@ -254,10 +254,20 @@ def rank_photos(
             cache.put(key, {f: getattr(rec, f) for f in _ANALYSIS_FIELDS})
 
     # ``net_threads`` photos through the network at once: one photo's pass leaves a core idle
-    # part of the time. The first photo goes alone (it converts and traces the network).
+    # part of the time. The binary net is converted here, once (cached: a second call, e.g.
+    # the next shard of a collection, finds it ready), so every photo can run concurrently;
+    # a blur-kind model's first photo goes alone (it converts its nets on the way).
+    warm = not kinds and bool(todo)
+    if warm and fast:
+        from blurlib.inference.bf16 import bf16_twin
+
+        bf16_twin(model)
+    elif warm:
+        from blurlib.inference.windows import fully_convolutional
+
+        fully_convolutional(model)
     pending: deque[tuple[int, str, Future]] = deque()
     pool = ThreadPoolExecutor(max_workers=net_threads, thread_name_prefix="blurlib-net")
-    warm = False
     try:
         for (i, key, ident), prep in zip(todo, stream, strict=True):
             if prep.error:
