@@ -88,6 +88,10 @@ def test_run_robustness_tables_and_markdown(photos, monkeypatch):
     # a sharpness threshold calls softened photos blurred: more false alarms than pristine
     assert soft["false_alarms"] > pristine["false_alarms"]
     assert 0.0 <= r["defocus_called_motion"] <= 1.0
+    by_radius = r["defocus_called_motion_by_radius"]  # the pooled share, split by radius
+    assert list(by_radius) == [f"{x:g}" for x in robustness.DEFOCUS_RADII]
+    lo, hi = min(by_radius.values()), max(by_radius.values())
+    assert lo - 1e-9 <= r["defocus_called_motion"] <= hi + 1e-9
     assert r["false_alarms_ordinary"] == soft["false_alarms"]
     text = robustness_markdown(r)
     assert "| pristine |" in text and "| soft σ1 |" in text and "Defocus-only photos" in text

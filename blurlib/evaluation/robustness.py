@@ -203,9 +203,13 @@ def run_robustness(
         for r in DEFOCUS_RADII
         for _, photo in test_photos
     ]
-    out["defocus_called_motion"] = blurred_fraction(
-        [predict(p) for p in defocused], [evidence_mask(p) for p in defocused]
-    )
+    calls, evidence = [predict(p) for p in defocused], [evidence_mask(p) for p in defocused]
+    out["defocus_called_motion"] = blurred_fraction(calls, evidence)
+    n = len(test_photos)  # defocused is radius-major: the photos at each radius in turn
+    out["defocus_called_motion_by_radius"] = {
+        f"{r:g}": blurred_fraction(calls[k * n : (k + 1) * n], evidence[k * n : (k + 1) * n])
+        for k, r in enumerate(DEFOCUS_RADII)
+    }
     ordinary = [v for v in variants if v != "pristine"]
     out["false_alarms_ordinary"] = (
         float(np.mean([out["variants"][v]["false_alarms"] for v in ordinary])) if ordinary else None
@@ -233,7 +237,9 @@ def robustness_markdown(result: Mapping[str, Any], digits: int = 3) -> str:
     lines.append(
         f"Defocus-only photos (disk radius {', '.join(f'{r:g}' for r in DEFOCUS_RADII)} px): "
         f"{format_cell(result['defocus_called_motion'], digits)} of their judgeable patches "
-        "called motion-blurred. Mean false alarms over the non-pristine variants: "
+        "called motion-blurred"
+        + _by_radius(result.get("defocus_called_motion_by_radius"), digits)
+        + ". Mean false alarms over the non-pristine variants: "
         f"{format_cell(result['false_alarms_ordinary'], digits)}."
     )
     rows = result.get("false_alarms_by_texture")
@@ -258,3 +264,10 @@ def robustness_markdown(result: Mapping[str, Any], digits: int = 3) -> str:
             "Pristine false alarms by photo (textured patches): " + "; ".join(cells) + ".",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _by_radius(shares: dict[str, float] | None, digits: int) -> str:
+    """`` (radius 2 px: 0.1, ...)`` for the defocus shares by radius, or ``""``."""
+    if not shares:
+        return ""
+    return " (" + ", ".join(f"r {r} px: {format_cell(v, digits)}" for r, v in shares.items()) + ")"
