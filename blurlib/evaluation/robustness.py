@@ -198,17 +198,20 @@ def run_robustness(
                 for (name, _), c, m in zip(degraded, called, masks, strict=True)
             }
         out["variants"][variant] = entry
-    defocused = [
-        apply_specs(photo, [{"op": "defocus", "radius": r, "region": None}])
-        for r in DEFOCUS_RADII
-        for _, photo in test_photos
-    ]
-    calls, evidence = [predict(p) for p in defocused], [evidence_mask(p) for p in defocused]
-    out["defocus_called_motion"] = blurred_fraction(calls, evidence)
-    n = len(test_photos)  # defocused is radius-major: the photos at each radius in turn
+    calls: dict[str, list[np.ndarray]] = {}  # by radius: the test photos defocused
+    evidence: dict[str, list[np.ndarray]] = {}
+    for r in DEFOCUS_RADII:
+        blurred = [
+            apply_specs(photo, [{"op": "defocus", "radius": r, "region": None}])
+            for _, photo in test_photos
+        ]
+        calls[f"{r:g}"] = [predict(p) for p in blurred]
+        evidence[f"{r:g}"] = [evidence_mask(p) for p in blurred]
+    out["defocus_called_motion"] = blurred_fraction(
+        [c for cs in calls.values() for c in cs], [e for es in evidence.values() for e in es]
+    )
     out["defocus_called_motion_by_radius"] = {
-        f"{r:g}": blurred_fraction(calls[k * n : (k + 1) * n], evidence[k * n : (k + 1) * n])
-        for k, r in enumerate(DEFOCUS_RADII)
+        r: blurred_fraction(calls[r], evidence[r]) for r in calls
     }
     ordinary = [v for v in variants if v != "pristine"]
     out["false_alarms_ordinary"] = (
@@ -267,7 +270,7 @@ def robustness_markdown(result: Mapping[str, Any], digits: int = 3) -> str:
 
 
 def _by_radius(shares: dict[str, float] | None, digits: int) -> str:
-    """`` (radius 2 px: 0.1, ...)`` for the defocus shares by radius, or ``""``."""
+    """`` (r 2 px: 0.1, r 3 px: …)`` for the defocus shares by radius, or ``""``."""
     if not shares:
         return ""
     return " (" + ", ".join(f"r {r} px: {format_cell(v, digits)}" for r, v in shares.items()) + ")"

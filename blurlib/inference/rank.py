@@ -60,7 +60,12 @@ from blurlib.inference import bursts as B
 from blurlib.inference.photos import PhotoResult
 from blurlib.inference.rank_cache import RankCache, model_digest, photo_key
 from blurlib.inference.rank_prep import prefetch, prune_previews, write_previews
-from blurlib.inference.windows import DEFAULT_STRIDE, DEFAULT_TILE, window_probabilities
+from blurlib.inference.windows import (
+    DEFAULT_STRIDE,
+    DEFAULT_TILE,
+    fully_convolutional,
+    window_probabilities,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -190,7 +195,7 @@ def rank_photos(
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     from blurlib.data.photos import warn_skip
-    from blurlib.inference.bf16 import bf16_native, bf16_window_probabilities
+    from blurlib.inference.bf16 import bf16_native, bf16_twin, bf16_window_probabilities
 
     tell = on_error or warn_skip
     items = [os.fspath(p) for p in paths]
@@ -258,14 +263,8 @@ def rank_photos(
     # the next shard of a collection, finds it ready), so every photo can run concurrently;
     # a blur-kind model's first photo goes alone (it converts its nets on the way).
     warm = not kinds and bool(todo)
-    if warm and fast:
-        from blurlib.inference.bf16 import bf16_twin
-
-        bf16_twin(model)
-    elif warm:
-        from blurlib.inference.windows import fully_convolutional
-
-        fully_convolutional(model)
+    if warm:  # the net ``windows`` will run: the bfloat16 twin or the float32 one
+        (bf16_twin if fast else fully_convolutional)(model)
     pending: deque[tuple[int, str, Future]] = deque()
     pool = ThreadPoolExecutor(max_workers=net_threads, thread_name_prefix="blurlib-net")
     try:
