@@ -7,8 +7,9 @@ shipped default model (or ``--model PATH``, a candidate, for every path), in one
 * **naive** — for each photo: full decode (``load_image``), shrink to 1280 px
   (``shrink_to``), ``patch_probabilities`` on the 30-px patch grid — the loop the issue names;
 * **rank** — :func:`blurlib.inference.rank.rank_photos` as the command runs it (JPEG draft
-  decoding on ``--workers`` threads overlapped with the network, stride-4 windows with the
-  evidence rule — in bfloat16 where the CPU computes it natively, ``precision="auto"`` —,
+  decoding on ``--workers`` threads overlapped with the network, windows at rank's default
+  stride 8 (``RANK_STRIDE``: every other window of predict's stride 4) with the evidence
+  rule — in bfloat16 where the CPU computes it natively, ``precision="auto"`` —,
   ``--net-threads`` photos through the network at once, thumbnails and preview maps written,
   no cache: a first run);
 * **rank, one photo at a time** — the same with ``net_threads=1``: what the concurrent
@@ -17,8 +18,9 @@ shipped default model (or ``--model PATH``, a candidate, for every path), in one
   patches (and the naive loop's work for the network), with rank's pipeline;
 * **rank float32** — the same with ``precision="float32"`` (predict's arithmetic), on
   ``--n-predict`` of the photos;
-* **predict loop** — for each photo: full decode, shrink, ``analyse`` at stride 4: the same
-  numbers as rank, one photo after another (on ``--n-predict`` of the photos: it is slow).
+* **predict loop** — for each photo: full decode, shrink, ``analyse`` at rank's stride
+  (``predict --stride 8``): the same numbers as rank, one photo after another (on
+  ``--n-predict`` of the photos: it is slow).
 
 The paths take turns, ``--chunk`` photos at a time (rank restarts its thread pool for each
 chunk, which only costs it), so that load from other processes falls on all of them alike.
@@ -26,17 +28,19 @@ chunk, which only costs it), so that load from other processes falls on all of t
 It prints photos/s of each and the ratios, and the load average (other processes on a
 shared machine slow every path alike only roughly: run it on a quiet machine for claims).
 Note what each path computes: the naive loop classifies ~1,300 patches per photo, rank
-~65,000 overlapping windows (48× as many, each a full 30×30 classification) — rank's work is
-predict's, and the fair speed-up is the one against the predict loop. Run:
+~18,000 overlapping windows at stride 8 (14× as many, each a full 30×30 classification;
+predict's default stride 4: ~73,000) — rank's work is predict's, and the fair speed-up is the
+one against the predict loop. Run:
 
     python benchmarks/bench_rank.py [--n 100] [--n-predict 10] [--chunk 10] [--workers 2]
         [--net-threads 2] [--model M]
 
 ``--breakdown`` adds where rank's time goes, in CPU seconds per photo (all threads of this
 process, ``time.process_time``): the decoding stage alone (:func:`prepare`: draft decode,
-evidence mask, hash, thumbnail), the network alone (the windows of prepared photos) and the
-naive loop, and from them the ceiling of rank / naive on this machine: with the cores fully
-busy rank cannot take less than (network + decoding CPU) / cores per photo.
+evidence mask, hash, thumbnail), the network alone (the windows of prepared photos at rank's
+stride, and for comparison at stride 4 and 30) and the naive loop, and from them the ceiling
+of rank / naive on this machine: with the cores fully busy rank cannot take less than
+(network + decoding CPU) / cores per photo.
 """
 
 from __future__ import annotations
@@ -98,10 +102,11 @@ def predict_loop(model, paths: list[Path], max_side: int) -> float:
     from blurlib.data.images import load_image
     from blurlib.data.photos import shrink_to
     from blurlib.inference.photos import analyse
+    from blurlib.inference.rank import RANK_STRIDE
 
     t = time.perf_counter()
     for p in paths:
-        analyse(model, shrink_to(load_image(p), max_side), 4)
+        analyse(model, shrink_to(load_image(p), max_side), RANK_STRIDE)
     return time.perf_counter() - t
 
 
@@ -112,12 +117,13 @@ def rank(
     workers: int,
     previews: Path,
     precision: str = "auto",
-    stride: int = 4,
+    stride: int | None = None,
     net_threads: int = 2,
 ) -> float:
     """Seconds for rank_photos over ``paths`` (previews written, no cache)."""
-    from blurlib.inference.rank import rank_photos
+    from blurlib.inference.rank import RANK_STRIDE, rank_photos
 
+    stride = stride or RANK_STRIDE
     t = time.perf_counter()
     rank_photos(
         paths, model, max_side=max_side, previews_dir=previews, workers=workers,
@@ -130,6 +136,7 @@ def breakdown(model, paths: list[Path], max_side: int) -> None:
     """Print CPU seconds per photo of rank's stages and of the naive loop, and the ceiling."""
     from blurlib.data.patches import EVIDENCE_THRESHOLD
     from blurlib.inference.bf16 import bf16_window_probabilities
+    from blurlib.inference.rank import RANK_STRIDE
     from blurlib.inference.rank_prep import prepare
     from blurlib.inference.windows import DEFAULT_TILE
 
@@ -142,9 +149,12 @@ def breakdown(model, paths: list[Path], max_side: int) -> None:
         return (time.perf_counter() - w) / n, (time.process_time() - c) / n, out
 
     _, c_prep, preps = clock(
-        lambda: [prepare(str(p), max_side, 4, EVIDENCE_THRESHOLD, True) for p in paths]
+        lambda: [prepare(str(p), max_side, RANK_STRIDE, EVIDENCE_THRESHOLD, True) for p in paths]
     )
     _, c_net, _ = clock(
+        lambda: [bf16_window_probabilities(model, q.image, RANK_STRIDE, tile=tile) for q in preps]
+    )
+    _, c_net4, _ = clock(
         lambda: [bf16_window_probabilities(model, q.image, 4, tile=tile) for q in preps]
     )
     _, c_grid, _ = clock(
@@ -154,7 +164,8 @@ def breakdown(model, paths: list[Path], max_side: int) -> None:
     cores = os.cpu_count() or 1
     print(
         f"CPU s per photo ({n} photos, {cores} cores): decoding stage {c_prep:.3f}, "
-        f"network {c_net:.3f} (stride 30: {c_grid:.3f}); "
+        f"network {c_net:.3f} at stride {RANK_STRIDE} (stride 4: {c_net4:.3f}, "
+        f"stride 30: {c_grid:.3f}); "
         f"naive loop {c_naive:.3f} CPU, {w_naive:.3f} wall"
     )
     print(
@@ -232,14 +243,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'path':<44}{'photos/s':>10}")
     print(f"{'naive: full decode, shrink, patch grid':<44}{r_naive:>10.2f}")
     bf = "bfloat16" if bf16_native() else "float32: no native bfloat16"
-    print(f"{'rank: draft decode ‖ stride-4 windows':<44}{r_rank:>10.2f}  ({bf}; --net-threads "
+    print(f"{'rank: draft decode ‖ stride-8 windows':<44}{r_rank:>10.2f}  ({bf}; --net-threads "
           f"{args.net_threads})")  # fmt: skip
     one = "rank, one photo at a time in the network"
     print(f"{one:<44}{r_rank1:>10.2f}  ({bf}; --net-threads 1)")
     print(f"{'rank --stride 30: the 30-px patch grid':<44}{r_grid:>10.2f}  ({bf})")
     print(f"{'rank --precision float32':<44}{r_r32:>10.2f}  ({len(some)} photos)")
     print(
-        f"{'predict loop: full decode, stride-4 windows':<44}{r_pred:>10.2f}  ({len(some)} photos)"
+        f"{'predict loop: full decode, stride-8 windows':<44}{r_pred:>10.2f}  ({len(some)} photos)"
     )
     print(f"rank / naive: {r_rank / r_naive:.2f}×   rank / predict loop: {r_rank / r_pred:.2f}×")
     print(f"rank / rank one photo at a time: {r_rank / r_rank1:.2f}×   (that one / naive: "

@@ -19,7 +19,11 @@ from blurlib.nets import files as model_files  # noqa: E402
 from blurlib.nets.builders import blur_probability, build_model, compile_model  # noqa: E402
 from blurlib.nets.files import load_model, save_model  # noqa: E402
 from blurlib.nets.flops import count_flops, count_params, summary_line  # noqa: E402
-from blurlib.nets.fully_conv import native_stride, to_fully_convolutional  # noqa: E402
+from blurlib.nets.fully_conv import (  # noqa: E402
+    native_stride,
+    strided_head,
+    to_fully_convolutional,
+)
 
 REPORT_PARAMS = 7 * 7 * 3 * 96 + 96 + 5 * 5 * 96 * 256 + 256 + 4096 * 1024 + 1024 + 1024 * 2 + 2
 REPORT_FLOPS = 2 * (24 * 24 * 96 * 147 + 8 * 8 * 256 * 2400 + 4096 * 1024 + 1024 * 2)
@@ -255,6 +259,32 @@ def test_fcn_matches_the_classifier(report, compact, tiny_trained, which):
     assert out.shape == (4, 10, 2)  # (45-30)//4+1, (67-30)//4+1
     ref = m.predict(_crops(img, out.shape[:2], 4), verbose=0).reshape(out.shape)
     np.testing.assert_allclose(out, ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("which", ["report", "compact", "trained"])
+def test_strided_head_computes_every_kth_window_exactly(report, compact, tiny_trained, which):
+    """strided_head(fcn, k): the fcn's windows [::k, ::k], with the head strided (not the
+    layers before it), for the report net (its Dense(1024) as a 4×4 conv) and the compact net."""
+    m = {"report": report, "compact": compact, "trained": tiny_trained[0]}[which]
+    fcn = to_fully_convolutional(m)
+    img = np.random.default_rng(4).uniform(0, 255, (93, 118, 3)).astype("float32")
+    full = np.asarray(fcn(img[None], training=False))[0]
+    assert strided_head(fcn, 1) is None
+    for k in (2, 3):
+        net = strided_head(fcn, k)
+        strided = [la for la in net.layers if tuple(getattr(la, "strides", (1, 1))) != (1, 1)]
+        pools = [la for la in fcn.layers if "Pooling" in type(la).__name__]
+        assert len(strided) == len(pools) + 1  # the pools and the head only
+        out = np.asarray(net(img[None], training=False))[0]
+        np.testing.assert_allclose(out, full[::k, ::k], atol=1e-5)
+
+
+def test_strided_head_refuses_a_pool_as_the_last_spatial_layer():
+    inp = keras.Input((30, 30, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu")(inp)
+    x = keras.layers.GlobalMaxPooling2D()(x)
+    out = keras.layers.Dense(2, activation="softmax")(x)
+    assert strided_head(to_fully_convolutional(keras.Model(inp, out)), 2) is None
 
 
 def test_fcn_converts_other_layer_stacks():

@@ -2,23 +2,23 @@
 does and returns one :class:`PhotoRecord` each, sorted from most to least blurred, with
 bursts grouped and the keeper of each marked.
 
-Same numbers as ``predict``. Each photo is shrunk so its longer side is at most ``max_side``
-(1280 px by default, the scale the default model was trained at), its windows are classified
-at ``stride`` and only the windows that carry evidence count
+Same numbers as ``predict --stride 8``. Each photo is shrunk so its longer side is at most
+``max_side`` (1280 px by default, the scale the default model was trained at), its windows
+are classified at ``stride`` and only the windows that carry evidence count
 (:func:`blurlib.inference.photos.texture_mask`, the no-evidence rule): ``blurred_share`` is
 :attr:`blurlib.inference.photos.PhotoResult.blurred_fraction`, the share of the photo's
-judgeable (textured) area called motion-blurred, NaN when nothing is judgeable. The one
-difference is decoding: JPEGs larger than ``max_side`` are decoded at reduced size
-(:func:`blurlib.data.draft.load_image_at`), which moved a share by at most 0.011 on the ten
-bundled photos upscaled to camera size (``tests/test_rank.py`` allows 0.03); PNG, TIFF and
-small JPEGs give ``predict``'s numbers (rank runs a photo as one tile, ``predict`` in tiles of
-1024 px: window probabilities agree to float rounding, ≤ 1e-5).
-
-Verdict: ``"blurred"`` when ``blurred_share`` ≥ ``threshold`` (:data:`DEFAULT_THRESHOLD` =
-0.5: most of what can be judged is motion-blurred; the shipped model puts sharp bundled
-photos at 0–0.45 — a brick wall, soft at 512 px, at 0.92 — and 9 px blurred copies at
-0.96–1), ``"sharp"`` below it, ``"no evidence"`` when nothing is judgeable, ``"unreadable"``
-for files that could not be read (listed with their error, never fatal).
+judgeable (textured) area called motion-blurred, NaN when nothing is judgeable. The stride
+is :data:`RANK_STRIDE` = 8 px by default, every other window of ``predict``'s default 4 px
+in each direction (still ~18,000 overlapping windows at 1280×960): a photo's share moves by
+at most 0.006 (mean 0.001) from stride 4's on the ten bundled photos, sharp and blurred, at
+their size and doubled, and the bfloat16 network runs ~15–20 % faster (its head computes
+only the windows used: :func:`blurlib.inference.bf16.bf16_twin`); ``stride=4`` gives
+``predict``'s default numbers. The one other difference is decoding: JPEGs larger than
+``max_side`` are decoded at reduced size (:func:`blurlib.data.draft.load_image_at`), which
+moved a share by at most 0.011 on the ten bundled photos upscaled to camera size
+(``tests/test_rank.py`` allows 0.03); PNG, TIFF and small JPEGs give ``predict``'s numbers
+(rank runs a photo as one tile, ``predict`` in tiles of 1024 px: window probabilities agree
+to float rounding, ≤ 1e-5).
 
 Blur kinds: with a model that has blur-kind heads (``load_model("analysis")``, issue 10),
 ``blurred_share`` counts the windows with P(motion) > 0.5 and the record adds the share of
@@ -35,10 +35,10 @@ native bfloat16 (Intel AMX / AVX-512 BF16) computes the windows in bfloat16
 ``tests/test_rank.py``'s 0.03 covers it with the decoding), ``"float32"`` keeps predict's
 arithmetic. ``stride=30`` (``rank --stride 30``) classifies the non-overlapping 30-px patch
 grid instead, cropped window by window (:func:`blurlib.inference.windows.cropping_pays`):
-1/50 of the windows and about 2/3 of the network's CPU time at 1280 px, coarser shares (on
-the ten bundled photos, ≤ 741 px, they moved by up to 0.07 from stride 4's). A cache folder
-keeps analyses between runs (:mod:`blurlib.inference.rank_cache`).
-Bursts and keepers: :mod:`blurlib.inference.bursts`.
+1/14 of stride 8's windows (1/54 of stride 4's) and about 2/3 of the network's CPU time of
+stride 4 at 1280 px, coarser shares (on the ten bundled photos, ≤ 741 px, they moved by up
+to 0.07 from stride 4's). A cache folder keeps analyses between runs
+(:mod:`blurlib.inference.rank_cache`). Bursts and keepers: :mod:`blurlib.inference.bursts`.
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 DEFAULT_MAX_SIDE = 1280  # predict's --max-side default
 DEFAULT_THRESHOLD = 0.5  # blurred_share from which a photo's verdict is "blurred"
+RANK_STRIDE = 2 * DEFAULT_STRIDE  # windows every 8 px: predict --stride 8 (see the docstring)
 VERDICTS = ("blurred", "sharp", "no evidence", "unreadable")
 PRECISIONS = ("auto", "float32")  # auto: bfloat16 where the CPU computes it natively
 
@@ -171,7 +172,7 @@ def rank_photos(
     model: keras.Model,
     *,
     max_side: int | None = DEFAULT_MAX_SIDE,
-    stride: int = DEFAULT_STRIDE,
+    stride: int = RANK_STRIDE,
     evidence: float = EVIDENCE_THRESHOLD,
     threshold: float = DEFAULT_THRESHOLD,
     bursts: str = "auto",
@@ -195,7 +196,7 @@ def rank_photos(
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     from blurlib.data.photos import warn_skip
-    from blurlib.inference.bf16 import bf16_native, bf16_twin, bf16_window_probabilities
+    from blurlib.inference.bf16 import bf16_native, bf16_prepare, bf16_window_probabilities
 
     tell = on_error or warn_skip
     items = [os.fspath(p) for p in paths]
@@ -263,8 +264,8 @@ def rank_photos(
     # the next shard of a collection, finds it ready), so every photo can run concurrently;
     # a blur-kind model's first photo goes alone (it converts its nets on the way).
     warm = not kinds and bool(todo)
-    if warm:  # the net ``windows`` will run: the bfloat16 twin or the float32 one
-        (bf16_twin if fast else fully_convolutional)(model)
+    if warm:  # the net(s) ``windows`` will run: the bfloat16 twin(s) or the float32 one
+        bf16_prepare(model, stride) if fast else fully_convolutional(model)
     pending: deque[tuple[int, str, Future]] = deque()
     pool = ThreadPoolExecutor(max_workers=net_threads, thread_name_prefix="blurlib-net")
     try:

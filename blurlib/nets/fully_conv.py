@@ -3,7 +3,9 @@
 
 All convolutions of the blurlib nets are valid and every downsampling is a pool, so
 :func:`to_fully_convolutional` turns either net into an exact dense-map network whose
-outputs are the windows at stride :func:`native_stride` (4 for both nets).
+outputs are the windows at stride :func:`native_stride` (4 for both nets);
+:func:`strided_head` makes a copy that computes every k-th of those windows only, its head
+doing 1/k² of the work.
 
 Backend-neutral Keras 3: runs with ``KERAS_BACKEND`` = tensorflow, jax or torch.
 """
@@ -302,3 +304,55 @@ def to_fully_convolutional(model: keras.Model) -> keras.Model:
                 new.set_weights(w)
     fcn = keras.Model(inp, x, name=f"{model.name}_fcn")
     return fcn
+
+
+# Layers that act on each position alone (no spatial extent): after the strided layer of
+# :func:`strided_head` they see its subsampled grid and compute the same numbers there.
+_POINTWISE = {"Activation", "ReLU", "Softmax", "LeakyReLU", "ELU", "PReLU", "Rescaling"}
+
+
+def strided_head(fcn: keras.Model, k: int) -> keras.Model | None:
+    """Return a copy of the fully-convolutional network ``fcn`` (same weights, same dtype
+    policy) that computes only every ``k``-th window of each row and column: output
+    ``(i, j)`` is ``fcn``'s output ``(k*i, k*j)``, exactly.
+
+    Its last layer with a spatial extent — a stride-1 convolution with a kernel larger than
+    1×1 (the compact net's 4×4 head, the report net's Dense(1024) as a 4×4 convolution) —
+    gets stride ``k``; every layer after it must act on each position alone (1×1
+    convolutions, activations), so it sees the subsampled grid and computes the same
+    numbers there. That layer and the ones after it then do 1/k² of their work; the layers
+    before it are unchanged. None when ``fcn`` does not end that way (e.g. a pool as the
+    last spatial layer) or ``k`` < 2."""
+    import keras
+
+    if k < 2 or not _is_chain(fcn):
+        return None
+    target = None
+    for layer in reversed(fcn.layers[1:]):
+        kind = type(layer).__name__
+        if kind == "Conv2D" and tuple(layer.kernel_size) == (1, 1):
+            if tuple(layer.strides) != (1, 1):
+                return None
+            continue
+        if kind in _POINTWISE:
+            continue
+        if (
+            kind == "Conv2D"
+            and tuple(layer.strides) == (1, 1)
+            and tuple(layer.dilation_rate) == (1, 1)
+            and layer.padding == "valid"
+        ):
+            target = layer.name
+        break
+    if target is None:
+        return None
+
+    def clone(layer: Any) -> Any:
+        cfg = layer.get_config()
+        if layer.name == target:
+            cfg["strides"] = (k, k)
+        return layer.__class__.from_config(cfg)
+
+    net = keras.models.clone_model(fcn, clone_function=clone)
+    net.set_weights(fcn.get_weights())
+    return net
