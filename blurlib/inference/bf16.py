@@ -9,12 +9,12 @@ bfloat16) over the photo in one pass, with exactly the input geometry of
 Only the arithmetic differs: bfloat16 keeps 8 bits of mantissa, so probabilities move by
 ~2e-4 on average (at most ~0.08), and 0–0.02 % of windows change side of 0.5 on the bundled
 photos at 1280 px (0.16 % on ``camera`` at 640 px; shipped model) — a photo's blurred share
-moves by ~0.001. On
-this project's 2-core Xeon with AMX it runs 4–7× faster than float32.
+moves by ~0.001. On this project's 2-core Xeon with AMX it runs 4–7× faster than float32, on
+an AMD EPYC with AVX-512 BF16 and no AMX ~2.3×.
 
 A stride that is a multiple k of the native stride runs a twin whose head is strided by k
 (:func:`bf16_twin` with ``head_stride``): the same windows, the head doing 1/k² of its work
-(stride 8, rank's default: the network ~15–20 % faster than at stride 4).
+(stride 8, rank's default: the network 8–20 % faster than at stride 4).
 
 Sparse windows (a stride near the window size, e.g. 30: the patch grid) are cropped and
 classified one by one by the twin, as :func:`window_probabilities` does in float32

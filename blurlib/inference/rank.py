@@ -11,7 +11,7 @@ judgeable (textured) area called motion-blurred, NaN when nothing is judgeable. 
 is :data:`RANK_STRIDE` = 8 px by default, every other window of ``predict``'s default 4 px
 in each direction (still ~18,000 overlapping windows at 1280×960): a photo's share moves by
 at most 0.006 (mean 0.001) from stride 4's on the ten bundled photos, sharp and blurred, at
-their size and doubled, and the bfloat16 network runs ~15–20 % faster (its head computes
+their size and doubled, and the bfloat16 network runs 8–20 % faster (its head computes
 only the windows used: :func:`blurlib.inference.bf16.bf16_twin`); ``stride=4`` gives
 ``predict``'s default numbers. The one other difference is decoding: JPEGs larger than
 ``max_side`` are decoded at reduced size (:func:`blurlib.data.draft.load_image_at`), which
@@ -31,14 +31,15 @@ Speed: decoding (plus the evidence mask, the hash and the thumbnail) runs on a t
 fully-convolutional tile per photo), ``net_threads`` photos at a time (one photo's pass
 leaves a core idle part of the time); with ``precision="auto"`` (the default) a CPU with
 native bfloat16 (Intel AMX / AVX-512 BF16) computes the windows in bfloat16
-(:mod:`blurlib.inference.bf16`: 4–7× faster here; a photo's share moves by ~0.001, and
-``tests/test_rank.py``'s 0.03 covers it with the decoding), ``"float32"`` keeps predict's
-arithmetic. ``stride=30`` (``rank --stride 30``) classifies the non-overlapping 30-px patch
-grid instead, cropped window by window (:func:`blurlib.inference.windows.cropping_pays`):
-1/14 of stride 8's windows (1/54 of stride 4's) and about 2/3 of the network's CPU time of
-stride 4 at 1280 px, coarser shares (on the ten bundled photos, ≤ 741 px, they moved by up
-to 0.07 from stride 4's). A cache folder keeps analyses between runs
-(:mod:`blurlib.inference.rank_cache`). Bursts and keepers: :mod:`blurlib.inference.bursts`.
+(:mod:`blurlib.inference.bf16`: 4–7× faster on a Xeon with AMX, ~2.3× on an AMD EPYC
+without; a photo's share moves by ~0.001, and ``tests/test_rank.py``'s 0.03 covers it with
+the decoding), ``"float32"`` keeps predict's arithmetic. ``stride=30`` (``rank --stride
+30``) classifies the non-overlapping 30-px patch grid instead, cropped window by window
+(:func:`blurlib.inference.windows.cropping_pays`): 1/14 of stride 8's windows (1/54 of
+stride 4's) and about 2/3 of the network's CPU time of stride 4 at 1280 px, coarser shares
+(on the ten bundled photos, ≤ 741 px, they moved by up to 0.07 from stride 4's). A cache
+folder keeps analyses between runs (:mod:`blurlib.inference.rank_cache`). Bursts and
+keepers: :mod:`blurlib.inference.bursts`.
 """
 
 from __future__ import annotations
