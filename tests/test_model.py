@@ -334,3 +334,27 @@ def test_model_code_is_backend_neutral():
     for module in (builders, model_files, flops, fully_conv):
         src = Path(module.__file__).read_text()
         assert "import tensorflow" not in src and "tf." not in src, module.__name__
+
+
+def test_three_way_compact_net_and_motion_vs_rest():
+    """build_model(classes=3) is the sharp / motion / defocus net; motion_vs_rest sums its
+    classes into a detector's two (exactly, also in the dense form); bad uses raise."""
+    from blurlib.inference.windows import window_probabilities
+    from blurlib.nets.builders import blur_probability, build_model, motion_vs_rest
+
+    net = build_model("compact", seed=1, width=8, classes=3)
+    det = motion_vs_rest(net)
+    x = np.random.default_rng(3).integers(0, 256, (2, 30, 30, 3)).astype(np.float32)
+    three, two = net.predict(x, verbose=0), det.predict(x, verbose=0)
+    np.testing.assert_allclose(two, np.stack([three[:, 0] + three[:, 2], three[:, 1]], 1), 1e-6)
+    photo = np.random.default_rng(4).integers(0, 256, (62, 70, 3)).astype(np.uint8)
+    dense = window_probabilities(det, photo, 4)
+    crops = np.stack(
+        [photo[r * 4 : r * 4 + 30, c * 4 : c * 4 + 30] for r in (0, 8) for c in (0, 10)]
+    )
+    want = blur_probability(det.predict(crops.astype(np.float32), verbose=0)).reshape(2, 2)
+    np.testing.assert_allclose(dense[::8, ::10], want, atol=1e-5)
+    with pytest.raises(ValueError, match="compact"):
+        build_model("report", classes=3)
+    with pytest.raises(ValueError, match="sharp/motion/defocus"):
+        motion_vs_rest(build_model("compact", width=8))

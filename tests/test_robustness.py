@@ -144,6 +144,32 @@ def test_patch_arrays_min_blur_texture_drops_only_blurred_smooth_patches():
         patch_arrays([Example(0, "0.png", sharp, None, labels, "x")], [0], min_blur_texture=5.0)
 
 
+def test_defocus_labels_mark_label0_patches_mostly_under_a_recorded_defocus():
+    """The three-way target: a label-0 patch is 2 (defocus) where at least half of it lies
+    under a recorded defocus of radius >= the threshold; motion-blurred patches stay 1."""
+    from blurlib.data.dataset import Example
+    from blurlib.training.split import defocus_labels, patch_arrays
+
+    rng = np.random.default_rng(2)
+    image = rng.integers(0, 256, (60, 120, 3), dtype=np.uint8)
+    labels = np.array([[0, 1, 0, 0], [0, 0, 1, 0]], np.uint8)
+    # the right half defocused: a ramp along x from 0.49 to 0.51 of the width
+    ramp = {"kind": "ramp", "angle": 0.0, "start": 0.49, "end": 0.51}
+    right = {"base": [{"op": "defocus", "radius": 2.0, "region": ramp}]}
+    ex = Example(0, "0.png", image, image, labels, "x", degrade=right)
+    y = labels.reshape(-1)
+    assert defocus_labels(ex, y, 1.5).tolist() == [0, 1, 2, 2, 0, 0, 1, 2]
+    assert defocus_labels(ex, y, 2.5).tolist() == y.tolist()  # radius below the threshold
+    whole = {"base": [{"op": "gaussian", "sigma": 1.0}, {"op": "defocus", "radius": 3.0}]}
+    ex_all = Example(0, "0.png", image, image, labels, "x", degrade=whole)
+    assert defocus_labels(ex_all, y, 1.5).tolist() == [2, 1, 2, 2, 2, 2, 1, 2]
+    plain = Example(0, "0.png", image, image, labels, "x")  # no degradation recorded
+    assert defocus_labels(plain, y, 1.5).tolist() == y.tolist()
+    X, y3 = patch_arrays([ex], [0], defocus_class=1.5)
+    assert len(X) == 8 and y3.tolist() == [0, 1, 2, 2, 0, 0, 1, 2] and y3.dtype == np.uint8
+    assert patch_arrays([ex], [0])[1].tolist() == y.tolist()  # binary without it
+
+
 def test_false_alarms_by_texture_counts_what_is_called():
     from blurlib.evaluation.robustness import false_alarms_by_texture
 

@@ -424,6 +424,29 @@ def test_mixed_precision_exports_float32_model(tiny_dataset, tmp_path):
     assert np.isfinite(result.history["loss"][0])
 
 
+def test_fit_with_a_defocus_class_saves_the_motion_detector(tiny_dataset, tmp_path):
+    """A three-way net (sharp / motion / defocus) trains on the same labels and is saved as
+    the binary detector: two outputs, P(blurred) = its P(motion); the 3-way weights resume."""
+    from blurlib.nets.builders import blur_probability, motion_vs_rest
+    from blurlib.nets.files import load_model
+    from blurlib.training.build import build_net
+
+    cfg = TINY.replace(epochs=1, defocus_class=1.5)
+    result = fit(cfg, tiny_dataset, tmp_path / "kinds", verbose=0, max_train_patches=256)
+    model = load_model(result.model_path)
+    assert model.outputs[0].shape[-1] == 2 and model.layers[-1].name == "motion_vs_rest"
+    info = json.loads((result.out_dir / "train_config.json").read_text())
+    assert info["config"]["defocus_class"] == 1.5
+    net = build_net(cfg, 0)  # the trained 3-way net, rebuilt from the detector's weights
+    assert net.outputs[0].shape[-1] == 3
+    net.set_weights(model.get_weights()[: len(net.get_weights())])
+    x = np.random.default_rng(0).integers(0, 256, (4, 30, 30, 3)).astype(np.float32)
+    three = net.predict(x, verbose=0)
+    np.testing.assert_allclose(blur_probability(model.predict(x, verbose=0)), three[:, 1], 1e-6)
+    merged = motion_vs_rest(net).predict(x, verbose=0)
+    np.testing.assert_allclose(merged[:, 0], three[:, 0] + three[:, 2], atol=1e-6)
+
+
 # --------------------------------------------------------------------------------------------
 # CLI
 # --------------------------------------------------------------------------------------------

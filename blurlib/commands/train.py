@@ -71,6 +71,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="leave out BLURRED patches whose sharp source's detail is below this (0 = keep all)",
     )
     p.add_argument(
+        "--defocus-class",
+        type=float,
+        metavar="RADIUS",
+        help="train sharp / motion / defocus: label-0 patches mostly under a recorded defocus of "
+        "disk radius >= RADIUS px (generate --degrade) are their own class; the saved model "
+        "is the detector, P(blurred) = P(motion) (0 = binary, the default)",
+    )
+    p.add_argument(
         "--test-sources",
         help="comma-separated photo names to hold out as the test split",
     )
@@ -125,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
         min_texture=args.min_texture,
         min_evidence=args.min_evidence,
         min_blur_texture=args.min_blur_texture,
+        defocus_class=args.defocus_class,
         test_sources=_names(args.test_sources),
         val_sources=_names(args.val_sources),
         tensorboard=False if args.no_tensorboard else None,

@@ -120,6 +120,7 @@ class Example:
     labels: np.ndarray
     source: str
     kernel: dict[str, Any] = field(default_factory=dict)
+    degrade: dict[str, Any] = field(default_factory=dict)  # the label-0 specs drawn, if any
 
 
 def _encode(image: np.ndarray, fmt: str, jpeg_quality: int) -> bytes:
@@ -467,6 +468,7 @@ def load_dataset(
                 labels=lab,
                 source=entry["source"],
                 kernel=entry.get("kernel", {}),
+                degrade=entry.get("degrade", {}),
             )
         )
     return examples

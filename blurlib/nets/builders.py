@@ -151,7 +151,9 @@ def compact_features(
     return layers.Flatten(name=f"{prefix}flatten")(x)
 
 
-def _compact(patch: int, seed: int | None, dropout: float, width: int) -> keras.Model:
+def _compact(
+    patch: int, seed: int | None, dropout: float, width: int, classes: int = 2
+) -> keras.Model:
     import keras
     from keras import layers
 
@@ -159,7 +161,7 @@ def _compact(patch: int, seed: int | None, dropout: float, width: int) -> keras.
     if dropout:
         x = layers.Dropout(dropout, seed=None if seed is None else seed + 7, name="drop")(x)
     out = layers.Dense(
-        2,
+        classes,
         activation="softmax",
         kernel_initializer=seeded_init(seed, 10),
         dtype="float32",
@@ -175,18 +177,25 @@ def build_model(
     *,
     dropout: float | None = None,
     width: int | None = None,
+    classes: int = 2,
 ) -> keras.Model:
     """Return an uncompiled patch classifier ``(batch, patch, patch, 3) 0–255 → (batch, 2)``.
 
     ``dropout`` defaults to 0.2 for "report" and 0 for "compact"; ``width`` (compact only)
-    is the first block's channel count (default 32; 8 makes a tiny test model).
+    is the first block's channel count (default 32; 8 makes a tiny test model); ``classes``
+    (compact only) = 3 makes the sharp / motion / defocus classifier that training with a
+    defocus class uses (:func:`motion_vs_rest` turns it back into a detector).
     """
+    if classes != 2 and name != "compact":
+        raise ValueError(f"classes={classes} applies to the 'compact' net only")
+    if classes not in (2, 3):
+        raise ValueError(f"classes must be 2 or 3, got {classes}")
     if name == "report":
         if width is not None:
             raise ValueError("width applies to the 'compact' net only; 'report' is fixed")
         return _report(patch, seed, 0.2 if dropout is None else dropout)
     if name == "compact":
-        return _compact(patch, seed, 0.0 if dropout is None else dropout, width or 32)
+        return _compact(patch, seed, 0.0 if dropout is None else dropout, width or 32, classes)
     if name in ANALYSIS_MODEL_NAMES:  # the blur-analysis nets: blurlib.nets.analysis
         from blurlib.nets.analysis import build_analysis_model
 
@@ -226,6 +235,28 @@ def compile_model(
         jit_compile=jit_compile,
     )
     return model
+
+
+#: class order of a three-way patch classifier (``build_model(..., classes=3)``)
+KIND_CLASSES = ("sharp", "motion", "defocus")
+
+
+def motion_vs_rest(model: keras.Model) -> keras.Model:
+    """Return ``model`` (a sharp / motion / defocus softmax, :data:`KIND_CLASSES`) with a fixed
+    last layer that sums its classes into a detector's two: ``[P(sharp) + P(defocus),
+    P(motion)]``, so P(blurred) = P(motion) and every reader of a binary model reads it.
+    The layers are shared (same weights); the added layer is a bias-free 1×1 map of 0s and
+    1s, so the fully-convolutional form stays exact."""
+    import keras
+    from keras import layers
+
+    n = int(model.outputs[0].shape[-1])
+    if n != len(KIND_CLASSES):
+        raise ValueError(f"model {model.name!r} has {n} outputs; expected sharp/motion/defocus")
+    merge = layers.Dense(2, use_bias=False, trainable=False, dtype="float32", name="motion_vs_rest")
+    out = merge(model.outputs[0])
+    merge.set_weights([np.array([[1, 0], [0, 1], [1, 0]], np.float32)])
+    return keras.Model(model.inputs[0], out, name=model.name)
 
 
 def blur_probability(output: Any) -> np.ndarray:

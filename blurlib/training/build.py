@@ -65,6 +65,8 @@ def build_net(config: TrainConfig, seed: int) -> keras.Model:
         kwargs["dropout"] = config.dropout
     if config.width is not None:
         kwargs["width"] = config.width
+    if config.defocus_class > 0:
+        kwargs["classes"] = 3
     try:
         return build_model(config.model, **kwargs)
     except ValueError as exc:
@@ -75,11 +77,16 @@ def compile_net(
     config: TrainConfig, seed: int, strategy: Any, precision: str, jit: bool, steps: int
 ) -> tuple[keras.Model, Export]:
     """Return the network compiled under the ``precision`` policy in ``strategy``'s scope,
-    and a function saving it as a float32 model (which loads and runs anywhere)."""
+    and a function saving it as a float32 model (which loads and runs anywhere; a net
+    trained with a defocus class is saved as the binary detector it makes)."""
     import keras
 
-    from blurlib.nets.builders import compile_model
-    from blurlib.nets.files import save_model
+    from blurlib.nets.builders import compile_model, motion_vs_rest
+    from blurlib.nets.files import save_model as save_net
+
+    def save_model(net: keras.Model, path: Path) -> None:
+        """Save the detector: a three-way net's classes merged into motion vs the rest."""
+        save_net(motion_vs_rest(net) if config.defocus_class > 0 else net, path)
 
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)

@@ -40,6 +40,10 @@ class TrainConfig:
     min_texture: float = 0.0  # drop training/validation patches whose sharp detail < this
     min_evidence: float = 0.0  # drop patches whose OBSERVED detail < this (no evidence)
     min_blur_texture: float = 0.0  # drop BLURRED patches whose sharp source's detail < this
+    # > 0: train sharp / motion / defocus (label-0 patches mostly under a recorded defocus of
+    # disk radius >= this many px are class 2, split.defocus_labels); the saved model merges
+    # the classes back, P(blurred) = P(motion) (nets.builders.motion_vs_rest). 0 = binary.
+    defocus_class: float = 0.0
     early_stopping: int = 0  # patience in epochs on val_loss; 0 = off
     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)  # train/val/test photos
     test_sources: tuple[str, ...] | None = None  # these photos are the test split

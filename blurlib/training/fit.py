@@ -152,6 +152,7 @@ def fit(
         config.min_texture,
         min_evidence=config.min_evidence,
         min_blur_texture=config.min_blur_texture,
+        defocus_class=config.defocus_class,
     )
     if len(X_train) == 0:
         raise DatasetError(
@@ -302,6 +303,7 @@ def _training_patches(
         config.min_texture,
         min_evidence=config.min_evidence,
         min_blur_texture=config.min_blur_texture,
+        defocus_class=config.defocus_class,
     )
     if max_train_patches is not None and len(X) > max_train_patches:
         perm = seeds.rng(seed, "subsample").permutation(len(X))

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from blurlib import PATCH, seeds
+from blurlib.data.degrade import defocus_mask
 from blurlib.data.patches import patch_texture, to_patches
 from blurlib.errors import DatasetError
 
@@ -137,8 +138,13 @@ def patch_arrays(
     patch: int = PATCH,
     min_evidence: float = 0.0,
     min_blur_texture: float = 0.0,
+    defocus_class: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(X uint8 (N, P, P, 3), y uint8 (N,))``: the patches of the chosen images.
+
+    With ``defocus_class`` > 0 the labels are three-way (sharp / motion / defocus,
+    :data:`blurlib.nets.builders.KIND_CLASSES`): a label-0 patch is 2 where
+    :func:`defocus_labels` says so.
 
     Patches are in image order, then row-major over each image's grid. Three filters, all
     measured with :func:`blurlib.data.patches.patch_texture`, leave patches out:
@@ -163,6 +169,8 @@ def patch_arrays(
             )
         x = grid.reshape(rows * cols, patch, patch, grid.shape[-1])
         y = labels.reshape(-1)
+        if defocus_class > 0:
+            y = defocus_labels(ex, y, defocus_class, patch)
         keep = np.ones(len(y), bool)
         if min_texture > 0 or min_blur_texture > 0:
             if ex.sharp is None:
@@ -179,3 +187,24 @@ def patch_arrays(
     if not xs:
         return np.zeros((0, patch, patch, 3), np.uint8), np.zeros((0,), np.uint8)
     return np.concatenate(xs).astype(np.uint8, copy=False), np.concatenate(ys)
+
+
+def defocus_labels(ex: Example, y: np.ndarray, min_radius: float, patch: int = PATCH) -> np.ndarray:
+    """Return the flat labels ``y`` of ``ex`` with each label-0 patch that is mostly defocused
+    set to 2: at least half its area under a recorded defocus (``ex.degrade["base"]``, the
+    label-0 stage of :mod:`blurlib.data.degrade`) of disk radius ≥ ``min_radius`` px.
+
+    Motion-blurred patches stay 1 whatever their base. The defocus regions are drawn in
+    coordinates relative to the photo before its crop to the patch grid (< 1 patch smaller
+    per side), so a region's edge may move by up to that crop's share of the photo."""
+    specs = [
+        spec
+        for spec in ex.degrade.get("base", [])
+        if spec.get("op") == "defocus" and float(spec["radius"]) >= min_radius
+    ]
+    if not specs:
+        return y
+    weight = defocus_mask(specs, ex.image.shape)
+    rows, cols = ex.image.shape[0] // patch, ex.image.shape[1] // patch
+    share = weight[: rows * patch, : cols * patch].reshape(rows, patch, cols, patch).mean((1, 3))
+    return np.where((y == 0) & (share.reshape(-1) >= 0.5), 2, y).astype(np.uint8)
