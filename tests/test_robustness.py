@@ -168,6 +168,11 @@ def test_defocus_labels_mark_label0_patches_mostly_under_a_recorded_defocus():
     X, y3 = patch_arrays([ex], [0], defocus_class=1.5)
     assert len(X) == 8 and y3.tolist() == [0, 1, 2, 2, 0, 0, 1, 2] and y3.dtype == np.uint8
     assert patch_arrays([ex], [0])[1].tolist() == y.tolist()  # binary without it
+    # a defocused patch is filtered as the label-0 patch it is: smooth sources stay
+    smooth = np.full_like(image, 90)
+    ex_s = Example(0, "0.png", image, smooth, labels, "x", degrade=right)
+    _, y_s = patch_arrays([ex_s], [0], min_blur_texture=5.0, defocus_class=1.5)
+    assert y_s.tolist() == [0, 2, 2, 0, 0, 2]  # only the blurred smooth patches are gone
 
 
 def test_false_alarms_by_texture_counts_what_is_called():

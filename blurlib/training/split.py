@@ -169,8 +169,6 @@ def patch_arrays(
             )
         x = grid.reshape(rows * cols, patch, patch, grid.shape[-1])
         y = labels.reshape(-1)
-        if defocus_class > 0:
-            y = defocus_labels(ex, y, defocus_class, patch)
         keep = np.ones(len(y), bool)
         if min_texture > 0 or min_blur_texture > 0:
             if ex.sharp is None:
@@ -182,6 +180,8 @@ def patch_arrays(
             keep &= (y == 0) | (sharp_detail >= min_blur_texture)
         if min_evidence > 0:
             keep &= patch_texture(ex.image, patch).reshape(-1) >= min_evidence
+        if defocus_class > 0:  # after the filters: a defocused patch is kept as a label-0 one
+            y = defocus_labels(ex, y, defocus_class, patch)
         xs.append(x[keep])
         ys.append(y[keep])
     if not xs:
