@@ -204,7 +204,5 @@ def defocus_labels(ex: Example, y: np.ndarray, min_radius: float, patch: int = P
     ]
     if not specs:
         return y
-    weight = defocus_mask(specs, ex.image.shape)
-    rows, cols = ex.image.shape[0] // patch, ex.image.shape[1] // patch
-    share = weight[: rows * patch, : cols * patch].reshape(rows, patch, cols, patch).mean((1, 3))
+    share = to_patches(defocus_mask(specs, ex.image.shape), patch).mean(axis=(2, 3, 4))
     return np.where((y == 0) & (share.reshape(-1) >= 0.5), 2, y).astype(np.uint8)
