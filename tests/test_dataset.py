@@ -15,7 +15,7 @@ from blurlib.data import dataset
 from blurlib.data.images import load_image
 from blurlib.data.kernels import report_kernel
 from blurlib.data.patches import to_patches
-from blurlib.errors import DatasetError
+from blurlib.errors import DatasetError, ImageError
 
 
 def _texture(h: int, w: int, seed: int) -> np.ndarray:
@@ -379,3 +379,45 @@ def test_n_is_honoured_when_photos_are_unreadable(tmp_path):
     (folder / "good.png").unlink()
     with pytest.raises(DatasetError, match="no readable photo"):
         dataset.generate(tmp_path / "o2", folder, n=3, progress=False, on_skip=skipped.append)
+
+
+def test_open_dataset_reads_each_image_on_demand_and_equals_load_dataset(photo_dir, tmp_path):
+    """The lazy reader training uses gives load_dataset's examples one at a time, the same
+    patches through patch_arrays, and the sources without reading any image."""
+    from blurlib.training.split import patch_arrays
+
+    out = dataset.generate(tmp_path / "ds", source=str(photo_dir), progress=False)
+    eager = dataset.load_dataset(out)
+    lazy = dataset.open_dataset(out)
+    assert len(lazy) == len(eager) == 3
+    assert lazy.sources == [ex.source for ex in eager]
+    for i, ex in enumerate(eager):
+        got = lazy[i]
+        assert (got.index, got.file, got.source, got.kernel) == (
+            ex.index,
+            ex.file,
+            ex.source,
+            ex.kernel,
+        )
+        np.testing.assert_array_equal(got.image, ex.image)
+        np.testing.assert_array_equal(got.sharp, ex.sharp)
+        np.testing.assert_array_equal(got.labels, ex.labels)
+    assert lazy[-1].index == 2 and lazy[np.int64(1)].index == 1
+    for a, b in zip(
+        patch_arrays(eager, [2, 0], min_texture=5.0, min_evidence=5.0),
+        patch_arrays(lazy, [2, 0], min_texture=5.0, min_evidence=5.0),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a, b)
+    assert dataset.open_dataset(out, with_sharp=False)[0].sharp is None
+    with pytest.raises(IndexError):
+        lazy[3]
+    with pytest.raises(TypeError, match="integer"):
+        lazy[0:2]
+    # an image gone after opening: the sources still list, reading it names the file
+    (out / dataset.load_metadata(out)["images"][1]["file"]).unlink()
+    assert len(dataset.open_dataset(out).sources) == 3
+    with pytest.raises(ImageError, match=r"1\.jpg"):
+        lazy[1]
+    with pytest.raises(DatasetError, match="does not exist"):
+        dataset.open_dataset(tmp_path / "nope")

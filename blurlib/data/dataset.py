@@ -60,11 +60,13 @@ from blurlib.fileio import atomic_path, exclusive
 __all__ = [
     "FORMATS",
     "FORMAT_VERSION",
+    "DatasetImages",
     "Example",
     "generate",
     "load_dataset",
     "load_labels",
     "load_metadata",
+    "open_dataset",
     "partially_blur",
 ]
 
@@ -436,39 +438,71 @@ def load_labels(folder: str | os.PathLike[str]) -> list[np.ndarray]:
         raise DatasetError(f"{path} is corrupt; regenerate the dataset") from exc
 
 
+class DatasetImages(Sequence[Example]):
+    """The images of a dataset folder as a sequence of :class:`Example`, each read from disk
+    when it is indexed and not kept: training holds only the patches it cuts from them, so a
+    dataset need not fit in memory as whole photos (3,600 composites with their sharp copies
+    are ~11 GB of pixels at 1280 px).
+
+    Opening reads and checks ``metadata.json`` and ``labels.npz`` (the image and label counts
+    agree); each image is checked against its label matrix when read. ``sources`` lists every
+    image's source photo without reading any image.
+    """
+
+    def __init__(self, folder: str | os.PathLike[str], with_sharp: bool = True) -> None:
+        meta = load_metadata(folder)
+        labels = load_labels(folder)
+        self.folder = Path(folder)
+        if len(labels) != len(meta["images"]):
+            raise DatasetError(
+                f"{self.folder}: {len(labels)} label matrices for {len(meta['images'])} "
+                "images; regenerate the dataset"
+            )
+        self.with_sharp = with_sharp
+        self._patch = int(meta["patch"])
+        self._entries: list[dict[str, Any]] = meta["images"]
+        self._labels = labels
+        self.sources: list[str] = [entry["source"] for entry in self._entries]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __getitem__(self, i: int) -> Example:  # type: ignore[override]
+        if not isinstance(i, (int, np.integer)):
+            raise TypeError(f"dataset images are indexed by an integer, got {type(i).__name__}")
+        i = int(i)
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"image {i} of a dataset of {len(self)}")
+        i %= len(self)
+        entry = self._entries[i]
+        image = load_image(self.folder / entry["file"])
+        sharp = load_image(self.folder / entry["sharp"]) if self.with_sharp else None
+        lab = self._labels[i]
+        if (image.shape[0] // self._patch, image.shape[1] // self._patch) != lab.shape[:2]:
+            raise DatasetError(f"{self.folder / entry['file']} does not match labels[{i}]")
+        return Example(
+            index=i,
+            file=entry["file"],
+            image=image,
+            sharp=sharp,
+            labels=lab,
+            source=entry["source"],
+            kernel=entry.get("kernel", {}),
+            degrade=entry.get("degrade", {}),
+        )
+
+
+def open_dataset(folder: str | os.PathLike[str], with_sharp: bool = True) -> DatasetImages:
+    """Return the images of a dataset folder, read one at a time on demand
+    (:class:`DatasetImages`); :func:`load_dataset` reads them all into memory."""
+    return DatasetImages(folder, with_sharp=with_sharp)
+
+
 def load_dataset(
     folder: str | os.PathLike[str], with_sharp: bool = True, progress: bool = False
 ) -> list[Example]:
     """Return every image of a dataset folder as an :class:`Example`, in index order."""
     from tqdm.auto import tqdm
 
-    meta = load_metadata(folder)
-    labels = load_labels(folder)
-    folder = Path(folder)
-    if len(labels) != len(meta["images"]):
-        raise DatasetError(
-            f"{folder}: {len(labels)} label matrices for {len(meta['images'])} images; "
-            "regenerate the dataset"
-        )
-    examples = []
-    for i, entry in enumerate(tqdm(meta["images"], desc="load", disable=not progress)):
-        image = load_image(folder / entry["file"])
-        sharp = load_image(folder / entry["sharp"]) if with_sharp else None
-        lab = labels[i]
-        if image.shape[0] // meta["patch"] != lab.shape[0] or (
-            image.shape[1] // meta["patch"] != lab.shape[1]
-        ):
-            raise DatasetError(f"{folder / entry['file']} does not match labels[{i}]")
-        examples.append(
-            Example(
-                index=i,
-                file=entry["file"],
-                image=image,
-                sharp=sharp,
-                labels=lab,
-                source=entry["source"],
-                kernel=entry.get("kernel", {}),
-                degrade=entry.get("degrade", {}),
-            )
-        )
-    return examples
+    images = open_dataset(folder, with_sharp=with_sharp)
+    return [images[i] for i in tqdm(range(len(images)), desc="load", disable=not progress)]

@@ -140,7 +140,7 @@ def fit(
     previous = check_resume(out, config, seed, data) if resume else None
     if not resume:
         clear_run(out)
-    sources = [ex.source for ex in examples]
+    sources = getattr(examples, "sources", None) or [ex.source for ex in examples]
     split = split_by_source(
         sources, config.fractions, seed, config.test_sources, config.val_sources
     )
@@ -277,11 +277,13 @@ def fit(
 def _load_examples(
     examples: Sequence[Example] | None, data: Path, config: TrainConfig
 ) -> Sequence[Example]:
-    """The given examples, or the dataset folder's (with sharp images if texture counts)."""
+    """The given examples, or the dataset folder's (with sharp images if texture counts),
+    read one image at a time as the patches are cut (:func:`open_dataset`): only the
+    patches stay in memory."""
     if examples is None:
-        from blurlib.data.dataset import load_dataset
+        from blurlib.data.dataset import open_dataset
 
-        examples = load_dataset(
+        examples = open_dataset(
             data, with_sharp=config.min_texture > 0 or config.min_blur_texture > 0
         )
     if not examples:
