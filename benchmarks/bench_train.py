@@ -14,11 +14,15 @@ Measured side by side in one run:
   Python list — the pipeline overhead is ``1 - pipeline / (faster memory feed)``; the
   feeds alternate in rounds and the best round of each counts;
 * unless ``--quick``, the same with XLA (``jit_compile=True``), which is how
-  ``blurlib.training.devices.choose_jit`` was decided for the CPU.
+  ``blurlib.training.devices.choose_jit`` was decided for the CPU;
+* with ``--precision``, each network trained through the same pipeline under float32 and
+  under each mixed policy named (``bf16`` = ``train --mixed-precision bf16``), the policies
+  taking turns round by round, best round each, and their speed-up over float32.
 
 The patches are random uint8 (throughput does not depend on content). Run:
 
     python benchmarks/bench_train.py [--quick] [--model report compact] [--steps N]
+        [--precision bf16 [on]]
 """
 
 from __future__ import annotations
@@ -130,6 +134,51 @@ def bench_model(
     return {"flops": float(flops), **best}
 
 
+def bench_precisions(
+    name: str, batch: int, steps: int, modes: list[str], rounds: int, seed: int = 0
+) -> dict[str, float]:
+    """Return training patches/s through the pipeline under float32 and each of ``modes``
+    (``train --mixed-precision`` values), one net per policy built alike, the policies
+    taking turns in each round (the order reversed every other round), best round each."""
+    import keras
+
+    from blurlib.nets.builders import build_model, compile_model
+    from blurlib.training.devices import choose_precision
+    from blurlib.training.pipeline import make_dataset
+
+    rng = np.random.default_rng(seed)
+    X = rng.integers(0, 256, (batch * steps, 30, 30, 3), dtype=np.uint8)
+    y = rng.integers(0, 2, batch * steps, dtype=np.uint8)
+    policies = {"float32": "float32", **{m: choose_precision(m) for m in modes}}
+    nets = {}
+    previous = keras.config.dtype_policy()
+    try:
+        for label, policy in policies.items():
+            keras.config.set_dtype_policy(policy)
+            keras.utils.set_random_seed(seed)
+            nets[label] = build_model(name, seed=seed)
+            compile_model(nets[label], lr=1e-4, jit_compile=False)
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+    def timed_fit(net: object) -> float:
+        timer = _StepTimer.make()
+        ds = make_dataset(
+            X, y, batch, shuffle=True, augment=True, seed=seed, drop_remainder=True, epochs=1
+        )
+        net.fit(ds, epochs=1, steps_per_epoch=steps, callbacks=[timer], verbose=0, shuffle=False)
+        return (steps - 1) * batch / (timer.stamps[-1] - timer.stamps[0])
+
+    for net in nets.values():
+        timed_fit(net)  # tracing / warm-up
+    best = dict.fromkeys(nets, 0.0)
+    order = list(nets)
+    for r in range(rounds):
+        for label in order if r % 2 == 0 else order[::-1]:
+            best[label] = max(best[label], timed_fit(nets[label]))
+    return best
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print a table."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -138,7 +187,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, help="batches per timed epoch")
     p.add_argument("--batch", type=int, help="batch size (default: 126 report, 128 compact)")
     p.add_argument("--jit", choices=("auto", "both", "on", "off"), default=None)
+    p.add_argument(
+        "--precision",
+        nargs="+",
+        choices=("on", "bf16"),
+        help="only compare float32 with these --mixed-precision modes (on = float16)",
+    )
     args = p.parse_args(argv)
+    if args.precision:
+        return _main_precision(args)
 
     import keras
     import tensorflow as tf
@@ -196,6 +253,31 @@ def main(argv: list[str] | None = None) -> int:
     print("data only = the pipeline iterated without training (its own cost).")
     print(f"ceil = {mm:.1f} GFLOP/s, the best of these float32 GEMM readings (one per row):")
     print("\n".join(f"  before {label}: {c.describe()}" for label, c in ceilings))
+    return 0
+
+
+def _main_precision(args: argparse.Namespace) -> int:
+    """``--precision``: training speed of each mixed policy against float32, side by side."""
+    import keras
+    import tensorflow as tf
+
+    steps = args.steps or (8 if args.quick else 24)
+    rounds = 2 if args.quick else 4
+    print(
+        f"TensorFlow {tf.__version__}, Keras {keras.__version__}; {os.cpu_count()} CPU cores; "
+        f"{steps} batches per timed epoch, best of {rounds} interleaved rounds"
+    )
+    header = f"{'model':8} {'batch':>5} {'policy':>15} {'patches/s':>10} {'× float32':>10}"
+    print(header)
+    print("-" * len(header))
+    for name in args.model:
+        batch = args.batch or (126 if name == "report" else 128)
+        best = bench_precisions(name, batch, steps, args.precision, rounds)
+        for label, value in best.items():
+            print(
+                f"{name:8} {batch:5d} {label:>15} {value:10.0f} {value / best['float32']:10.2f}",
+                flush=True,
+            )
     return 0
 
 

@@ -218,6 +218,7 @@ def test_strategy_precision_jit_on_cpu(monkeypatch):
     assert choose_precision("auto", s) == "float32"
     assert choose_precision("on", s) == "mixed_float16"
     assert choose_precision("off", s) == "float32"
+    assert choose_precision("bf16", s) == "mixed_bfloat16"
     assert choose_jit("auto", s) is False
     assert choose_jit(True, s) is True
     assert choose_strategy("cpu").num_replicas_in_sync == 1
@@ -409,15 +410,16 @@ def test_two_logical_cpus_mirrored(tiny_dataset, tmp_path):
 
 
 @pytest.mark.slow
-def test_mixed_precision_exports_float32_model(tiny_dataset, tmp_path):
+@pytest.mark.parametrize(("mode", "policy"), [("on", "mixed_float16"), ("bf16", "mixed_bfloat16")])
+def test_mixed_precision_exports_float32_model(tiny_dataset, tmp_path, mode, policy):
     import keras
 
     from blurlib.nets.files import load_model
 
     before = keras.config.dtype_policy().name
-    cfg = TINY.replace(epochs=1, mixed_precision="on")
+    cfg = TINY.replace(epochs=1, mixed_precision=mode)
     result = fit(cfg, tiny_dataset, tmp_path / "mp", verbose=0, max_train_patches=64)
-    assert result.precision == "mixed_float16" and result.train_patches == 64
+    assert result.precision == policy and result.train_patches == 64
     assert keras.config.dtype_policy().name == before  # the global policy is restored
     model = load_model(result.model_path)
     assert all(layer.dtype_policy.name == "float32" for layer in model.layers)

@@ -51,7 +51,7 @@ class TrainConfig:
     dropout: float | None = None  # None: the model's default
     width: int | None = None  # compact net width; None: the model's default
     strategy: str = "auto"  # see choose_strategy
-    mixed_precision: str = "auto"  # "auto" (GPU with CC >= 7.0) | "on" | "off"
+    mixed_precision: str = "auto"  # "auto" (GPU with CC >= 7.0) | "on" | "off" | "bf16"
     jit_compile: str | bool = "auto"  # "auto" | True | False; see choose_jit
     tensorboard: bool = True  # epoch-level scalars in tb/ (cheap: no graphs or histograms)
     deterministic: bool = False  # tf.config.experimental.enable_op_determinism()

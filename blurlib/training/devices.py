@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import keras
 
 STRATEGIES = ("auto", "cpu", "gpu", "mirrored", "multiworker")
-PRECISIONS = ("auto", "on", "off")
+PRECISIONS = ("auto", "on", "off", "bf16")
 JIT_MODES = ("auto", "on", "off")
 
 
@@ -249,13 +249,19 @@ def _uses_gpu(strategy: Any) -> bool:
 
 
 def choose_precision(mode: str = "auto", strategy: Any = None) -> str:
-    """Return the Keras dtype policy name: ``"mixed_float16"`` or ``"float32"``.
+    """Return the Keras dtype policy name: ``"mixed_float16"``, ``"mixed_bfloat16"`` or
+    ``"float32"``.
 
     ``auto`` → mixed float16 only when training runs on GPUs that all have compute
-    capability ≥ 7.0 (tensor cores); on CPUs float16 is slower than float32.
+    capability ≥ 7.0 (tensor cores); on CPUs float16 is slower than float32. ``bf16`` →
+    mixed bfloat16 (float32 weights, bfloat16 arithmetic, no loss scaling): on CPUs that
+    compute bfloat16 natively (AVX-512 BF16, AMX) about twice float32's training speed
+    (``benchmarks/bench_train_precision.py``); elsewhere slower.
     """
     if mode not in PRECISIONS and mode not in (True, False):
-        raise BlurlibError(f"unknown mixed-precision mode {mode!r}; choose auto, on or off")
+        raise BlurlibError(f"unknown mixed-precision mode {mode!r}; choose auto, on, off or bf16")
+    if mode == "bf16":
+        return "mixed_bfloat16"
     if mode in ("on", True):
         return "mixed_float16"
     if mode in ("off", False):
