@@ -52,7 +52,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--mixed-precision",
         choices=PRECISIONS,
         help="on = float16 compute; auto = on for GPUs with compute capability >= 7.0; "
-        "bf16 = bfloat16 compute (about 2x float32 on CPUs with AVX-512 BF16 or AMX)",
+        "bf16 = bfloat16 compute (for CPUs with AVX-512 BF16 or AMX)",
     )
     p.add_argument("--jit", choices=JIT_MODES, help="XLA compilation")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, help="flips/rotations")

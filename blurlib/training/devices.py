@@ -254,9 +254,9 @@ def choose_precision(mode: str = "auto", strategy: Any = None) -> str:
 
     ``auto`` → mixed float16 only when training runs on GPUs that all have compute
     capability ≥ 7.0 (tensor cores); on CPUs float16 is slower than float32. ``bf16`` →
-    mixed bfloat16 (float32 weights, bfloat16 arithmetic, no loss scaling): on CPUs that
-    compute bfloat16 natively (AVX-512 BF16, AMX) about twice float32's training speed
-    (``benchmarks/bench_train_precision.py``); elsewhere slower.
+    mixed bfloat16 (float32 weights, bfloat16 arithmetic, no loss scaling), for CPUs that
+    compute bfloat16 natively (AVX-512 BF16, AMX): the compact net trained 1.12× float32's
+    speed on an AMD EPYC with AVX-512 BF16 (``benchmarks/bench_train.py --precision bf16``).
     """
     if mode not in PRECISIONS and mode not in (True, False):
         raise BlurlibError(f"unknown mixed-precision mode {mode!r}; choose auto, on, off or bf16")
