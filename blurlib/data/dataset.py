@@ -439,15 +439,9 @@ def load_labels(folder: str | os.PathLike[str]) -> list[np.ndarray]:
 
 
 class DatasetImages(Sequence[Example]):
-    """The images of a dataset folder as a sequence of :class:`Example`, each read from disk
-    when it is indexed and not kept: training holds only the patches it cuts from them, so a
-    dataset need not fit in memory as whole photos (3,600 composites with their sharp copies
-    are ~11 GB of pixels at 1280 px).
-
-    Opening reads and checks ``metadata.json`` and ``labels.npz`` (the image and label counts
-    agree); each image is checked against its label matrix when read. ``sources`` lists every
-    image's source photo without reading any image.
-    """
+    """A dataset folder's images as a sequence of :class:`Example`, each read (and checked
+    against its labels) when indexed, never kept: training holds only its patches (3,600
+    composites and sharp copies are ~11 GB at 1280 px). ``sources``: no image read."""
 
     def __init__(self, folder: str | os.PathLike[str], with_sharp: bool = True) -> None:
         meta = load_metadata(folder)
@@ -470,10 +464,7 @@ class DatasetImages(Sequence[Example]):
     def __getitem__(self, i: int) -> Example:  # type: ignore[override]
         if not isinstance(i, (int, np.integer)):
             raise TypeError(f"dataset images are indexed by an integer, got {type(i).__name__}")
-        i = int(i)
-        if not -len(self) <= i < len(self):
-            raise IndexError(f"image {i} of a dataset of {len(self)}")
-        i %= len(self)
+        i = range(len(self))[i]  # IndexError beyond either end
         entry = self._entries[i]
         image = load_image(self.folder / entry["file"])
         sharp = load_image(self.folder / entry["sharp"]) if self.with_sharp else None
@@ -493,8 +484,7 @@ class DatasetImages(Sequence[Example]):
 
 
 def open_dataset(folder: str | os.PathLike[str], with_sharp: bool = True) -> DatasetImages:
-    """Return the images of a dataset folder, read one at a time on demand
-    (:class:`DatasetImages`); :func:`load_dataset` reads them all into memory."""
+    """The images of a dataset folder, read on demand (:func:`load_dataset`: all at once)."""
     return DatasetImages(folder, with_sharp=with_sharp)
 
 
