@@ -59,6 +59,22 @@ class _StepTimer:
         return Timer()
 
 
+def _pipeline(X: np.ndarray, y: np.ndarray, batch: int, seed: int) -> object:
+    """One epoch of the training pipeline, as ``blurlib.training.fit.fit`` builds it."""
+    from blurlib.training.pipeline import make_dataset
+
+    return make_dataset(
+        X, y, batch, shuffle=True, augment=True, seed=seed, drop_remainder=True, epochs=1
+    )
+
+
+def _fit_rate(net: object, data: object, steps: int, batch: int) -> float:
+    """Patches/s of one ``fit`` epoch of ``steps`` batches, after its first batch."""
+    timer = _StepTimer.make()
+    net.fit(data, epochs=1, steps_per_epoch=steps, callbacks=[timer], verbose=0, shuffle=False)
+    return (steps - 1) * batch / (timer.stamps[-1] - timer.stamps[0])
+
+
 def bench_model(
     name: str, batch: int, steps: int, jit: bool, rounds: int, seed: int = 0
 ) -> dict[str, float]:
@@ -83,10 +99,8 @@ def bench_model(
     compile_model(net, lr=1e-4, jit_compile=jit)
     flops = count_flops(net)
 
-    def pipeline() -> tf.data.Dataset:  # as blurlib.training.fit.fit builds it
-        return make_dataset(
-            X, y, batch, shuffle=True, augment=True, seed=seed, drop_remainder=True, epochs=1
-        )
+    def pipeline() -> tf.data.Dataset:
+        return _pipeline(X, y, batch, seed)
 
     # the very same batches, made beforehand and held in memory as tensors
     batches = list(pipeline())
@@ -97,11 +111,7 @@ def bench_model(
         return tf.data.Dataset.from_tensor_slices((xb, yb))
 
     def timed_fit(make: object) -> float:
-        timer = _StepTimer.make()
-        net.fit(
-            make(), epochs=1, steps_per_epoch=steps, callbacks=[timer], verbose=0, shuffle=False
-        )
-        return (steps - 1) * batch / (timer.stamps[-1] - timer.stamps[0])
+        return _fit_rate(net, make(), steps, batch)
 
     def timed_loop() -> float:
         net.train_on_batch(*batches[0])
@@ -144,7 +154,6 @@ def bench_precisions(
 
     from blurlib.nets.builders import build_model, compile_model
     from blurlib.training.devices import choose_precision
-    from blurlib.training.pipeline import make_dataset
 
     rng = np.random.default_rng(seed)
     X = rng.integers(0, 256, (batch * steps, 30, 30, 3), dtype=np.uint8)
@@ -162,12 +171,7 @@ def bench_precisions(
         keras.config.set_dtype_policy(previous)
 
     def timed_fit(net: object) -> float:
-        timer = _StepTimer.make()
-        ds = make_dataset(
-            X, y, batch, shuffle=True, augment=True, seed=seed, drop_remainder=True, epochs=1
-        )
-        net.fit(ds, epochs=1, steps_per_epoch=steps, callbacks=[timer], verbose=0, shuffle=False)
-        return (steps - 1) * batch / (timer.stamps[-1] - timer.stamps[0])
+        return _fit_rate(net, _pipeline(X, y, batch, seed), steps, batch)
 
     for net in nets.values():
         timed_fit(net)  # tracing / warm-up
