@@ -9,6 +9,8 @@ Modules, in data-flow order (each imports only from those above it):
 * :mod:`~blurlib.data.samples` — the sample photos bundled with scikit-image;
 * :mod:`~blurlib.data.voc` — Pascal VOC2010 trainval, from its folder or its tar;
 * :mod:`~blurlib.data.download` — downloading the VOC2010 tar (resumable, checksummed);
+* :mod:`~blurlib.data.qt_resources` — photos inside Qt resource bundles (GCompris' ``.rcc``
+  files), copied once into a cache folder;
 * :mod:`~blurlib.data.photos` — every photo source behind one entry point, ``photo_refs``:
   samples, VOC2010, folders and ``.txt`` photo lists; loading and shrinking photos;
 * :mod:`~blurlib.data.deadleaves`, :mod:`~blurlib.data.leaf_looks` — dead-leaves scenes, sharp

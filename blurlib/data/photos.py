@@ -24,6 +24,7 @@ import numpy as np
 
 from blurlib.data.deadleaves import deadleaves_refs
 from blurlib.data.images import IMAGE_EXTENSIONS, PhotoRef
+from blurlib.data.qt_resources import RCC_SEPARATOR, extracted
 from blurlib.data.samples import SAMPLE_PHOTOS, _sample_subset, _skimage_data_dir
 from blurlib.data.voc import VOC2010_TAR_NAME, voc2010_images
 from blurlib.errors import DatasetError, ImageError
@@ -105,7 +106,9 @@ def read_photo_list(path: str | os.PathLike[str], section: str = "train") -> lis
     """Return the image paths listed in a text file, one per line.
 
     ``#`` starts a comment; blank lines are skipped; relative paths are relative to the
-    file; ``sample:camera,coins`` lists bundled photos (:data:`SAMPLE_PHOTOS`). A line that
+    file; ``sample:camera,coins`` lists bundled photos (:data:`SAMPLE_PHOTOS`);
+    ``bundle.rcc:/member`` a photo inside a Qt resource bundle (:mod:`.qt_resources`, copied
+    once into a cache folder). A line that
     is exactly ``# [test]`` splits the list: ``section="train"`` gives the paths before it,
     ``"test"`` those after it, ``"all"`` both. Missing files are an error.
     """
@@ -127,6 +130,15 @@ def read_photo_list(path: str | os.PathLike[str], section: str = "train") -> lis
             continue
         if entry.startswith("sample:"):
             out.extend(ref.path for ref in _sample_subset(entry))
+            continue
+        if RCC_SEPARATOR in entry:  # a photo inside a Qt resource bundle (GCompris)
+            bundle, member = entry.split(RCC_SEPARATOR, 1)
+            bundle_path = Path(bundle + ".rcc")
+            out.append(
+                extracted(
+                    bundle_path if bundle_path.is_absolute() else path.parent / bundle_path, member
+                )
+            )
             continue
         photo = Path(entry) if Path(entry).is_absolute() else path.parent / entry
         if not photo.is_file():

@@ -140,7 +140,10 @@ def fit(
     previous = check_resume(out, config, seed, data) if resume else None
     if not resume:
         clear_run(out)
-    sources = getattr(examples, "sources", None) or [ex.source for ex in examples]
+    from blurlib.data.dataset import DatasetImages
+
+    lazy = isinstance(examples, DatasetImages)  # its sources come without reading an image
+    sources = examples.sources if lazy else [ex.source for ex in examples]
     split = split_by_source(
         sources, config.fractions, seed, config.test_sources, config.val_sources
     )
