@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from blurlib.data.photos import list_file_refs, read_photo_list
-from blurlib.data.qt_resources import extracted, rcc_members, read_member
+from blurlib.data.qt_resources import _parse, extracted, rcc_members, read_member
 from blurlib.errors import DatasetError
 from blurlib.sources import load_image
 
@@ -138,6 +138,23 @@ def test_clear_errors(bundle, tmp_path):
     path, _ = bundle
     with pytest.raises(DatasetError, match=r"no member '/nope\.png'"):
         read_member(path, "/nope.png")
+    blob = path.read_bytes()
+    owl = "/game/resource/animals/owl.png"
+    at, _ = _parse(blob, path)[owl]
+    cut = tmp_path / "cut.rcc"  # the owl's length field claims more bytes than the file has
+    cut.write_bytes(blob[:at] + struct.pack(">I", len(blob)) + blob[at + 4 :])
+    with pytest.raises(DatasetError, match="cut short"):
+        read_member(cut, owl)
+    short = tmp_path / "short.rcc"  # the tree comes last: cut, it cannot be walked
+    short.write_bytes(blob[:-30])
+    with pytest.raises(DatasetError, match="not a readable"):
+        rcc_members(short)
+    loop = bytearray(blob)  # the root directory names itself as its first child
+    tree_at = struct.unpack(">I", blob[8:12])[0]
+    loop[tree_at + 10 : tree_at + 14] = struct.pack(">I", 0)
+    (tmp_path / "loop.rcc").write_bytes(bytes(loop))
+    with pytest.raises(DatasetError, match="reached twice"):
+        rcc_members(tmp_path / "loop.rcc")
     bad = tmp_path / "bad.rcc"
     bad.write_bytes(b"not a bundle at all")
     with pytest.raises(DatasetError, match="not a readable Qt resource bundle"):

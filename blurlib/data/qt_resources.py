@@ -44,9 +44,12 @@ def _parse(blob: bytes, where: Path) -> dict[str, tuple[int, int]]:
             return blob[names + offset + 6 : names + offset + 6 + 2 * n].decode("utf-16-be")
 
         out: dict[str, tuple[int, int]] = {}
-        todo = [(0, "")]
+        todo, seen = [(0, "")], set()
         while todo:
             index, prefix = todo.pop()
+            if index in seen:
+                raise ValueError(f"tree node {index} reached twice")
+            seen.add(index)
             at = tree + index * size
             name_at, flags = struct.unpack(">IH", blob[at : at + 6])
             path = prefix + "/" + name(name_at) if index else ""
@@ -77,6 +80,8 @@ def read_member(path: str | os.PathLike[str], member: str) -> bytes:
     at, flags = members[member]
     (n,) = struct.unpack(">I", blob[at : at + 4])
     raw = blob[at + 4 : at + 4 + n]
+    if len(raw) != n:
+        raise DatasetError(f"{path}:{member} is cut short ({len(raw)} of {n} bytes)")
     if flags & _ZSTD:
         raise DatasetError(f"{path}:{member} is zstd-compressed, which blurlib does not read")
     if flags & _COMPRESSED:
