@@ -105,7 +105,7 @@ def test_extracted_copies_once_and_photo_lists_read_it(bundle, tmp_path, monkeyp
     member = "/game/resource/penguin.png"
     copy = extracted(path, member)
     assert copy.is_file() and copy.read_bytes() == files[member]
-    assert cache in copy.parents and not list(copy.parent.glob(".*.part"))
+    assert cache in copy.parents and not list(copy.parent.glob(".*.tmp-*"))
     stamp = copy.stat().st_mtime_ns
     assert extracted(path, member) == copy and copy.stat().st_mtime_ns == stamp  # reused
 
@@ -138,6 +138,9 @@ def test_clear_errors(bundle, tmp_path):
     path, _ = bundle
     with pytest.raises(DatasetError, match=r"no member '/nope\.png'"):
         read_member(path, "/nope.png")
+    with pytest.raises(DatasetError, match=r"no member '/nope\.png'"):
+        extracted(path, "/nope.png", cache=tmp_path / "c")
+    assert not (tmp_path / "c").exists()  # nothing written for a name not in the bundle
     blob = path.read_bytes()
     owl = "/game/resource/animals/owl.png"
     at, _ = _parse(blob, path)[owl]

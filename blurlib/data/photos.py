@@ -133,12 +133,7 @@ def read_photo_list(path: str | os.PathLike[str], section: str = "train") -> lis
             continue
         if RCC_SEPARATOR in entry:  # a photo inside a Qt resource bundle (GCompris)
             bundle, member = entry.split(RCC_SEPARATOR, 1)
-            bundle_path = Path(bundle + ".rcc")
-            out.append(
-                extracted(
-                    bundle_path if bundle_path.is_absolute() else path.parent / bundle_path, member
-                )
-            )
+            out.append(extracted(path.parent / f"{bundle}.rcc", member))  # absolute stays so
             continue
         photo = Path(entry) if Path(entry).is_absolute() else path.parent / entry
         if not photo.is_file():

@@ -22,6 +22,7 @@ import zlib
 from pathlib import Path
 
 from blurlib.errors import DatasetError
+from blurlib.fileio import write_bytes
 
 __all__ = ["RCC_SEPARATOR", "cache_dir", "extracted", "rcc_members", "read_member"]
 
@@ -74,10 +75,19 @@ def read_member(path: str | os.PathLike[str], member: str) -> bytes:
     """The bytes of one member of a Qt resource bundle (decompressed)."""
     path = Path(path)
     blob = _read(path)
+    return _decoded(blob, path, member, _located(blob, path, member))
+
+
+def _located(blob: bytes, path: Path, member: str) -> tuple[int, int]:
+    """(data position, flags) of ``member``, which must be in the bundle."""
     members = _parse(blob, path)
     if member not in members:
         raise DatasetError(f"{path} has no member {member!r} — list them with rcc_members()")
-    at, flags = members[member]
+    return members[member]
+
+
+def _decoded(blob: bytes, path: Path, member: str, where: tuple[int, int]) -> bytes:
+    at, flags = where
     (n,) = struct.unpack(">I", blob[at : at + 4])
     raw = blob[at + 4 : at + 4 + n]
     if len(raw) != n:
@@ -105,17 +115,13 @@ def extracted(path: str | os.PathLike[str], member: str, cache: Path | None = No
     (``qt-resources/<bundle>-<hash of the bundle>/<member>``; atomically, so an interrupted
     copy is never read) and reused while the bundle is unchanged."""
     path = Path(path)
-    blob = _read(path)
+    blob = _read(path)  # read once: hashed, parsed and (on a cache miss) decoded
+    where = _located(blob, path, member)  # a name not in the bundle never reaches the cache
     digest = hashlib.sha256(blob).hexdigest()[:12]
     target = (cache or cache_dir()) / "qt-resources" / f"{path.stem}-{digest}" / member.lstrip("/")
     if target.is_file():
         return target
-    data = read_member(path, member)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(f".{target.name}.{os.getpid()}.part")
-    part.write_bytes(data)
-    os.replace(part, target)
-    return target
+    return write_bytes(target, _decoded(blob, path, member, where))
 
 
 def _read(path: Path) -> bytes:
