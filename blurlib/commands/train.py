@@ -113,6 +113,9 @@ def run(args: argparse.Namespace) -> int:
     from blurlib.data.dataset import load_metadata
 
     load_metadata(data)  # "not a dataset folder" before TensorFlow starts
+    from blurlib.runtime import prefer_onednn_for_training
+
+    prefer_onednn_for_training()  # AVX2-only CPUs: oneDNN trains ~1.2× faster (before TF loads)
 
     from blurlib.training.config import get_config
     from blurlib.training.fit import fit

@@ -58,13 +58,9 @@ def bf16_native() -> bool:
 
     if keras.backend.backend() != "tensorflow":
         return False
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
-            flags = next((line for line in fh if line.startswith("flags")), "")
-    except OSError:
-        return False
-    words = set(flags.split())
-    return bool(words & {"amx_bf16", "avx512_bf16"})
+    from blurlib.runtime import cpu_flags
+
+    return bool(cpu_flags() & {"amx_bf16", "avx512_bf16"})
 
 
 def bf16_twin(model: keras.Model, head_stride: int = 1) -> tuple[Any, int]:

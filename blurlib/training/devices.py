@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from blurlib.errors import BlurlibError
+from blurlib.runtime import ONEDNN_DEFAULT_ON, cpu_flags
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -300,6 +301,9 @@ def choose_jit(mode: str | bool = "auto", strategy: Any = None) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
+_KERNEL_FLAGS = ONEDNN_DEFAULT_ON | {"avx2", "fma", "avx512f"}
+
+
 def machine_info() -> dict[str, Any]:
     """Return Python, platform, CPU count, Keras backend, library versions and GPUs."""
     import keras
@@ -313,6 +317,9 @@ def machine_info() -> dict[str, Any]:
         "keras": keras.__version__,
         "numpy": np.__version__,
         "gpus": gpu_info(),
+        # what decides the CPU kernels, so that runs on different machines can be told apart
+        "cpu_features": sorted(cpu_flags() & _KERNEL_FLAGS),
+        "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
     }
     info["tensorflow"] = _version_of("tensorflow")
     if info["keras_backend"] != "tensorflow":
