@@ -107,6 +107,10 @@ def test_run_robustness_tables_and_markdown(photos, monkeypatch):
     pooled = sum(v["called"] * v["textured"] for v in by_photo.values()) / textured
     assert pooled == pytest.approx(pristine["false_alarms"])
     assert "Pristine false alarms by photo" in text and "gravel" in text
+    recall = r["recall_by_photo"]["linear"]  # each photo's blurred patches, both copies pooled
+    assert list(recall) == ["coffee", "gravel"]
+    assert all(v["blurred"] > 0 and 0.0 <= v["recall"] <= 1.0 for v in recall.values())
+    assert "Pristine recall by photo" in text and "- `linear`: coffee" in text
     with pytest.raises(ValueError, match="unknown quality variants"):
         run_robustness(model, train, test, variants=("foggy",))
 
@@ -190,3 +194,27 @@ def test_false_alarms_by_texture_counts_what_is_called():
     low = rows[("5-10", "0.6-1")]  # faint parallel lines: little detail, one direction
     assert low["n"] == 20 and low["called"] == 0.0
     assert sum(r["n"] for r in rows.values()) == 40
+
+
+def test_recall_by_photo_pools_copies_and_counts_only_textured_blurred_patches():
+    from types import SimpleNamespace
+
+    from blurlib.evaluation.robustness import recall_by_photo
+
+    result = SimpleNamespace(
+        labels=np.array([1, 1, 0, 1, 1, 1, 0]),
+        textured=np.array([1, 1, 1, 0, 1, 1, 1], bool),
+        image_index=np.array([0, 0, 0, 0, 1, 2, 2]),
+        sources=["a", "b", "a"],  # two copies of "a", one of "b"
+        scores={"cnn": np.array([0.9, 0.2, 0.9, 0.9, 0.7, 0.6, 0.1])},
+        thresholds={"cnn": 0.5},
+    )
+    got = recall_by_photo(result)
+    # a: textured blurred patches 0, 1 (copy 0) and 5 (copy 1) -> 2 of 3 called; the
+    # untextured patch 3 and the sharp patch 2 do not count
+    assert got["a"] == {"blurred": 3, "recall": pytest.approx(2 / 3)}
+    assert got["b"] == {"blurred": 1, "recall": 1.0}
+    result.labels = np.zeros(7, int)
+    assert all(
+        np.isnan(v["recall"]) and v["blurred"] == 0 for v in recall_by_photo(result).values()
+    )

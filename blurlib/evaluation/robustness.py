@@ -13,7 +13,8 @@ blur), and the share of textured patches of the untouched-but-degraded photo cal
 through a disk of radius 2, 3 or 4 px, no motion): the share of their judgeable patches
 (:func:`blurlib.data.patches.evidence_mask`) called motion-blurred. Label 0 covers all of
 these: only motion blur is label 1. And where the pristine false alarms live: the textured
-patches by detail and coherence (:func:`false_alarms_by_texture`).
+patches by detail and coherence (:func:`false_alarms_by_texture`), and each photo's recall
+(:func:`recall_by_photo`).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ __all__ = [
     "DEFOCUS_RADII",
     "QUALITY_VARIANTS",
     "false_alarms_by_texture",
+    "recall_by_photo",
     "robustness_markdown",
     "run_robustness",
     "variant_examples",
@@ -185,6 +187,8 @@ def run_robustness(
             entry["protocols"][protocol] = {
                 m: result.metrics[m]["textured"]["accuracy"] for m in result.metrics
             }
+            if variant == "pristine":
+                out.setdefault("recall_by_photo", {})[protocol] = recall_by_photo(result)
         observed = [apply_specs(photo, camera) for _, photo in degraded]
         called = [predict(p) for p in observed]
         masks = [textured_mask(p) for _, p in degraded]
@@ -266,7 +270,37 @@ def robustness_markdown(result: Mapping[str, Any], digits: int = 3) -> str:
             "",
             "Pristine false alarms by photo (textured patches): " + "; ".join(cells) + ".",
         ]
+    recall = result.get("recall_by_photo")
+    if recall:
+        lines += ["", "Pristine recall by photo (textured motion-blurred patches called blurred):"]
+        for protocol, by_photo in recall.items():
+            cells = [
+                f"{name} {format_cell(v['recall'], digits)} (of {v['blurred']})"
+                for name, v in by_photo.items()
+            ]
+            lines.append(f"- `{protocol}`: " + "; ".join(cells))
     return "\n".join(lines) + "\n"
+
+
+def recall_by_photo(result: Any, method: str = "cnn") -> dict[str, dict[str, float]]:
+    """Per test photo (all its blurred copies pooled): its textured motion-blurred patches
+    (``blurred``) and the share ``method`` called blurred (``recall``; NaN without any) — a
+    pooled accuracy hides a photo whose blur the detector never sees."""
+    keep = result.textured & (result.labels == 1)
+    called = result.scores[method] > result.thresholds[method]
+    out: dict[str, dict[str, float]] = {}
+    for i, source in enumerate(result.sources):
+        sel = keep & (result.image_index == i)
+        row = out.setdefault(source, {"blurred": 0, "called": 0})
+        row["blurred"] += int(sel.sum())
+        row["called"] += int(called[sel].sum())
+    return {
+        name: {
+            "blurred": v["blurred"],
+            "recall": v["called"] / v["blurred"] if v["blurred"] else math.nan,
+        }
+        for name, v in out.items()
+    }
 
 
 def _by_radius(shares: dict[str, float] | None, digits: int) -> str:
