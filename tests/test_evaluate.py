@@ -22,12 +22,15 @@ from blurlib.data.patches import (
 from blurlib.errors import DatasetError, ImageError
 from blurlib.evaluation.baselines import (
     BASELINES,
+    CLASSICAL_BASELINES,
     FFT_CUTOFF,
     LOG_EPS,
+    RELATIVE_QUANTILE,
     Baseline,
     fit_baseline,
     fit_baselines,
     fit_threshold,
+    laplacian_relative,
     laplacian_variance,
     tenengrad,
 )
@@ -240,9 +243,32 @@ def test_blur_lowers_measures_on_a_photo():
     sharp = skimage.data.astronaut()
     blurred = cv2.blur(sharp, (11, 1))
     textured = textured_mask(sharp)
-    for fn in BASELINES.values():
+    for name in CLASSICAL_BASELINES:  # the relative measure cannot see a photo blurred all over
+        fn = BASELINES[name]
         lower = fn(blurred)[textured] < fn(sharp)[textured]
         assert lower.mean() > 0.95
+
+
+def test_laplacian_relative_judges_a_patch_against_its_own_photo():
+    sharp = noise_texture(120, 240, seed=4)  # 4 × 8 patches
+    ref = np.quantile(laplacian_variance(sharp), RELATIVE_QUANTILE)
+    np.testing.assert_allclose(
+        laplacian_relative(sharp), laplacian_variance(sharp) / ref, rtol=1e-5
+    )
+    # half the photo motion-blurred: those patches fall well below the sharp half's
+    half = sharp.copy()
+    half[:, 120:] = cv2.blur(sharp, (9, 1))[:, 120:]
+    rel = laplacian_relative(half)
+    assert rel[:, 4:].max() < rel[:, :4].min()
+    # a photo softened, or its contrast halved, all over keeps its ratios: no reference
+    # fitted on other photos moves
+    soft = cv2.GaussianBlur(sharp, (0, 0), 1.0)
+    assert np.median(laplacian_relative(soft)) == pytest.approx(
+        np.median(laplacian_relative(sharp)), rel=0.25
+    )
+    low = (sharp.astype(np.float32) * 0.5 + 64).astype(np.uint8)
+    np.testing.assert_allclose(laplacian_relative(low), laplacian_relative(sharp), rtol=0.05)
+    assert np.all(laplacian_relative(np.full((60, 60, 3), 9, np.uint8)) == 0)  # flat: finite
 
 
 def test_textured_mask_flat_ramp_and_noise():

@@ -113,6 +113,15 @@ def test_run_robustness_tables_and_markdown(photos, monkeypatch):
     assert "Pristine recall by photo" in text and "- `linear`: coffee" in text
     with pytest.raises(ValueError, match="unknown quality variants"):
         run_robustness(model, train, test, variants=("foggy",))
+    named = run_robustness(  # the photo-relative Laplacian is scored when asked for by name
+        model, train, test, variants=("pristine",), protocols=("linear",),
+        baselines=("laplacian", "laplacian_relative"),
+    )  # fmt: skip
+    assert set(named["variants"]["pristine"]["protocols"]["linear"]) == {
+        "cnn",
+        "laplacian",
+        "laplacian_relative",
+    }
 
 
 def test_patch_arrays_min_evidence_drops_flat_patches_of_the_composite():

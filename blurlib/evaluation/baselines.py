@@ -1,4 +1,5 @@
-"""Classical blur baselines: Laplacian variance, Tenengrad, FFT energy, and their fitted cuts.
+"""Classical blur baselines: Laplacian variance, Tenengrad, FFT energy, and their fitted cuts;
+and the Laplacian variance relative to the photo's own sharpest patches (a probe of context).
 
 Everything here is numpy; a :class:`Baseline` is a sharpness measure with a threshold fitted
 on TRAINING examples (:func:`fit_baseline`, :func:`fit_baselines`), usable wherever a model's
@@ -14,13 +15,14 @@ from typing import Any
 import numpy as np
 
 from blurlib import PATCH
-from blurlib.data.patches import TEXTURE_THRESHOLD, gray_image, patch_stack
+from blurlib.data.patches import TEXTURE_THRESHOLD, gray_image, patch_stack, patch_texture
 from blurlib.errors import DatasetError
 from blurlib.evaluation.examples import example_arrays, example_textured
 from blurlib.evaluation.metrics import check_binary
 
 __all__ = [
     "BASELINES",
+    "CLASSICAL_BASELINES",
     "FFT_CUTOFF",
     "LOG_EPS",
     "Baseline",
@@ -28,6 +30,7 @@ __all__ = [
     "fit_baseline",
     "fit_baselines",
     "fit_threshold",
+    "laplacian_relative",
     "laplacian_variance",
     "tenengrad",
 ]
@@ -116,11 +119,38 @@ def fft_high_frequency(
     return (high / np.maximum(total, 1e-12)).astype(np.float32)
 
 
+RELATIVE_QUANTILE = 0.9  # the photo's reference: this quantile over its textured patches
+
+
+def laplacian_relative(
+    image: np.ndarray, patch: int = PATCH, quantile: float = RELATIVE_QUANTILE
+) -> np.ndarray:
+    """Return (rows, cols) float32 Laplacian variance of each patch divided by the photo's own
+    reference: the ``quantile`` (0.9) of it over the photo's textured patches (detail ≥
+    ``TEXTURE_THRESHOLD`` in the observed image; all patches when fewer than 10 are).
+
+    A patch is judged against the sharpest content of its own photo, not against a number
+    fitted on other photos: a lens-soft, resampled or small photo lowers every patch alike
+    and the ratio stays, and the ratio ignores contrast (both scale with its square). It
+    cannot see a photo blurred all over (its reference is blurred too): a probe of what
+    photo-level context is worth, not a detector. The quantile was set before any
+    measurement, not fitted.
+    """
+    v = laplacian_variance(image, patch)
+    textured = patch_texture(image, patch) >= TEXTURE_THRESHOLD
+    values = v[textured] if int(textured.sum()) >= 10 else v.ravel()
+    reference = float(np.quantile(values, quantile)) if values.size else 0.0
+    return (v / max(reference, LOG_EPS)).astype(np.float32)
+
+
 BASELINES: dict[str, Callable[..., np.ndarray]] = {
     "laplacian": laplacian_variance,
     "tenengrad": tenengrad,
     "fft": fft_high_frequency,
+    "laplacian_relative": laplacian_relative,
 }
+#: the baselines every evaluation table fits (``laplacian_relative`` is asked for by name)
+CLASSICAL_BASELINES = ("laplacian", "tenengrad", "fft")
 
 LOG_EPS = 1e-6  # added before the log so that a perfectly flat patch (measure 0) stays finite
 
@@ -253,7 +283,7 @@ def fit_baseline(
 
 def fit_baselines(
     examples: Sequence[Any],
-    names: Iterable[str] = tuple(BASELINES),
+    names: Iterable[str] = CLASSICAL_BASELINES,
     **kwargs: Any,
 ) -> dict[str, Baseline]:
     """Return ``{name: Baseline}`` for each classical measure, fitted on the training examples."""

@@ -34,7 +34,7 @@ from blurlib.data.patches import (
     patch_texture,
     textured_mask,
 )
-from blurlib.evaluation.baselines import Baseline, fit_baselines
+from blurlib.evaluation.baselines import CLASSICAL_BASELINES, Baseline, fit_baselines
 from blurlib.evaluation.examples import (
     PROTOCOLS,
     ProtocolExample,
@@ -151,8 +151,10 @@ def run_robustness(
     copies: int = 1,
     seed: int = 0,
     progress: bool = False,
+    baselines: Sequence[str] = CLASSICAL_BASELINES,
 ) -> dict[str, Any]:
-    """Return the robustness tables as a JSON-ready dict (see the module docstring).
+    """Return the robustness tables as a JSON-ready dict (see the module docstring);
+    ``baselines`` names the classical measures scored beside the model.
 
     Baselines are fitted per protocol on blurred copies of the pristine TRAINING photos and
     scored as they are on every variant: a threshold fitted on crisp photos meeting JPEG is
@@ -169,7 +171,7 @@ def run_robustness(
         for c in range(copies):
             train_seed = protocol_seed(seed, k, c, training=True)
             train_ex += make_protocol_examples(train_photos, protocol, seed=train_seed)
-        fitted[protocol] = fit_baselines(train_ex) if train_ex else {}
+        fitted[protocol] = fit_baselines(train_ex, baselines) if train_ex else {}
     predict = model_predictor(model, PATCH)
     out: dict[str, Any] = {"seed": seed, "copies": copies, "variants": {}}
     out["test_photos"] = [name for name, _ in test_photos]
