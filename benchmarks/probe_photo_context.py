@@ -21,7 +21,6 @@ printed as Markdown. For a detector ``--model`` it runs
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -70,11 +69,14 @@ def main(argv: list[str] | None = None) -> int:
     from blurlib.runtime import start_keras
 
     start_keras()
+    from blurlib import PATCH
     from blurlib.data.dataset import open_dataset
+    from blurlib.data.patches import TEXTURE_THRESHOLD
     from blurlib.data.photos import load_photos
     from blurlib.evaluation.examples import example_textured
     from blurlib.evaluation.robustness import robustness_markdown, run_robustness
     from blurlib.nets.files import load_model
+    from blurlib.training.runs import read_split
 
     model = load_model(args.model)
     train = load_photos([TRAIN_LIST], max_side=args.max_side)
@@ -84,14 +86,14 @@ def main(argv: list[str] | None = None) -> int:
     print(robustness_markdown(run_robustness(model, train, val, seed=0, baselines=names)))
 
     images = open_dataset(args.data)
-    split = json.loads((Path(args.run) / "split.json").read_text())
+    split = read_split(args.run)
     pick = np.random.default_rng(0).choice(split["train"], args.fit_images, replace=False)
     X, y = [], []
     for i in pick:
         ex = images[int(i)]
         f = features(model, ex.image)
         r, c = f.shape[:2]
-        keep = example_textured(ex, 30, 5.0)[:r, :c]
+        keep = example_textured(ex, PATCH, TEXTURE_THRESHOLD)[:r, :c]
         X.append(f[keep])
         y.append(np.asarray(ex.labels)[:r, :c][keep])
     mu, sd, w = fit_logistic(np.concatenate(X), np.concatenate(y).astype(np.float64))
