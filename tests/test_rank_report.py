@@ -108,10 +108,15 @@ def test_report_renders_sorts_filters_in_chromium(browser, tmp_path):
     rows = page.locator("#ranking tbody tr")
     assert rows.count() == len(records) == 9
     assert page.locator("#ranking tbody img").count() == 16  # thumbnail + overlay, 8 photos
-    loaded = page.locator("#ranking tbody tr:first-child img").evaluate_all(
-        "imgs => imgs.map(i => i.complete && i.naturalWidth > 0)"
+    # The images load lazily, so the page's load event does not wait for them: wait until the
+    # first row's two have decoded (a missing or broken file never does, and the wait fails).
+    page.wait_for_function(
+        """() => {
+            const imgs = [...document.querySelectorAll('#ranking tbody tr:first-child img')];
+            return imgs.length === 2 && imgs.every(i => i.complete && i.naturalWidth > 0);
+        }""",
+        timeout=15_000,
     )
-    assert loaded == [True, True]
     assert page.locator("#bursts .burst").count() == 1
     assert page.locator("#bursts figure.keeper").count() == 1
 
