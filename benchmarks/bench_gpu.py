@@ -25,7 +25,7 @@ by side:
    and a 40 MP photo (seconds, after one warm-up).
 
 ``blurlib.training.fit.fit`` is not timed here: ``python -m blurlib train`` runs on JAX as it is
-(its H200 run is in ``models/default/h200_jax_rerun/``). Run:
+(its H200 run is in ``models/v5/h200_jax_rerun/``). Run:
 
     python benchmarks/bench_gpu.py --write-reference ref.npz          # on a CPU, TensorFlow
     KERAS_BACKEND=jax python benchmarks/bench_gpu.py --reference ref.npz --json out.json
