@@ -249,6 +249,22 @@ def test_blur_lowers_measures_on_a_photo():
         assert lower.mean() > 0.95
 
 
+def test_photo_context_gives_every_patch_its_photos_quantiles_and_its_own_ratio():
+    from blurlib.evaluation.baselines import CONTEXT_QUANTILES, photo_context
+
+    rng = np.random.default_rng(3)
+    image = np.full((90, 120, 3), 120, np.uint8)
+    image[:, 60:] = rng.integers(0, 256, (90, 60, 3), dtype=np.uint8)
+    ctx = photo_context(image)
+    assert ctx.shape == (3, 4, len(CONTEXT_QUANTILES) + 1) and ctx.dtype == np.float32
+    assert np.all(ctx[..., :-1] == ctx[0, 0, :-1])  # one photo, one distribution
+    assert np.all(np.diff(ctx[0, 0, :-1]) >= 0)  # quantiles in order
+    log_rel = np.log(laplacian_relative(image).astype(np.float64) + 1e-6)
+    textured = ctx[..., -1][:, 2:]  # the noisy half: the ratio is the relative Laplacian's
+    np.testing.assert_allclose(textured, log_rel[:, 2:], atol=1e-3)
+    assert np.all(ctx[:, :2, -1] < ctx[:, 2:, -1].min())  # flat patches far below the photo's
+
+
 def test_laplacian_relative_judges_a_patch_against_its_own_photo():
     sharp = noise_texture(120, 240, seed=4)  # 4 × 8 patches
     ref = np.quantile(laplacian_variance(sharp), RELATIVE_QUANTILE)

@@ -139,6 +139,10 @@ def test_patch_arrays_min_evidence_drops_flat_patches_of_the_composite():
     assert len(X) == 2 and y.tolist() == [1, 0]  # only the middle column survives, in order
     X, y = patch_arrays([ex], [0], min_texture=5.0, min_evidence=EVIDENCE_THRESHOLD)
     assert y.tolist() == [1, 0]
+    X2, y2, cells = patch_arrays([ex, ex], [1, 0], min_evidence=EVIDENCE_THRESHOLD, cells=True)
+    assert cells.tolist() == [[1, 1], [1, 4], [0, 1], [0, 4]]  # image index, flat grid cell
+    assert np.array_equal(X2[:2], X) and y2.tolist() == [1, 0, 1, 0]
+    assert np.array_equal(X2[1], image[30:60, 30:60])
 
 
 def test_patch_arrays_min_blur_texture_drops_only_blurred_smooth_patches():

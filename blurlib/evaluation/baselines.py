@@ -23,6 +23,7 @@ from blurlib.evaluation.metrics import check_binary
 __all__ = [
     "BASELINES",
     "CLASSICAL_BASELINES",
+    "CONTEXT_QUANTILES",
     "FFT_CUTOFF",
     "LOG_EPS",
     "Baseline",
@@ -32,6 +33,7 @@ __all__ = [
     "fit_threshold",
     "laplacian_relative",
     "laplacian_variance",
+    "photo_context",
     "tenengrad",
 ]
 
@@ -141,6 +143,30 @@ def laplacian_relative(
     values = v[textured] if int(textured.sum()) >= 10 else v.ravel()
     reference = float(np.quantile(values, quantile)) if values.size else 0.0
     return (v / max(reference, LOG_EPS)).astype(np.float32)
+
+
+CONTEXT_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)  # the photo's sharpness distribution
+
+
+def photo_context(image: np.ndarray, patch: int = PATCH) -> np.ndarray:
+    """Return ``(rows, cols, 6)`` float32 context features of each grid patch of ``image``:
+    the photo's log Laplacian variance at :data:`CONTEXT_QUANTILES` over its textured patches
+    (detail ≥ ``TEXTURE_THRESHOLD`` in the observed image; all patches when fewer than 10
+    are), the same for every patch, and the patch's own log Laplacian variance minus the
+    photo's 0.9 quantile (the log of :func:`laplacian_relative`).
+
+    The photo-level input a context-aware detector weighs beside the patch's pixels
+    (``benchmarks/probe_context_net.py``): measured on the photo as observed, so a user's photo
+    gives it exactly as a training composite does. Fixed before any measurement.
+    """
+    v = _log_measure(laplacian_variance(image, patch))
+    textured = patch_texture(image, patch) >= TEXTURE_THRESHOLD
+    values = v[textured] if int(textured.sum()) >= 10 else v.ravel()
+    q = np.quantile(values, CONTEXT_QUANTILES) if values.size else np.zeros(5)
+    out = np.empty(v.shape + (len(CONTEXT_QUANTILES) + 1,), np.float32)
+    out[..., :-1] = q
+    out[..., -1] = v - q[-1]
+    return out
 
 
 BASELINES: dict[str, Callable[..., np.ndarray]] = {

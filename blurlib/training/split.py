@@ -139,8 +139,10 @@ def patch_arrays(
     min_evidence: float = 0.0,
     min_blur_texture: float = 0.0,
     defocus_class: float = 0.0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(X uint8 (N, P, P, 3), y uint8 (N,))``: the patches of the chosen images.
+    cells: bool = False,
+) -> tuple[np.ndarray, ...]:
+    """Return ``(X uint8 (N, P, P, 3), y uint8 (N,))``: the patches of the chosen images;
+    with ``cells`` also ``(N, 2)`` int64: each patch's image index and flat grid cell.
 
     With ``defocus_class`` > 0 the labels are three-way (sharp / motion / defocus,
     :data:`blurlib.nets.builders.KIND_CLASSES`): a label-0 patch is 2 where
@@ -156,7 +158,7 @@ def patch_arrays(
       motion blur over a smooth patch changes nothing visible, so that label is noise; a
       smooth label-0 patch (a soft background) stays, as the negative it is.
     """
-    xs, ys = [], []
+    xs, ys, where = [], [], []
     for i in indices:
         ex = examples[i]
         grid = to_patches(ex.image, patch)
@@ -184,9 +186,14 @@ def patch_arrays(
             y = defocus_labels(ex, y, defocus_class, patch)
         xs.append(x[keep])
         ys.append(y[keep])
+        if cells:
+            flat = np.flatnonzero(keep)
+            where.append(np.stack([np.full(len(flat), i), flat], axis=1).astype(np.int64))
     if not xs:
-        return np.zeros((0, patch, patch, 3), np.uint8), np.zeros((0,), np.uint8)
-    return np.concatenate(xs).astype(np.uint8, copy=False), np.concatenate(ys)
+        out = (np.zeros((0, patch, patch, 3), np.uint8), np.zeros((0,), np.uint8))
+        return out + (np.zeros((0, 2), np.int64),) if cells else out
+    out = (np.concatenate(xs).astype(np.uint8, copy=False), np.concatenate(ys))
+    return out + (np.concatenate(where),) if cells else out
 
 
 def defocus_labels(ex: Example, y: np.ndarray, min_radius: float, patch: int = PATCH) -> np.ndarray:

@@ -1,0 +1,152 @@
+"""Probe for issue 9's next lever: a detector that sees its photo's sharpness distribution.
+
+Not a speed benchmark: an ablation pair at equal budget, scored on the validation photos only
+(never the test photos), printed as Markdown. Both arms start from the same model (``--model``,
+default the shipped one): its trunk (every layer up to ``head_relu``) under a new head, trained
+alike (same seeded subsample of the TRAINING composites of ``--data`` — the ``train`` photos
+of ``--run``'s ``split.json``, with the run's patch filters —, same order, same steps):
+
+* **context** — the head reads the trunk's 128 features and the patch's
+  :func:`blurlib.evaluation.baselines.photo_context` (the photo's log Laplacian quantiles and
+  the patch's log Laplacian relative to them), standardised on the training patches;
+* **plain** — the same head with the context input held at zero: what the fine-tuning alone
+  buys.
+
+Then for each arm the validation command's tables (``evaluate --robustness`` on the validation
+list at ``--max-side``, seed 0, no baselines) and, on the real motion-blurred ``clock``, the
+share of its textured patches called blurred: a photo blurred all over is where a photo-level
+reference can mislead (the training composites are all partly blurred).
+
+    python benchmarks/probe_context_net.py --data data/robust18 --run runs/robust18 \\
+        [--patches 200000] [--epochs 2] [--out runs/probe_context]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+
+VALIDATION_LIST = "models/analysis/validation_photos.txt:all"
+
+
+def training_data(data: str, run: str, n: int, seed: int):
+    """(patches, context, labels) of a seeded subsample of the run's training patches."""
+    from blurlib.data.dataset import open_dataset
+    from blurlib.evaluation.baselines import photo_context
+    from blurlib.training.runs import read_split, read_train_config
+    from blurlib.training.split import patch_arrays
+
+    cfg = read_train_config(run)["config"]
+    images = open_dataset(data, with_sharp=True)
+    xs, cs, ys = [], [], []
+    for i in read_split(run)["train"]:
+        ex = images[int(i)]
+        x, y, cells = patch_arrays(
+            [ex], [0], cfg["min_texture"], min_evidence=cfg["min_evidence"],
+            min_blur_texture=cfg["min_blur_texture"], cells=True,
+        )  # fmt: skip
+        ctx = photo_context(ex.image)
+        xs.append(x), ys.append(y), cs.append(ctx.reshape(-1, ctx.shape[-1])[cells[:, 1]])
+    X, C, y = np.concatenate(xs), np.concatenate(cs), np.concatenate(ys)
+    pick = np.sort(np.random.default_rng(seed).permutation(len(X))[:n])
+    return X[pick], C[pick], y[pick]
+
+
+def build(base, dim: int, seed: int):
+    """The base model's trunk under a new head that also reads ``dim`` context features."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    trunk = keras.Model(base.inputs, base.get_layer("head_relu").output)
+    image = keras.Input(base.input_shape[1:], name="image")
+    ctx = keras.Input((dim,), name="context")
+    f = keras.layers.Flatten()(trunk(image))
+    g = keras.layers.Dense(32, activation="relu", name="ctx_dense")(ctx)
+    h = keras.layers.Dense(64, activation="relu", name="mix")(keras.layers.Concatenate()([f, g]))
+    out = keras.layers.Dense(2, activation="softmax", name="output")(h)
+    model = keras.Model([image, ctx], out)
+    model.compile(
+        keras.optimizers.Adam(1e-4), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
+    return model
+
+
+def scorer(model, mu: np.ndarray, sd: np.ndarray, use_context: bool):
+    """image -> (rows, cols) P(blurred) on the patch grid, context from the image itself."""
+    from blurlib.data.patches import to_patches
+    from blurlib.evaluation.baselines import photo_context
+
+    def predict(image: np.ndarray) -> np.ndarray:
+        grid = to_patches(image)
+        rows, cols = grid.shape[:2]
+        ctx = (photo_context(image)[:rows, :cols].reshape(rows * cols, -1) - mu) / sd
+        ctx = ctx if use_context else np.zeros_like(ctx)
+        x = grid.reshape(rows * cols, *grid.shape[2:]).astype(np.float32)
+        p = model.predict([x, ctx.astype(np.float32)], batch_size=1024, verbose=0)[:, 1]
+        return p.reshape(rows, cols).astype(np.float32)
+
+    return predict
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", help="the starting model (default: the shipped one)")
+    ap.add_argument("--data", required=True, help="the run's generated data set")
+    ap.add_argument("--run", required=True, help="the run folder (split.json, train_config)")
+    ap.add_argument("--patches", type=int, default=200_000)
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--max-side", type=int, default=1024)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--arms", default="context,plain")
+    ap.add_argument("--out", default="runs/probe_context")
+    args = ap.parse_args(argv)
+
+    from blurlib.runtime import start_keras
+
+    start_keras()
+    from blurlib.data.patches import textured_mask
+    from blurlib.data.photos import load_photos
+    from blurlib.data.samples import real_blur_samples
+    from blurlib.evaluation.robustness import robustness_markdown, run_robustness
+    from blurlib.nets.files import load_model
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    X, C, y = training_data(args.data, args.run, args.patches, args.seed)
+    mu, sd = C.mean(0), C.std(0) + 1e-6
+    Cn = ((C - mu) / sd).astype(np.float32)
+    print(f"{len(X)} training patches, {y.mean():.3f} blurred; context mean {np.round(mu, 2)}")
+    val = load_photos([VALIDATION_LIST], max_side=args.max_side)
+    clock = real_blur_samples()[0][1]
+    for arm in args.arms.split(","):
+        use = arm == "context"
+        model = build(load_model(args.model), C.shape[1], args.seed)
+        order = np.random.default_rng(args.seed + 1).permutation(len(X))  # same for both arms
+        ctx = Cn if use else np.zeros_like(Cn)
+        for epoch in range(args.epochs):
+            h = model.fit(
+                [X[order], ctx[order]], y[order], batch_size=128, epochs=1, shuffle=False,
+                verbose=2,
+            )  # fmt: skip
+            print(f"{arm} epoch {epoch + 1}: {h.history}", flush=True)
+        model.save(out / f"{arm}.keras")
+        predict = scorer(model, mu, sd, use)
+        result = run_robustness(predict, [], val, seed=0, baselines=())
+        (out / f"{arm}.json").write_text(json.dumps(result, indent=1, default=float))
+        p = predict(clock)
+        m = textured_mask(clock)[: p.shape[0], : p.shape[1]]
+        print(f"\n## {arm} (validation photos)\n\n{robustness_markdown(result)}")
+        print(f"clock: {float((p[m] > 0.5).mean()):.3f} of textured patches called blurred\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
