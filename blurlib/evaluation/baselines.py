@@ -163,7 +163,7 @@ def photo_context(image: np.ndarray, patch: int = PATCH) -> np.ndarray:
     textured = patch_texture(image, patch) >= TEXTURE_THRESHOLD
     values = v[textured] if int(textured.sum()) >= 10 else v.ravel()
     q = np.quantile(values, CONTEXT_QUANTILES) if values.size else np.zeros(5)
-    out = np.empty(v.shape + (len(CONTEXT_QUANTILES) + 1,), np.float32)
+    out = np.empty((*v.shape, len(CONTEXT_QUANTILES) + 1), np.float32)
     out[..., :-1] = q
     out[..., -1] = v - q[-1]
     return out

@@ -191,9 +191,9 @@ def patch_arrays(
             where.append(np.stack([np.full(len(flat), i), flat], axis=1).astype(np.int64))
     if not xs:
         out = (np.zeros((0, patch, patch, 3), np.uint8), np.zeros((0,), np.uint8))
-        return out + (np.zeros((0, 2), np.int64),) if cells else out
+        return (*out, np.zeros((0, 2), np.int64)) if cells else out
     out = (np.concatenate(xs).astype(np.uint8, copy=False), np.concatenate(ys))
-    return out + (np.concatenate(where),) if cells else out
+    return (*out, np.concatenate(where)) if cells else out
 
 
 def defocus_labels(ex: Example, y: np.ndarray, min_radius: float, patch: int = PATCH) -> np.ndarray:
