@@ -186,6 +186,11 @@ def test_readme_screenshot(browser, tmp_path, capsys, monkeypatch):
     page.goto(report.as_uri())
     page.wait_for_load_state("load")
     page.click("#group")  # each burst together, its keeper (★) first
+    page.wait_for_function(  # lazily loaded images in view decoded (the load event skips them)
+        """() => [...document.images].filter(i => i.getBoundingClientRect().top < innerHeight)
+                 .every(i => i.complete && i.naturalWidth > 0)""",
+        timeout=15_000,
+    )
     shot = tmp_path / "shot.png"
     page.screenshot(path=str(shot), type="png")
     page.close()

@@ -34,13 +34,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--train-photos",
         action="append",
         help="photos the baselines' thresholds are fitted on (repeatable; default: the "
-        "training part of models/training_photos.txt, the default model's training photos)",
+        "training part of models/training_photos.txt, the crisp wallpapers models v1-v5 were "
+        "trained on; the default model v6's numbers use models/photos_robust.txt)",
     )
     p.add_argument(
         "--test-photos",
         action="append",
         help="held-out photos (repeatable; default: models/training_photos.txt:test — the "
-        "photos after its '# [test]' line)",
+        "photos after its '# [test]' line; v6's ordinary test photos: "
+        "models/photos_robust.txt:test)",
     )
     p.add_argument("--protocols", nargs="+", default=["report", "linear", "shake"])
     p.add_argument("--variants", type=int, default=2, help="blurred copies per test photo")
