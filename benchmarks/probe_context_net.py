@@ -14,11 +14,15 @@ of ``--run``'s ``split.json``, with the run's patch filters —, same order, sam
 
 Then for each arm the validation command's tables (``evaluate --robustness`` on the validation
 list at ``--max-side``, seed 0, no baselines) and, on the real motion-blurred ``clock``, the
-share of its textured patches called blurred: a photo blurred all over is where a photo-level
-reference can mislead (the training composites are all partly blurred).
+share of its judgeable patches (``evidence_mask``, predict's rule) called blurred: a photo
+blurred all over is where a photo-level reference can mislead. ``--whole DATA`` replaces
+``--whole-share`` of the patches (both arms alike) with patches of composites blurred all over
+(``generate --fraction 1.0``, the run's training photos), so that a net cannot count on a
+sharp reference being there.
 
     python benchmarks/probe_context_net.py --data data/robust18 --run runs/robust18 \\
-        [--patches 200000] [--epochs 2] [--out runs/probe_context]
+        [--patches 300000] [--epochs 2] [--whole data/whole18 --whole-share 0.15]
+        [--out runs/probe_context]
 """
 
 from __future__ import annotations
@@ -37,17 +41,41 @@ import numpy as np
 VALIDATION_LIST = "models/analysis/validation_photos.txt:all"
 
 
-def training_data(data: str, run: str, n: int, seed: int):
-    """(patches, context, labels) of a seeded subsample of the run's training patches."""
-    from blurlib.data.dataset import open_dataset
-    from blurlib.evaluation.baselines import photo_context
+def training_data(data: str, run: str, n: int, seed: int, whole: str = "", share: float = 0.0):
+    """(patches, context, labels) of a seeded subsample of the run's training patches; with
+    ``whole`` a ``share`` of them replaced by patches of that data set's composites (made with
+    ``generate --fraction 1.0``: blurred all over), its photos split as the run's."""
     from blurlib.training.runs import read_split, read_train_config
-    from blurlib.training.split import patch_arrays
+    from blurlib.training.split import split_by_source
 
     cfg = read_train_config(run)["config"]
+    X, C, y = _patches(data, read_split(run)["train"], cfg)
+    pick = np.sort(np.random.default_rng(seed).permutation(len(X))[:n])
+    X, C, y = X[pick], C[pick], y[pick]
+    if whole and share > 0:
+        from blurlib.data.dataset import open_dataset
+
+        sources = open_dataset(whole, with_sharp=False).sources
+        train = split_by_source(
+            sources, test_sources=cfg["test_sources"], val_sources=cfg["val_sources"]
+        )["train"]
+        Xw, Cw, yw = _patches(whole, train, cfg)
+        rng = np.random.default_rng(seed + 2)
+        k = min(len(Xw), round(share * len(X)))
+        out, take = rng.permutation(len(X))[:k], rng.permutation(len(Xw))[:k]
+        X[out], C[out], y[out] = Xw[take], Cw[take], yw[take]
+    return X, C, y
+
+
+def _patches(data: str, indices, cfg):
+    """(patches, context, labels) of the given composites, with the run's patch filters."""
+    from blurlib.data.dataset import open_dataset
+    from blurlib.evaluation.baselines import photo_context
+    from blurlib.training.split import patch_arrays
+
     images = open_dataset(data, with_sharp=True)
     xs, cs, ys = [], [], []
-    for i in read_split(run)["train"]:
+    for i in indices:
         ex = images[int(i)]
         x, y, cells = patch_arrays(
             [ex], [0], cfg["min_texture"], min_evidence=cfg["min_evidence"],
@@ -55,9 +83,7 @@ def training_data(data: str, run: str, n: int, seed: int):
         )  # fmt: skip
         ctx = photo_context(ex.image)
         xs.append(x), ys.append(y), cs.append(ctx.reshape(-1, ctx.shape[-1])[cells[:, 1]])
-    X, C, y = np.concatenate(xs), np.concatenate(cs), np.concatenate(ys)
-    pick = np.sort(np.random.default_rng(seed).permutation(len(X))[:n])
-    return X[pick], C[pick], y[pick]
+    return np.concatenate(xs), np.concatenate(cs), np.concatenate(ys)
 
 
 def build(base, dim: int, seed: int):
@@ -106,13 +132,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-side", type=int, default=1024)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--arms", default="context,plain")
+    ap.add_argument("--whole", default="", help="a data set of composites blurred all over")
+    ap.add_argument("--whole-share", type=float, default=0.15, help="their share of patches")
     ap.add_argument("--out", default="runs/probe_context")
     args = ap.parse_args(argv)
 
     from blurlib.runtime import start_keras
 
     start_keras()
-    from blurlib.data.patches import textured_mask
+    from blurlib.data.patches import evidence_mask
     from blurlib.data.photos import load_photos
     from blurlib.data.samples import real_blur_samples
     from blurlib.evaluation.robustness import robustness_markdown, run_robustness
@@ -120,7 +148,9 @@ def main(argv: list[str] | None = None) -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    X, C, y = training_data(args.data, args.run, args.patches, args.seed)
+    X, C, y = training_data(
+        args.data, args.run, args.patches, args.seed, args.whole, args.whole_share
+    )
     mu, sd = C.mean(0), C.std(0) + 1e-6
     Cn = ((C - mu) / sd).astype(np.float32)
     print(f"{len(X)} training patches, {y.mean():.3f} blurred; context mean {np.round(mu, 2)}")
@@ -142,9 +172,12 @@ def main(argv: list[str] | None = None) -> int:
         result = run_robustness(predict, [], val, seed=0, baselines=())
         (out / f"{arm}.json").write_text(json.dumps(result, indent=1, default=float))
         p = predict(clock)
-        m = textured_mask(clock)[: p.shape[0], : p.shape[1]]
+        m = evidence_mask(clock)[: p.shape[0], : p.shape[1]]
         print(f"\n## {arm} (validation photos)\n\n{robustness_markdown(result)}")
-        print(f"clock: {float((p[m] > 0.5).mean()):.3f} of textured patches called blurred\n")
+        print(
+            f"clock: {float((p[m] > 0.5).mean()):.3f} of its {int(m.sum())} judgeable "
+            "patches called blurred\n"
+        )
     return 0
 
 
