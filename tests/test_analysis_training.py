@@ -136,6 +136,56 @@ def test_strand_scenes_join_the_training_photos_only(photo_list):
     assert got["train"][-1][1].shape == (64, 64, 3)
 
 
+def test_extra_photos_join_the_training_side_only(photo_list, tmp_path):
+    import cv2
+
+    from blurlib.training.analysis import load_split_photos
+
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    for s in range(2):
+        cv2.imwrite(str(extra / f"e{s}.png"), noise_texture(120, 150, seed=40 + s))
+    (extra / "list.txt").write_text(f"{extra / 'e0.png'}\n# [test]\n{extra / 'e1.png'}\n")
+    cfg = AnalysisTrainConfig(deadleaves=0, max_side=256, val_share=0.25)
+    plain = load_split_photos(photo_list, cfg)
+    got = load_split_photos(photo_list, cfg, [f"{extra / 'list.txt'}:all"])
+    assert [n for n, _ in got["val"]] == [n for n, _ in plain["val"]]  # validation unchanged
+    assert [n for n, _ in got["train"]] == [n for n, _ in plain["train"]] + ["e0", "e1"]
+    assert got["train"][-1][1].shape == (120, 150, 3)
+
+
+def test_an_extra_photo_that_is_held_out_or_named_like_a_listed_one_is_refused(tmp_path):
+    import cv2
+
+    from blurlib.errors import DatasetError
+    from blurlib.training.analysis import load_split_photos
+
+    for name in ("a", "b", "c", "held"):
+        cv2.imwrite(str(tmp_path / f"{name}.png"), noise_texture(60, 60, seed=len(name)))
+    listed = tmp_path / "list.txt"
+    listed.write_text("a.png\nb.png\nc.png\n# [test]\nheld.png\n")
+    cfg = AnalysisTrainConfig(deadleaves=0, val_share=0.34)
+    (tmp_path / "other").mkdir()
+    cv2.imwrite(str(tmp_path / "other" / "a.png"), noise_texture(60, 60, seed=9))
+    (tmp_path / "extra.txt").write_text("held.png\n")
+    with pytest.raises(DatasetError, match="held-out test photo"):
+        load_split_photos(listed, cfg, [str(tmp_path / "extra.txt")])
+    with pytest.raises(DatasetError, match="named 'a'"):
+        load_split_photos(listed, cfg, [str(tmp_path / "other")])
+
+
+def test_the_training_command_names_a_bad_photo_source_in_one_line(photo_list, tmp_path, capsys):
+    from blurlib.training.analysis import main
+
+    code = main(
+        ["--photos", str(photo_list), "--extra-photos", str(tmp_path / "nowhere"), "--out",
+         str(tmp_path / "run"), "--epochs", "1", "--per-epoch", "8", "--val-patches", "8"]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "nowhere" in err and "Traceback" not in err
+    assert err.count("\n") == 1
+
+
 def test_length_weight_scales_only_the_length_term_of_motion_patches():
     from blurlib.nets.analysis import LENGTH_SCALE, analysis_loss
     from blurlib.training.analysis import build_and_compile

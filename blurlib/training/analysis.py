@@ -34,7 +34,9 @@ import contextlib
 import csv
 import json
 import os
+import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -129,13 +131,20 @@ class AnalysisTrainConfig:
 
 
 def load_split_photos(
-    photo_list: str | os.PathLike[str], config: AnalysisTrainConfig
+    photo_list: str | os.PathLike[str],
+    config: AnalysisTrainConfig,
+    extra: Sequence[str] = (),
 ) -> dict[str, list[tuple[str, np.ndarray]]]:
     """Return ``{"train": [(name, image)], "val": [...]}`` from the list's training section
-    (test photos are never loaded), split by photo, dead-leaves scenes added to "train"."""
+    (test photos are never loaded), split by photo, dead-leaves scenes added to "train".
+
+    ``extra``: more photo sources (``photo_refs``'s, e.g. ``"models/photos_ordinary.txt:all"``)
+    that go to "train" only, after the split, so the list's validation photos stay the same;
+    one of the list's test photos, or a name already taken, is refused."""
     from blurlib.data.deadleaves import dead_leaves
     from blurlib.data.leaf_looks import palette_from_photos
-    from blurlib.data.photos import list_file_refs, shrink_to
+    from blurlib.data.photos import list_file_refs, photo_refs, shrink_to
+    from blurlib.errors import DatasetError
     from blurlib.training.split import split_by_source
 
     refs = list_file_refs(photo_list, "train")
@@ -143,6 +152,23 @@ def load_split_photos(
     split = split_by_source(names, (1.0 - config.val_share, config.val_share, 0.0), config.seed)
     loaded = [(r.name, shrink_to(r.load(), config.max_side)) for r in refs]
     out = {side: [loaded[i] for i in split[side]] for side in ("train", "val")}
+    if extra:
+        taken, held = set(names), set()
+        with contextlib.suppress(DatasetError):  # test photos absent here cannot be extras
+            held = {r.path.resolve() for r in list_file_refs(photo_list, "test")}
+        for ref in photo_refs(list(extra)):
+            if ref.path.resolve() in held:
+                raise DatasetError(
+                    f"extra training photo {ref.path} is a held-out test photo of {photo_list}: "
+                    "remove it from the extra photos"
+                )
+            if ref.name in taken:
+                raise DatasetError(
+                    f"extra training photo {ref.path} is named {ref.name!r} like a photo of "
+                    f"{photo_list} or another extra photo: list each photo once"
+                )
+            taken.add(ref.name)
+            out["train"].append((ref.name, shrink_to(ref.load(), config.max_side)))
     if config.deadleaves or config.strand_scenes:
         palette = palette_from_photos([im for _, im in out["train"]], n=8192, seed=config.seed)
         side = config.deadleaves_side
@@ -213,9 +239,13 @@ def train_analysis(
     resume: bool = False,
     verbose: int = 2,
     workers: int | None = None,
+    extra_photos: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Train per ``config``; write ``out/model.keras``, ``backup/`` (the resume state),
     ``log.csv`` and ``train.json``; return the summary written to ``train.json``.
+
+    ``extra_photos``: photo sources added to the training side only
+    (:func:`load_split_photos`), recorded in ``train.json``.
 
     ``workers``: processes that draw the next epoch's patches while this one fits
     (:class:`blurlib.data.kind_stream.KindPatchStream`; None = one fewer than the CPU cores, at
@@ -229,7 +259,7 @@ def train_analysis(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
-    photos = load_split_photos(photo_list, config)
+    photos = load_split_photos(photo_list, config, extra_photos)
     kc = config.kind_config()
     train_imgs = [im for _, im in photos["train"]]
     val_imgs = [im for _, im in photos["val"]]
@@ -270,6 +300,8 @@ def train_analysis(
         "epochs_run": len(rows),
         "patches_seen": len(rows) * config.per_epoch,
         "seconds": float(rows[-1]["seconds"]) if rows else 0.0,
+        "photo_list": str(photo_list),
+        "extra_photos": list(extra_photos),
         "train_photos": [n for n, _ in photos["train"]],
         "val_photos": [n for n, _ in photos["val"]],
         "kind_config": {k: str(v) for k, v in asdict(kc).items()},
@@ -368,6 +400,14 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--photos", default="models/photos_robust.txt")
+    p.add_argument(
+        "--extra-photos",
+        action="append",
+        default=[],
+        metavar="SOURCE",
+        help="more training photos (a photo list such as models/photos_ordinary.txt:all, a "
+        "folder); training side only, the --photos list's validation split unchanged; repeatable",
+    )
     p.add_argument("--out", required=True)
     p.add_argument("--resume", action="store_true")
     for f in (
@@ -414,11 +454,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     a = vars(p.parse_args(argv))
     photos, out, resume, workers = a.pop("photos"), a.pop("out"), a.pop("resume"), a.pop("workers")
+    extra = a.pop("extra_photos")
     try:
         config = AnalysisTrainConfig(**a)
     except ValueError as exc:  # a bad setting: one line naming it, no traceback
         p.error(str(exc))
-    summary = train_analysis(photos, out, config, resume=resume, workers=workers)
+    from blurlib.errors import BlurlibError
+
+    try:
+        summary = train_analysis(
+            photos, out, config, resume=resume, workers=workers, extra_photos=extra
+        )
+    except BlurlibError as exc:  # a bad photo list, photo or folder: one line, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps({k: summary[k] for k in ("epochs_run", "patches_seen", "seconds")}))
     return 0
 
