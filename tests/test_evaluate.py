@@ -265,6 +265,31 @@ def test_photo_context_gives_every_patch_its_photos_quantiles_and_its_own_ratio(
     assert np.all(ctx[:, :2, -1] < ctx[:, 2:, -1].min())  # flat patches far below the photo's
 
 
+def test_photo_anisotropy_tells_a_photo_moved_all_over_from_a_soft_one():
+    from blurlib.evaluation.baselines import photo_anisotropy
+    from blurlib.kernels import apply_kernel, linear_kernel
+
+    sharp = noise_texture(150, 210, seed=7)  # 5 × 7 patches of detail in every direction
+    moved = apply_kernel(sharp, linear_kernel(15, 30.0))  # blurred along 30° all over
+    soft = cv2.GaussianBlur(sharp, (0, 0), 2.0)  # softened in every direction
+    a_sharp, a_moved, a_soft = (photo_anisotropy(im) for im in (sharp, moved, soft))
+    assert a_moved.shape == (5, 7, 4) and a_moved.dtype == np.float32
+    assert np.all(a_moved[..., :2] == a_moved[0, 0, :2])  # one photo, one value
+    assert a_moved[0, 0, 0] > 0.5 > 3 * max(a_sharp[0, 0, 0], a_soft[0, 0, 0])
+    # the moved photo's patches are one-directional and aligned with the photo: alignment ≈
+    # coherence; a photo of lines that point every which way is coherent patch by patch only
+    np.testing.assert_allclose(a_moved[..., 3], a_moved[..., 2], atol=0.15)
+    lines = np.zeros((150, 210, 3), np.uint8)
+    for i, ang in enumerate(np.linspace(0, 180, 35, endpoint=False)):
+        r, c = divmod(i, 7)
+        t = np.radians(ang)
+        yy, xx = np.mgrid[0:30, 0:30]
+        stripes = 127 + 120 * np.sin(0.8 * (xx * np.cos(t) + yy * np.sin(t)))
+        lines[30 * r : 30 * r + 30, 30 * c : 30 * c + 30] = stripes[..., None].astype(np.uint8)
+    a_lines = photo_anisotropy(lines)
+    assert a_lines[0, 0, 1] > 0.8 and a_lines[0, 0, 0] < 0.2
+
+
 def test_laplacian_relative_judges_a_patch_against_its_own_photo():
     sharp = noise_texture(120, 240, seed=4)  # 4 × 8 patches
     ref = np.quantile(laplacian_variance(sharp), RELATIVE_QUANTILE)

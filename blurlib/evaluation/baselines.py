@@ -15,7 +15,13 @@ from typing import Any
 import numpy as np
 
 from blurlib import PATCH
-from blurlib.data.patches import TEXTURE_THRESHOLD, gray_image, patch_stack, patch_texture
+from blurlib.data.patches import (
+    TEXTURE_THRESHOLD,
+    gray_image,
+    patch_orientation,
+    patch_stack,
+    patch_texture,
+)
 from blurlib.errors import DatasetError
 from blurlib.evaluation.examples import example_arrays, example_textured
 from blurlib.evaluation.metrics import check_binary
@@ -33,6 +39,7 @@ __all__ = [
     "fit_threshold",
     "laplacian_relative",
     "laplacian_variance",
+    "photo_anisotropy",
     "photo_context",
     "tenengrad",
 ]
@@ -166,6 +173,35 @@ def photo_context(image: np.ndarray, patch: int = PATCH) -> np.ndarray:
     out = np.empty((*v.shape, len(CONTEXT_QUANTILES) + 1), np.float32)
     out[..., :-1] = q
     out[..., -1] = v - q[-1]
+    return out
+
+
+def photo_anisotropy(image: np.ndarray, patch: int = PATCH) -> np.ndarray:
+    """Return ``(rows, cols, 4)`` float32 context features of each grid patch of ``image``: how
+    one-directional the photo's detail is as a whole (the coherence of the mean of its textured
+    patches' trace-normalised structure tensors), the mean coherence of those patches, and the
+    patch's own coherence and its alignment with the photo's direction (coherence × cos 2Δθ).
+
+    Motion blur removes detail along one direction across the region it covers, so the photo's
+    patches turn one-directional *and alike*; lens softness and defocus act in every direction,
+    and a scene rich in lines (grass, planks) has one-directional patches that point every which
+    way. Unlike :func:`photo_context`, a uniform blur does not move the reference away: a photo
+    blurred all over is anisotropic as a whole. Fixed before any measurement (issue 9's probe).
+    """
+    angle, coherence = patch_orientation(image, patch)
+    textured = patch_texture(image, patch)[: angle.shape[0], : angle.shape[1]]
+    textured = textured >= TEXTURE_THRESHOLD
+    if int(textured.sum()) < 10:
+        textured = np.ones_like(textured)
+    doubled = np.radians(2.0 * angle.astype(np.float64))
+    c, s = coherence * np.cos(doubled), coherence * np.sin(doubled)  # the normalised tensors
+    mean_c, mean_s = float(c[textured].mean()), float(s[textured].mean())
+    out = np.empty((*angle.shape, 4), np.float32)
+    out[..., 0] = np.hypot(mean_c, mean_s)  # the photo's coherence as a whole
+    out[..., 1] = float(coherence[textured].mean())
+    out[..., 2] = coherence
+    photo_angle = 0.5 * np.arctan2(mean_s, mean_c)
+    out[..., 3] = coherence * np.cos(doubled - 2.0 * photo_angle)
     return out
 
 
