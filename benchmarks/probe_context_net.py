@@ -8,7 +8,9 @@ of ``--run``'s ``split.json``, with the run's patch filters —, same order, sam
 
 * **context** — the head reads the trunk's 128 features and the patch's
   :func:`blurlib.evaluation.baselines.photo_context` (the photo's log Laplacian quantiles and
-  the patch's log Laplacian relative to them), standardised on the training patches;
+  the patch's log Laplacian relative to them; ``--features anisotropy``: the photo's and the
+  patch's gradient anisotropy, :func:`~blurlib.evaluation.baselines.photo_anisotropy`;
+  ``both``), standardised on the training patches;
 * **plain** — the same head with the context input held at zero: what the fine-tuning alone
   buys.
 
@@ -44,7 +46,10 @@ import numpy as np
 VALIDATION_LIST = "models/analysis/validation_photos.txt:all"
 
 
-def training_data(data: str, run: str, n: int, seed: int, whole: str = "", share: float = 0.0):
+def training_data(
+    data: str, run: str, n: int, seed: int, whole: str = "", share: float = 0.0,
+    features: str = "laplacian",
+):  # fmt: skip
     """(patches, context, labels) of a seeded subsample of the run's training patches; with
     ``whole`` a ``share`` of them replaced by patches of that data set's composites (made with
     ``generate --fraction 1.0``: blurred all over), its photos split as the run's."""
@@ -52,7 +57,7 @@ def training_data(data: str, run: str, n: int, seed: int, whole: str = "", share
     from blurlib.training.split import split_by_source
 
     cfg = read_train_config(run)["config"]
-    X, C, y = _patches(data, read_split(run)["train"], cfg)
+    X, C, y = _patches(data, read_split(run)["train"], cfg, features)
     pick = np.sort(np.random.default_rng(seed).permutation(len(X))[:n])
     X, C, y = X[pick], C[pick], y[pick]
     if whole and share > 0:
@@ -62,7 +67,7 @@ def training_data(data: str, run: str, n: int, seed: int, whole: str = "", share
         train = split_by_source(
             sources, test_sources=cfg["test_sources"], val_sources=cfg["val_sources"]
         )["train"]
-        Xw, Cw, yw = _patches(whole, train, cfg)
+        Xw, Cw, yw = _patches(whole, train, cfg, features)
         rng = np.random.default_rng(seed + 2)
         k = min(len(Xw), round(share * len(X)))
         out, take = rng.permutation(len(X))[:k], rng.permutation(len(Xw))[:k]
@@ -70,10 +75,20 @@ def training_data(data: str, run: str, n: int, seed: int, whole: str = "", share
     return X, C, y
 
 
-def _patches(data: str, indices, cfg):
+def context_features(image: np.ndarray, features: str) -> np.ndarray:
+    """(rows, cols, k) context of each grid patch: ``laplacian`` (:func:`photo_context`),
+    ``anisotropy`` (:func:`photo_anisotropy`) or ``both``."""
+    from blurlib.evaluation.baselines import photo_anisotropy, photo_context
+
+    parts = {"laplacian": [photo_context], "anisotropy": [photo_anisotropy]}
+    made = [f(image) for f in parts.get(features, [photo_context, photo_anisotropy])]
+    rows, cols = min(m.shape[0] for m in made), min(m.shape[1] for m in made)
+    return np.concatenate([m[:rows, :cols] for m in made], axis=-1)
+
+
+def _patches(data: str, indices, cfg, features: str = "laplacian"):
     """(patches, context, labels) of the given composites, with the run's patch filters."""
     from blurlib.data.dataset import open_dataset
-    from blurlib.evaluation.baselines import photo_context
     from blurlib.training.split import patch_arrays
 
     images = open_dataset(data, with_sharp=True)
@@ -84,7 +99,7 @@ def _patches(data: str, indices, cfg):
             [ex], [0], cfg["min_texture"], min_evidence=cfg["min_evidence"],
             min_blur_texture=cfg["min_blur_texture"], cells=True,
         )  # fmt: skip
-        ctx = photo_context(ex.image)
+        ctx = context_features(ex.image, features)
         xs.append(x), ys.append(y), cs.append(ctx.reshape(-1, ctx.shape[-1])[cells[:, 1]])
     return np.concatenate(xs), np.concatenate(cs), np.concatenate(ys)
 
@@ -108,15 +123,14 @@ def build(base, dim: int, seed: int):
     return model
 
 
-def scorer(model, mu: np.ndarray, sd: np.ndarray, use_context: bool):
+def scorer(model, mu: np.ndarray, sd: np.ndarray, use_context: bool, features: str):
     """image -> (rows, cols) P(blurred) on the patch grid, context from the image itself."""
     from blurlib.data.patches import to_patches
-    from blurlib.evaluation.baselines import photo_context
 
     def predict(image: np.ndarray) -> np.ndarray:
         grid = to_patches(image)
         rows, cols = grid.shape[:2]
-        ctx = (photo_context(image)[:rows, :cols].reshape(rows * cols, -1) - mu) / sd
+        ctx = (context_features(image, features)[:rows, :cols].reshape(rows * cols, -1) - mu) / sd
         ctx = ctx if use_context else np.zeros_like(ctx)
         x = grid.reshape(rows * cols, *grid.shape[2:]).astype(np.float32)
         p = model.predict([x, ctx.astype(np.float32)], batch_size=1024, verbose=0)[:, 1]
@@ -138,6 +152,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--whole", default="", help="a data set of composites blurred all over")
     ap.add_argument("--whole-share", type=float, default=0.15, help="their share of patches")
     ap.add_argument("--out", default="runs/probe_context")
+    ap.add_argument(
+        "--features",
+        choices=("laplacian", "anisotropy", "both"),
+        default="laplacian",
+        help="the context: the photo's sharpness distribution (photo_context), its gradient "
+        "anisotropy (photo_anisotropy) or both",
+    )
     ap.add_argument(
         "--thresholds",
         default="0.5",
@@ -161,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     X, C, y = training_data(
-        args.data, args.run, args.patches, args.seed, args.whole, args.whole_share
+        args.data, args.run, args.patches, args.seed, args.whole, args.whole_share, args.features
     )
     mu, sd = C.mean(0), C.std(0) + 1e-6
     Cn = ((C - mu) / sd).astype(np.float32)
@@ -186,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{arm} epoch {epoch + 1}: {h.history}", flush=True)
             model.save(out / f"{arm}.keras")
         for t in (float(v) for v in args.thresholds.split(",")):
-            predict = at_threshold(scorer(model, mu, sd, use), t)
+            predict = at_threshold(scorer(model, mu, sd, use, args.features), t)
             result = run_robustness(predict, [], val, seed=0, baselines=())
             name = arm if t == 0.5 else f"{arm}_t{t:g}"
             (out / f"{name}.json").write_text(json.dumps(result, indent=1, default=float))
