@@ -80,8 +80,12 @@ def context_features(image: np.ndarray, features: str) -> np.ndarray:
     ``anisotropy`` (:func:`photo_anisotropy`) or ``both``."""
     from blurlib.evaluation.baselines import photo_anisotropy, photo_context
 
-    parts = {"laplacian": [photo_context], "anisotropy": [photo_anisotropy]}
-    made = [f(image) for f in parts.get(features, [photo_context, photo_anisotropy])]
+    parts = {
+        "laplacian": (photo_context,),
+        "anisotropy": (photo_anisotropy,),
+        "both": (photo_context, photo_anisotropy),
+    }
+    made = [f(image) for f in parts[features]]
     rows, cols = min(m.shape[0] for m in made), min(m.shape[1] for m in made)
     return np.concatenate([m[:rows, :cols] for m in made], axis=-1)
 
@@ -219,8 +223,9 @@ def main(argv: list[str] | None = None) -> int:
                 )  # fmt: skip
                 print(f"{arm} epoch {epoch + 1}: {h.history}", flush=True)
             model.save(out / f"{arm}.keras")
+        scores = remembered(scorer(model, mu, sd, use, args.features))  # once per image
         for t in (float(v) for v in args.thresholds.split(",")):
-            predict = at_threshold(scorer(model, mu, sd, use, args.features), t)
+            predict = at_threshold(scores, t)
             if not args.only_real:
                 result = run_robustness(predict, [], val, seed=0, baselines=())
                 name = arm if t == 0.5 else f"{arm}_t{t:g}"
@@ -236,6 +241,21 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
     return 0
+
+
+def remembered(predict):
+    """``predict`` that runs once per distinct image (the thresholds rescore the same images)."""
+    import hashlib
+
+    seen: dict[tuple, np.ndarray] = {}
+
+    def once(image: np.ndarray) -> np.ndarray:
+        key = (image.shape, hashlib.sha1(np.ascontiguousarray(image)).digest())
+        if key not in seen:
+            seen[key] = predict(image)
+        return seen[key]
+
+    return once
 
 
 def at_threshold(predict, t: float):

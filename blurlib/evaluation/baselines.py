@@ -146,8 +146,7 @@ def laplacian_relative(
     measurement, not fitted.
     """
     v = laplacian_variance(image, patch)
-    textured = patch_texture(image, patch) >= TEXTURE_THRESHOLD
-    values = v[textured] if int(textured.sum()) >= 10 else v.ravel()
+    values = v[_reference_mask(image, patch)]
     reference = float(np.quantile(values, quantile)) if values.size else 0.0
     return (v / max(reference, LOG_EPS)).astype(np.float32)
 
@@ -167,8 +166,7 @@ def photo_context(image: np.ndarray, patch: int = PATCH) -> np.ndarray:
     gives it exactly as a training composite does. Fixed before any measurement.
     """
     v = _log_measure(laplacian_variance(image, patch))
-    textured = patch_texture(image, patch) >= TEXTURE_THRESHOLD
-    values = v[textured] if int(textured.sum()) >= 10 else v.ravel()
+    values = v[_reference_mask(image, patch)]
     q = np.quantile(values, CONTEXT_QUANTILES) if values.size else np.zeros(5)
     out = np.empty((*v.shape, len(CONTEXT_QUANTILES) + 1), np.float32)
     out[..., :-1] = q
@@ -189,10 +187,7 @@ def photo_anisotropy(image: np.ndarray, patch: int = PATCH) -> np.ndarray:
     blurred all over is anisotropic as a whole. Fixed before any measurement (issue 9's probe).
     """
     angle, coherence = patch_orientation(image, patch)
-    textured = patch_texture(image, patch)[: angle.shape[0], : angle.shape[1]]
-    textured = textured >= TEXTURE_THRESHOLD
-    if int(textured.sum()) < 10:
-        textured = np.ones_like(textured)
+    textured = _reference_mask(image, patch)
     doubled = np.radians(2.0 * angle.astype(np.float64))
     c, s = coherence * np.cos(doubled), coherence * np.sin(doubled)  # the normalised tensors
     mean_c, mean_s = float(c[textured].mean()), float(s[textured].mean())
@@ -203,6 +198,13 @@ def photo_anisotropy(image: np.ndarray, patch: int = PATCH) -> np.ndarray:
     photo_angle = 0.5 * np.arctan2(mean_s, mean_c)
     out[..., 3] = coherence * np.cos(doubled - 2.0 * photo_angle)
     return out
+
+
+def _reference_mask(image: np.ndarray, patch: int) -> np.ndarray:
+    """(rows, cols) bool: the patches a photo-level reference is taken over — the textured ones
+    (detail ≥ ``TEXTURE_THRESHOLD`` in the observed image), or all when fewer than 10 are."""
+    textured = patch_texture(image, patch) >= TEXTURE_THRESHOLD
+    return textured if int(textured.sum()) >= 10 else np.ones_like(textured)
 
 
 BASELINES: dict[str, Callable[..., np.ndarray]] = {
