@@ -110,6 +110,23 @@ def test_config_checks():
         AnalysisTrainConfig(preset="sun2015", mix_shape="region")
 
 
+def test_sharp_sigma_sets_how_soft_a_sharp_crop_may_be():
+    from blurlib.data.kinds import BASE, KindConfig
+
+    assert AnalysisTrainConfig().kind_config() == KindConfig()  # default: earlier runs' bytes
+    c = AnalysisTrainConfig(sharp_sigma=1.2, context=15).kind_config()
+    assert c.base.gaussian_sigma == (BASE.gaussian_sigma[0], 1.2)
+    assert c.base.gaussian_prob == BASE.gaussian_prob and c.context == 15
+    assert c.defocus_radius == KindConfig().defocus_radius  # defocus unchanged
+    nb = AnalysisTrainConfig(sharp_sigma=1.2, neighbours=True).kind_config()
+    assert nb.base.gaussian_sigma[1] == 1.2
+    for bad in (0.1, 3.5):
+        with pytest.raises(ValueError, match="sharp_sigma"):
+            AnalysisTrainConfig(sharp_sigma=bad)
+    with pytest.raises(ValueError, match="sun2015"):
+        AnalysisTrainConfig(preset="sun2015", sharp_sigma=1.2)
+
+
 def test_the_training_command_names_a_bad_setting_in_one_line(tmp_path, capsys):
     from blurlib.training.analysis import main
 

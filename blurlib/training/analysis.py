@@ -8,6 +8,8 @@ The recipe, top to bottom (:func:`train_analysis`):
    (:func:`blurlib.training.split.split_by_source`), plus ``deadleaves`` sharp dead-leaves
    scenes on the training side (and ``strand_scenes`` more whose leaves carry strands half the
    time: one-directional texture that is sharp, :func:`blurlib.data.leaf_looks.strand_tile`);
+   ``sharp_sigma`` is the largest lens softness (Gaussian σ of the base stage,
+   :data:`blurlib.data.kinds.BASE`) a crop may get and still be labelled sharp;
 2. each epoch draws ``per_epoch`` fresh labelled patches (:func:`blurlib.data.kinds.kind_patches`,
    seed ``[seed, epoch]``), so no patch is seen twice — drawn on worker processes while the
    previous epoch fits (:class:`blurlib.data.kind_stream.KindPatchStream`, the same bytes as
@@ -37,7 +39,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +48,7 @@ import numpy as np
 from blurlib import PATCH, seeds
 from blurlib.data.kind_grids import KindGrids, kind_grids
 from blurlib.data.kind_stream import KindPatchStream, default_workers
-from blurlib.data.kinds import SUN2015, KindConfig, kind_patches, sun_class
+from blurlib.data.kinds import BASE, SUN2015, KindConfig, kind_patches, sun_class
 from blurlib.fileio import atomic_path, write_text
 from blurlib.training.backup import latest_backup, prune, write_backup
 from blurlib.training.callbacks import restore, seed_generators
@@ -81,6 +83,7 @@ class AnalysisTrainConfig:
     neighbours: bool = False  # the neighbour net, trained on whole crops (nets/neighbours.py)
     windows: bool = False  # the neighbour net on 90-px windows instead (9 trunk passes each)
     grid_cells: int = 6  # whole crops of grid_cells² labelled cells (+ one ring of context)
+    sharp_sigma: float = BASE.gaussian_sigma[1]  # largest lens softness (Gaussian σ) labelled sharp
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -102,6 +105,14 @@ class AnalysisTrainConfig:
             raise ValueError("windows is a way to train the neighbour net: set neighbours too")
         if self.grid_cells < 1:
             raise ValueError(f"grid_cells must be >= 1, got {self.grid_cells}")
+        if not BASE.gaussian_sigma[0] < self.sharp_sigma <= 3.0:
+            raise ValueError(
+                f"sharp_sigma must be in ({BASE.gaussian_sigma[0]}, 3] px, got {self.sharp_sigma}"
+            )
+        if self.preset == "sun2015" and self.sharp_sigma != BASE.gaussian_sigma[1]:
+            raise ValueError(
+                "sharp_sigma is not part of the sun2015 setup: leave it at its default"
+            )
         if self.neighbours and (self.context or self.context_width):
             raise ValueError(
                 "the neighbour net reads its neighbours' own features: no context trunk "
@@ -118,16 +129,14 @@ class AnalysisTrainConfig:
         """The patch generator's settings for this preset."""
         if self.preset == "sun2015":
             return SUN2015
+        # the base stage's Gaussian (lens softness, label sharp) up to sharp_sigma
+        base = replace(BASE, gaussian_sigma=(BASE.gaussian_sigma[0], self.sharp_sigma))
+        common = {"mix_share": self.mix_share, "mix_shape": self.mix_shape, "base": base}
         if self.neighbours and self.windows:  # each patch with one cell of context around it
-            return KindConfig(context=PATCH, mix_share=self.mix_share, mix_shape=self.mix_shape)
+            return KindConfig(context=PATCH, **common)
         if self.neighbours:  # whole crops: n×n labelled cells with one cell of context around
-            return KindConfig(
-                context=PATCH,
-                crop_patches=self.grid_cells,
-                mix_share=self.mix_share,
-                mix_shape=self.mix_shape,
-            )
-        return KindConfig(context=self.context, mix_share=self.mix_share, mix_shape=self.mix_shape)
+            return KindConfig(context=PATCH, crop_patches=self.grid_cells, **common)
+        return KindConfig(context=self.context, **common)
 
 
 def load_split_photos(
@@ -429,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
         "mix_shape",
         "context_width",
         "grid_cells",
+        "sharp_sigma",
     ):
         default = getattr(AnalysisTrainConfig, f)
         kind = type(default) if default is not None else float
