@@ -70,7 +70,9 @@ def test_protocol_mode_writes_json_and_markdown(setup, capsys):
     checks = result["photo_checks"]
     assert checks["cnn"]["sharp_photos_called_blurred"] == pytest.approx(0.9, abs=0.1)
     assert checks["cnn"]["real_blur_detected"] == pytest.approx(0.7, abs=0.1)
-    assert checks["laplacian"] == {"real_blur_detected": 1.0, "sharp_photos_called_blurred": 0.0}
+    lap = checks["laplacian"]
+    assert (lap["real_blur_detected"], lap["sharp_photos_called_blurred"]) == (1.0, 0.0)
+    assert set(lap["real_blur_by_photo"]) == {"clock"}  # the bundled real motion-blurred photo
     assert result["test_photos"] == ["p4", "p5"]
     assert (out / "evaluation.md").read_text().startswith("**Protocol")
 
@@ -102,3 +104,45 @@ def test_errors_are_one_line(setup, tmp_path, capsys):
     code = main(["evaluate", "--model", str(setup[1]), "--data", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 2 and "--run" in err
+
+
+def test_more_real_blurred_photos_are_scored_each_and_together(setup, tmp_path, capsys):
+    """--real-blur adds photos (a folder, a list) beside the bundled clock; each photo's share of
+    content patches called blurred is reported, and the pooled share is over all of them."""
+    import numpy as np
+
+    from blurlib.data.convolve import apply_kernel
+    from blurlib.data.kernels import linear_kernel
+
+    root, model_path = setup
+    real = tmp_path / "real"
+    real.mkdir()
+    moved = apply_kernel(blocky_photo(150, 180, seed=9), linear_kernel(15, 30.0))
+    Image.fromarray(moved).save(real / "moved.png")
+    out = tmp_path / "out"
+    args = ["evaluate", "--model", str(model_path), "--train-photos", str(root / "train")]
+    args += ["--test-photos", str(root / "test"), "--protocols", "linear", "--variants", "1"]
+    code = main([*args, "--real-blur", str(real), "--out", str(out)])
+    assert code == 0
+    capsys.readouterr()
+    result = json.loads((out / "evaluation.json").read_text())
+    assert result["real_blur_photos"] == ["clock", "moved"]
+    cnn = result["photo_checks"]["cnn"]
+    each = cnn["real_blur_by_photo"]
+    assert set(each) == {"clock", "moved"}
+    assert each["moved"]["content_patches"] == 5 * 6  # 150×180 px: every patch has content
+    for r in each.values():  # patches with evidence: a subset of those with content
+        assert 0 <= r["judgeable_patches"] <= r["content_patches"]
+        assert 0.0 <= r["detected_judgeable"] <= 1.0 or r["judgeable_patches"] == 0
+    n = sum(r["content_patches"] for r in each.values())
+    pooled = sum(r["detected"] * r["content_patches"] for r in each.values()) / n
+    assert cnn["real_blur_detected"] == pytest.approx(pooled)
+    assert "`moved`" in (out / "evaluation.md").read_text()
+    # errors: one line naming the fix, nothing written
+    code = main([*args, "--real-blur", str(real), "--no-real-blur"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--no-real-blur" in err
+    code = main([*args, "--real-blur", str(tmp_path / "nowhere")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "nowhere" in err
+    assert np.isfinite(each["clock"]["detected"])

@@ -4,7 +4,9 @@ Two modes:
 
 * protocols (default): partially blur held-out TEST photos under each protocol (report,
   linear, shake), score the CNN and the Laplacian/Tenengrad/FFT baselines (thresholds fitted
-  on the TRAINING photos only), then check untouched sharp photos and real blurred photos;
+  on the TRAINING photos only), then check untouched sharp photos and real motion-blurred
+  photos (the bundled ``clock``, plus ``--real-blur``'s such as
+  ``models/photos_real_motion.txt:all``: each photo and all together);
 * ``--data DIR --run RUN``: score the test split of a generated dataset, the split that
   ``blurlib train`` saved in ``RUN/split.json`` (baselines fitted on its training split).
 """
@@ -48,6 +50,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--variants", type=int, default=2, help="blurred copies per test photo")
     p.add_argument("--max-side", type=int, default=1280, help="shrink photos to this size")
     p.add_argument("--no-real-blur", action="store_true", help="skip the real blurred photos")
+    p.add_argument(
+        "--real-blur",
+        action="append",
+        default=[],
+        metavar="SOURCE",
+        help="more real motion-blurred photos beside the bundled clock (repeatable; a photo list "
+        "such as models/photos_real_motion.txt:all, a folder or a file): their content patches "
+        "called blurred, each photo and all together",
+    )
     p.add_argument(
         "--robustness",
         action="store_true",
@@ -104,8 +115,7 @@ def _split_mode(args: argparse.Namespace, model: Any) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print (and optionally save) the results."""
-    from blurlib.data.photos import load_photos, shrink_to
-    from blurlib.data.samples import real_blur_samples
+    from blurlib.data.photos import load_photos
     from blurlib.evaluation.suite import run_suite, suite_markdown
     from blurlib.nets.files import load_model
     from blurlib.paths import work_root
@@ -123,8 +133,7 @@ def run(args: argparse.Namespace) -> int:
         photo_list = work_root() / PHOTO_LIST
         train = load_photos(args.train_photos or [str(photo_list)], max_side=args.max_side)
         test = load_photos(args.test_photos or [f"{photo_list}:test"], max_side=args.max_side)
-        real = [] if args.no_real_blur else real_blur_samples()
-        real = [(n, shrink_to(img, args.max_side)) for n, img in real]
+        real = _real_blur_photos(args)
         result = run_suite(
             model,
             train,
@@ -151,6 +160,25 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _real_blur_photos(args: argparse.Namespace) -> list[tuple[str, Any]]:
+    """The bundled real motion-blurred photos (unless --no-real-blur) and --real-blur's, shrunk
+    to --max-side."""
+    from blurlib.data.photos import load_photos, shrink_to
+    from blurlib.data.samples import real_blur_samples
+    from blurlib.errors import BlurlibError
+
+    if args.no_real_blur and args.real_blur:
+        raise BlurlibError("--no-real-blur and --real-blur contradict each other: drop one")
+    real = [] if args.no_real_blur else real_blur_samples()
+    real = [(n, shrink_to(img, args.max_side)) for n, img in real]
+    if args.real_blur:
+        real += load_photos(args.real_blur, max_side=args.max_side)
+    names = [n for n, _ in real]
+    if len(set(names)) != len(names):
+        raise BlurlibError(f"--real-blur names a photo twice ({', '.join(names)})")
+    return real
+
+
 def _write(args: argparse.Namespace, result: dict[str, Any], text: str) -> None:
     """Print the result (Markdown or JSON) and save both into ``--out`` when given."""
     from blurlib.fileio import write_text
@@ -166,8 +194,7 @@ def _write(args: argparse.Namespace, result: dict[str, Any], text: str) -> None:
 
 def _kinds_mode(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     """Blur-kind evaluation on held-out photos (see blurlib.evaluation.kinds)."""
-    from blurlib.data.photos import load_photos, shrink_to
-    from blurlib.data.samples import real_blur_samples
+    from blurlib.data.photos import load_photos
     from blurlib.evaluation.kinds import analysis_markdown, evaluate_analysis
     from blurlib.nets.files import load_model
     from blurlib.paths import work_root
@@ -176,8 +203,7 @@ def _kinds_mode(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     sun = load_model(args.sun_model) if args.sun_model else None
     test_list = work_root() / "models" / "photos_robust.txt"
     test = load_photos(args.test_photos or [f"{test_list}:test"], max_side=args.max_side)
-    real = [] if args.no_real_blur else real_blur_samples()
-    real = [(n, shrink_to(img, args.max_side)) for n, img in real]
+    real = _real_blur_photos(args)
     result = evaluate_analysis(
         model,
         [img for _, img in test],

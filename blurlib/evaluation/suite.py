@@ -1,7 +1,9 @@
 """The robustness suite: every blur protocol, the baselines beside the CNN, whole-photo checks.
 
 Whole-photo checks: the share of textured patches of untouched sharp photos called blurred
-(want low), and of content patches of real motion-blurred photos (want high).
+(want low), and of content patches of real motion-blurred photos (want high; per photo also over
+the content patches that carry evidence, ``evidence_mask``: a smooth cloud has contrast but
+nothing any detector can judge).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from blurlib import PATCH
-from blurlib.data.patches import content_mask, textured_mask
+from blurlib.data.patches import content_mask, evidence_mask, textured_mask
 from blurlib.evaluation.baselines import Baseline, fit_baselines
 from blurlib.evaluation.examples import PROTOCOLS, make_protocol_examples, protocol_seed
 from blurlib.evaluation.metrics import ratio_or_nan
@@ -130,6 +132,21 @@ def run_suite(
             probs = [fn(photo) for _, photo in real_blur_photos]
             masks = [content_mask(photo) for _, photo in real_blur_photos]
             checks[method]["real_blur_detected"] = blurred_fraction(probs, masks)
+            judgeable = [
+                m & evidence_mask(photo)
+                for (_, photo), m in zip(real_blur_photos, masks, strict=True)
+            ]
+            checks[method]["real_blur_by_photo"] = {
+                name: {
+                    "detected": blurred_fraction([p], [m]),
+                    "content_patches": int(m.sum()),
+                    "detected_judgeable": blurred_fraction([p], [j]),
+                    "judgeable_patches": int(j.sum()),
+                }
+                for (name, _), p, m, j in zip(
+                    real_blur_photos, probs, masks, judgeable, strict=True
+                )
+            }
     out["photo_checks"] = checks
     out["real_blur_photos"] = [name for name, _ in real_blur_photos]
     return out
@@ -156,4 +173,13 @@ def suite_markdown(suite: Mapping[str, Any], digits: int = 3) -> str:
             sharp = format_cell(c.get("sharp_photos_called_blurred", float("nan")), digits)
             real = format_cell(c.get("real_blur_detected", float("nan")), digits)
             parts.append(f"| {method} | {sharp} | {real} |")
+        by_photo = checks.get("cnn", {}).get("real_blur_by_photo", {})
+        if by_photo:
+            each = ", ".join(
+                f"`{name}` {format_cell(r['detected'], digits)} of {r['content_patches']} "
+                f"({format_cell(r['detected_judgeable'], digits)} of the "
+                f"{r['judgeable_patches']} with evidence)"
+                for name, r in by_photo.items()
+            )
+            parts.append(f"\nReal blurred photos, CNN, content patches called blurred: {each}.")
     return "\n".join(parts) + "\n"
