@@ -12,6 +12,7 @@ import argparse
 import importlib
 import os
 import sys
+from collections.abc import Callable
 
 from blurlib.errors import BlurlibError
 
@@ -46,22 +47,29 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
+
+    def run() -> int:
         if args.command in KERAS_COMMANDS:
             from blurlib.runtime import start_keras
 
             start_keras()
         return int(args.func(args) or 0)
+
+    resume = "; the same command resumes from the last finished epoch"
+    return guarded(run, on_interrupt=resume if args.command == "train" else "")
+
+
+def guarded(run: Callable[[], int], on_interrupt: str = "") -> int:
+    """Return ``run()``'s exit code, turning a user error into one line on stderr and code 2,
+    an interruption into one line (``on_interrupt`` appended: how to go on) and code 130 —
+    never a traceback. The one handler of every command line of the package."""
+    try:
+        return int(run() or 0)
     except BlurlibError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        resume = "; the same command resumes from the last finished epoch"
-        print(
-            "interrupted: nothing half-written was left behind"
-            + (resume if args.command == "train" else ""),
-            file=sys.stderr,
-        )
+        print("interrupted: nothing half-written was left behind" + on_interrupt, file=sys.stderr)
         return 130
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
         name = getattr(exc, "filename", None) or ""

@@ -203,6 +203,19 @@ def test_the_training_command_names_a_bad_photo_source_in_one_line(photo_list, t
     assert err.count("\n") == 1
 
 
+def test_an_interrupted_training_command_says_how_to_go_on(monkeypatch, tmp_path, capsys):
+    import blurlib.training.analysis as module
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "train_analysis", interrupted)
+    code = module.main(["--out", str(tmp_path / "run"), "--epochs", "1"])
+    err = capsys.readouterr().err
+    assert code == 130 and err.count("\n") == 1 and "--resume" in err
+    assert "Traceback" not in err
+
+
 def test_length_weight_scales_only_the_length_term_of_motion_patches():
     from blurlib.nets.analysis import LENGTH_SCALE, analysis_loss
     from blurlib.training.analysis import build_and_compile

@@ -36,7 +36,6 @@ import contextlib
 import csv
 import json
 import os
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
@@ -469,17 +468,17 @@ def main(argv: list[str] | None = None) -> int:
         config = AnalysisTrainConfig(**a)
     except ValueError as exc:  # a bad setting: one line naming it, no traceback
         p.error(str(exc))
-    from blurlib.errors import BlurlibError
+    from blurlib.cli import guarded
 
-    try:
+    def run() -> int:
         summary = train_analysis(
             photos, out, config, resume=resume, workers=workers, extra_photos=extra
         )
-    except BlurlibError as exc:  # a bad photo list, photo or folder: one line, no traceback
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps({k: summary[k] for k in ("epochs_run", "patches_seen", "seconds")}))
-    return 0
+        print(json.dumps({k: summary[k] for k in ("epochs_run", "patches_seen", "seconds")}))
+        return 0
+
+    # a bad photo list, photo or folder, an interruption: one line, no traceback (the CLI's)
+    return guarded(run, on_interrupt="; add --resume to go on from the last finished epoch")
 
 
 if __name__ == "__main__":
