@@ -11,10 +11,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import sys
-from collections.abc import Callable
 
-from blurlib.errors import BlurlibError
+from blurlib.errors import guarded
 
 COMMANDS = ("generate", "train", "evaluate", "predict", "reproduce", "rank")
 KERAS_COMMANDS = ("train", "evaluate", "predict", "rank")  # started quietly before they run
@@ -57,24 +55,3 @@ def main(argv: list[str] | None = None) -> int:
 
     resume = "; the same command resumes from the last finished epoch"
     return guarded(run, on_interrupt=resume if args.command == "train" else "")
-
-
-def guarded(run: Callable[[], int], on_interrupt: str = "") -> int:
-    """Return ``run()``'s exit code, turning a user error into one line on stderr and code 2,
-    an interruption into one line (``on_interrupt`` appended: how to go on) and code 130 —
-    never a traceback. The one handler of every command line of the package."""
-    try:
-        return int(run() or 0)
-    except BlurlibError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: nothing half-written was left behind" + on_interrupt, file=sys.stderr)
-        return 130
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
-        name = getattr(exc, "filename", None) or ""
-        print(f"error: {exc.strerror or exc}: {name}".rstrip(": "), file=sys.stderr)
-        return 2
-    except MemoryError:
-        print("error: out of memory; try a smaller photo, --tile size or batch", file=sys.stderr)
-        return 2

@@ -468,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
         config = AnalysisTrainConfig(**a)
     except ValueError as exc:  # a bad setting: one line naming it, no traceback
         p.error(str(exc))
-    from blurlib.cli import guarded
+    from blurlib.errors import guarded
 
     def run() -> int:
         summary = train_analysis(
