@@ -123,19 +123,19 @@ def run_suite(
         detectors["cnn"] = model_predictor(model, PATCH)
     for name, b in fitted.get(baseline_protocol, {}).items():
         detectors[name] = b.predict_proba
+    # the masks depend on the photos only: made once, read by every detector
+    sharp_masks = [textured_mask(photo) for _, photo in test_photos]
+    masks = [content_mask(photo) for _, photo in real_blur_photos]
+    judgeable = [
+        m & evidence_mask(photo) for (_, photo), m in zip(real_blur_photos, masks, strict=True)
+    ]
     checks: dict[str, Any] = {}
     for method, fn in detectors.items():
         sharp_probs = [fn(photo) for _, photo in test_photos]
-        sharp_masks = [textured_mask(photo) for _, photo in test_photos]
         checks[method] = {"sharp_photos_called_blurred": blurred_fraction(sharp_probs, sharp_masks)}
         if real_blur_photos:
             probs = [fn(photo) for _, photo in real_blur_photos]
-            masks = [content_mask(photo) for _, photo in real_blur_photos]
             checks[method]["real_blur_detected"] = blurred_fraction(probs, masks)
-            judgeable = [
-                m & evidence_mask(photo)
-                for (_, photo), m in zip(real_blur_photos, masks, strict=True)
-            ]
             checks[method]["real_blur_by_photo"] = {
                 name: {
                     "detected": blurred_fraction([p], [m]),
