@@ -56,8 +56,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=[],
         metavar="SOURCE",
         help="more real motion-blurred photos beside the bundled clock (repeatable; a photo list "
-        "such as models/photos_real_motion.txt:all, a folder or a file): their content patches "
-        "called blurred, each photo and all together",
+        "such as models/photos_real_motion.txt:all or a folder): their content patches called "
+        "blurred, each photo and all together",
     )
     p.add_argument(
         "--robustness",
