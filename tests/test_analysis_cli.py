@@ -48,12 +48,26 @@ def test_predict_writes_kind_map_fields_and_json(tiny, photo, tmp_path, capsys):
     assert {"direction_deg", "direction_spread_deg", "length_px", "judgeable"} <= set(rec)
 
 
-def test_predict_refuses_fields_without_analysis(tiny, photo, tmp_path, capsys):
+@pytest.mark.parametrize("flag", [["--fields"], ["--views", "4"]])
+def test_predict_refuses_analysis_options_without_analysis(photo, tmp_path, capsys, flag):
     binary = save_model(build_model("compact", seed=0, width=8), tmp_path / "b.keras")
-    assert main(["predict", str(photo), "--model", str(binary), "--fields",
+    assert main(["predict", str(photo), "--model", str(binary), *flag,
                  "--out", str(tmp_path)]) == 2  # fmt: skip
     err = capsys.readouterr().err.strip()
-    assert "--model analysis" in err and len(err.splitlines()) == 1
+    assert "--model analysis" in err and flag[0] in err and len(err.splitlines()) == 1
+
+
+def test_predict_in_four_views(tiny, photo, tmp_path, capsys):
+    from blurlib.data.images import load_image
+    from blurlib.inference.analysis import dense_analysis
+
+    argv = ["predict", str(photo), "--model", str(tiny[1]), "--out", str(tmp_path), "--fields"]
+    assert main([*argv, "--stride", "8", "--views", "4"]) == 0
+    ref = dense_analysis(tiny[0], load_image(photo), 8, views=4)
+    np.testing.assert_allclose(np.load(tmp_path / "texture_pkind.npy")[..., 1], ref.p_motion)
+    with pytest.raises(SystemExit):  # argparse: 1, 4 or 8
+        main([*argv, "--views", "2"])
+    assert "invalid choice" in capsys.readouterr().err
 
 
 def test_pictures(tiny):
@@ -133,13 +147,15 @@ def test_evaluate_kinds_cli(tiny, tmp_path, capsys):
     folder.mkdir()
     for s in range(2):
         cv2.imwrite(str(folder / f"t{s}.png"), noise_texture(180, 200, seed=10 + s))
-    argv = ["evaluate", "--kinds", "--model", str(tiny[1]), "--patches", "60"]
+    argv = ["evaluate", "--kinds", "--model", str(tiny[1]), "--patches", "60", "--views", "4"]
     code = main([*argv, "--test-photos", str(folder), "--out", str(tmp_path / "ev"), "--json"])
     assert code == 0
     result = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
     assert result["mode"] == "kinds" and result["kinds"]["patches"] == 60
+    assert result["views"] == 4
     assert "clock" in result["real"] and "evidence_rule" in result["real"]["clock"]
-    assert "Kind accuracy" in (tmp_path / "ev" / "evaluation.md").read_text()
+    text = (tmp_path / "ev" / "evaluation.md").read_text()
+    assert "Kind accuracy" in text and "in 4 views" in text
 
 
 def test_kind_robustness_over_quality_variants(tiny):

@@ -18,6 +18,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from blurlib.inference.views import VIEW_COUNTS
+
 PHOTO_LIST = Path("models") / "training_photos.txt"  # in the checkout: the default model's photos
 
 
@@ -74,6 +76,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "test photos default to models/photos_robust.txt:test",
     )
     p.add_argument("--sun-model", help="with --kinds: a sun2015 .keras model to score beside it")
+    p.add_argument(
+        "--views",
+        type=int,
+        choices=VIEW_COUNTS,
+        default=1,
+        help="with --kinds: read each patch in 1, 4 or 8 rotated and mirrored copies and "
+        "average the answers (one network pass each; default %(default)s)",
+    )
     p.add_argument("--patches", type=int, default=6000, help="with --kinds: test patches")
     p.add_argument("--data", help="dataset folder: evaluate its test split instead")
     p.add_argument("--run", help="training run folder whose split.json names the test split")
@@ -212,6 +222,7 @@ def _kinds_mode(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         seed=args.seed,
         real_photos=real,
         robustness=args.robustness,
+        views=args.views,
     )
     result.update(
         mode="kinds", model=str(args.model or "analysis"), test_photos=[n for n, _ in test]

@@ -12,6 +12,7 @@ from typing import Any
 from blurlib.commands import say_skipped
 from blurlib.data.patches import EVIDENCE_THRESHOLD
 from blurlib.errors import BlurlibError
+from blurlib.inference.views import VIEW_COUNTS
 from blurlib.inference.windows import DEFAULT_STRIDE, DEFAULT_TILE
 
 
@@ -69,6 +70,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "0 = along x, counter-clockwise on screen; NaN where p_motion < 0.5), "
         "<stem>_length.npy (px, NaN likewise) and <stem>_pkind.npy ((rows, cols, 3) "
         "P(sharp, motion, defocus)), one value per window at --stride",
+    )
+    p.add_argument(
+        "--views",
+        type=int,
+        choices=VIEW_COUNTS,
+        default=1,
+        help="with an analysis model: read each photo in 1, 4 or 8 rotated and mirrored "
+        "copies and average the answers: 4 lowers the motion direction error, at 4× the "
+        "time (default %(default)s)",
     )
     p.set_defaults(func=run)
 
@@ -134,8 +144,9 @@ def run(args: argparse.Namespace) -> int:
         model = load_model(args.model)
         if is_analysis_model(model):
             return _predict_kinds(args, model)
-        if args.fields:
-            raise BlurlibError("--fields needs the blur-kind model: add --model analysis")
+        if args.fields or args.views != 1:
+            flag = "--fields" if args.fields else "--views"
+            raise BlurlibError(f"{flag} needs the blur-kind model: add --model analysis")
         return _predict_all(args, model)
 
 
@@ -231,7 +242,7 @@ def _predict_kinds(args: argparse.Namespace, model: Any) -> int:
 
     def one(label: str, stem: str, image: Any) -> tuple[dict, str]:
         t0 = time.perf_counter()
-        a = dense_analysis(model, image, args.stride, tile=args.tile)
+        a = dense_analysis(model, image, args.stride, tile=args.tile, views=args.views)
         seconds = time.perf_counter() - t0
         a.evidence = _evidence(image, args)  # at --evidence (the default: the same rule)
         png = _png_bytes(kind_picture(image, a))

@@ -44,16 +44,24 @@ CROSS_BINS: tuple[tuple[float, float], ...] = ((0.0, 15.0), (15.0, 45.0), (45.0,
 TEST_SEED = 10_000  # test patches of evaluation seed s are drawn with seed TEST_SEED + s
 
 
-def predict_patch_heads(model: Any, x: np.ndarray, batch_size: int = 512) -> dict[str, np.ndarray]:
+def predict_patch_heads(
+    model: Any, x: np.ndarray, batch_size: int = 512, views: int = 1
+) -> dict[str, np.ndarray]:
     """Return ``p_kind`` (N, 3), ``angle_deg`` (N,), ``length_px`` (N,) of a multi-head model
-    on patches ``x`` (N, 30, 30, 3) 0–255 (heads read as is, no 0.5 rule)."""
+    on patches ``x`` (N, 30, 30, 3) 0–255 (heads read as is, no 0.5 rule); ``views`` (1, 4,
+    8): averaged over rotated and mirrored copies of each patch
+    (:mod:`blurlib.inference.views`)."""
+    from blurlib.inference.views import viewed_heads
     from blurlib.nets.analysis import decode_outputs
 
-    parts = []
-    for start in range(0, len(x), batch_size):
-        out = model.predict_on_batch(np.asarray(x[start : start + batch_size], np.float32))
-        parts.append(decode_outputs(out))
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    def heads(xs: np.ndarray) -> dict[str, np.ndarray]:
+        parts = []
+        for start in range(0, len(xs), batch_size):
+            out = model.predict_on_batch(np.asarray(xs[start : start + batch_size], np.float32))
+            parts.append(decode_outputs(out))
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+    return viewed_heads(heads, np.asarray(x), views, axes=(1, 2))
 
 
 def _median(a: np.ndarray) -> float:
@@ -184,16 +192,16 @@ def sun_accuracy_of_heads(pred: dict[str, np.ndarray], patches: KindPatches) -> 
     return round(float((guess[keep] == truth[keep]).mean()), 4)
 
 
-def real_motion_report(model: Any, image: np.ndarray) -> dict[str, Any]:
+def real_motion_report(model: Any, image: np.ndarray, views: int = 1) -> dict[str, Any]:
     """Return the per-photo summary of :func:`blurlib.inference.analysis.summarize_analysis`
     on a real motion-blurred photo (dominant direction, spread, length, shares) over its
     *content* patches (``content_mask``, as the suite's real-blur recall: the photo has no sharp
     source, and blur removes the detail the evidence rule looks for), with the evidence-rule
-    summary under ``"evidence_rule"``."""
+    summary under ``"evidence_rule"``; ``views`` as in ``patch_analysis``."""
     from blurlib.data.patches import content_mask
     from blurlib.inference.analysis import patch_analysis, summarize_analysis
 
-    a = patch_analysis(model, image)
+    a = patch_analysis(model, image, views=views)
     by_evidence = summarize_analysis(a)
     a.evidence = content_mask(image)
     return {**summarize_analysis(a), "evidence_rule": by_evidence}
@@ -208,11 +216,13 @@ def kind_robustness(
     patches: int = 6000,
     seed: int = 0,
     pristine: dict[str, Any] | None = None,
+    views: int = 1,
 ) -> dict[str, dict[str, Any]]:
     """Return per quality variant (:data:`KIND_VARIANTS`) the kind accuracy, per-kind recall
     and straight 9–25 px angle / length errors on held-out ``photos`` (module docstring).
     ``pristine``: the :func:`kind_report` of the same photos, patches and seed when the caller
-    has it already (it is the "pristine" row, not computed again)."""
+    has it already (it is the "pristine" row, not computed again); ``views`` as in
+    :func:`predict_patch_heads`."""
     from blurlib.data.degrade import apply_specs
     from blurlib.data.kinds import KindConfig, kind_patches
     from blurlib.evaluation.robustness import QUALITY_VARIANTS
@@ -231,7 +241,7 @@ def kind_robustness(
             )
             if camera:
                 test.x = np.stack([apply_specs(x, camera) for x in test.x])
-            rep = kind_report(test, predict_patch_heads(model, test.x))
+            rep = kind_report(test, predict_patch_heads(model, test.x, views=views))
         out[name] = {
             "accuracy": rep["accuracy"],
             "recall": rep["recall"],
@@ -264,11 +274,14 @@ def evaluate_analysis(
     seed: int = 0,
     real_photos: list[tuple[str, np.ndarray]] = (),  # type: ignore[assignment]
     robustness: bool = False,
+    views: int = 1,
 ) -> dict[str, Any]:
     """Return every number of the module docstring on held-out ``test_photos``: the kind
     report on the full mix, Sun's 73-class accuracy (multi-head net quantised, and
     ``sun_model`` when given) on Sun's setup, a summary per real motion-blurred photo, and with
-    ``robustness`` the quality variants (:func:`kind_robustness`)."""
+    ``robustness`` the quality variants (:func:`kind_robustness`). ``views`` (1, 4, 8): the
+    multi-head net's answers averaged over rotated and mirrored copies
+    (:mod:`blurlib.inference.views`; ``sun_model`` is read once, as its paper did)."""
     from dataclasses import replace
 
     from blurlib.data.kinds import SUN2015, KindConfig, kind_patches
@@ -277,8 +290,8 @@ def evaluate_analysis(
     context = model_context(model)  # a net that reads context gets windows (same labels)
     config = KindConfig(context=context)
     test = kind_patches(test_photos, patches, seed=TEST_SEED + seed, config=config)
-    pred = predict_patch_heads(model, test.x)
-    out: dict[str, Any] = {"kinds": kind_report(test, pred), "context": context}
+    pred = predict_patch_heads(model, test.x, views=views)
+    out: dict[str, Any] = {"kinds": kind_report(test, pred), "context": context, "views": views}
     sun_test = kind_patches(test_photos, patches, seed=20_000 + seed, config=SUN2015)
     mine = sun_test
     if context:  # its own draw of Sun's setup, with context
@@ -286,7 +299,7 @@ def evaluate_analysis(
             test_photos, patches, seed=20_000 + seed, config=replace(SUN2015, context=context)
         )
     sun: dict[str, Any] = {"patches": len(sun_test)}
-    heads = predict_patch_heads(model, mine.x)
+    heads = predict_patch_heads(model, mine.x, views=views)
     sun["analysis_quantised"] = sun_accuracy_of_heads(heads, mine)
     sun["analysis_errors"] = sun_motion_errors(mine, heads["angle_deg"], heads["length_px"])
     if sun_model is not None:
@@ -296,16 +309,23 @@ def evaluate_analysis(
         angle, length = sun_class_labels(sun2015_classes(sun_model, sun_test.x))
         sun["sun2015_errors"] = sun_motion_errors(sun_test, angle, length)
     out["sun73"] = sun
-    out["real"] = {name: real_motion_report(model, image) for name, image in real_photos}
+    out["real"] = {name: real_motion_report(model, image, views) for name, image in real_photos}
     if robustness:
-        out["robustness"] = kind_robustness(model, test_photos, patches, seed, out["kinds"])
+        out["robustness"] = kind_robustness(
+            model, test_photos, patches, seed, out["kinds"], views=views
+        )
     return out
 
 
 def analysis_markdown(result: dict[str, Any]) -> str:
     """Return the evaluation as Markdown tables (kind confusion, errors by bucket, Sun, real)."""
     k = result["kinds"]
-    lines = [f"Kind accuracy {k['accuracy']:.3f} on {k['patches']} judgeable test patches.", ""]
+    views = result.get("views", 1)
+    each = f", each read in {views} views (rotated and mirrored)" if views > 1 else ""
+    lines = [
+        f"Kind accuracy {k['accuracy']:.3f} on {k['patches']} judgeable test patches{each}.",
+        "",
+    ]
     lines += ["| truth \\ predicted | " + " | ".join(KINDS) + " | recall |", "|---" * 5 + "|"]
     for name, row in zip(KINDS, k["confusion"]):
         lines.append(f"| {name} | " + " | ".join(map(str, row)) + f" | {k['recall'][name]:.3f} |")

@@ -11,7 +11,8 @@
   dense, for models with those heads; :mod:`blurlib.inference.context` — the same for a net
   that reads context around each patch (its two trunks' dense forms, or cropped windows);
   :mod:`blurlib.inference.neighbours` — the same for the neighbour net (its trunk once per
-  cell, then a 3×3 head over the cells);
+  cell, then a 3×3 head over the cells); :mod:`blurlib.inference.views` — test-time views:
+  answers averaged over rotated and mirrored copies of the photo (``views=4``);
 - :mod:`blurlib.inference.bf16` — a bfloat16 twin of the fully-convolutional net, for CPUs
   that compute it natively;
 - ranking a folder: :mod:`blurlib.inference.rank` (``rank_photos``),
