@@ -16,7 +16,9 @@ float32 GEMM ceiling (``_common.gemm_ceiling``) for context, the CPU and the loa
 before and after. Run:
 
     python benchmarks/bench_analysis.py [--repeats 7] [--json benchmarks/results/FILE.json]
-        [--analysis-model runs/analysis_ctx/model.keras]
+        [--analysis-model runs/analysis_ctx/model.keras] [--views 4]
+
+``--views 4`` times ``patch_analysis(..., views=4)`` (test-time views: four network passes).
 """
 
 from __future__ import annotations
@@ -81,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         help="the blur-analysis model to time (default: the shipped one; e.g. a context net "
         "from `--context`, whose windows are cropped with their surroundings)",
     )
+    ap.add_argument(
+        "--views", type=int, choices=(1, 4, 8), default=1, help="patch_analysis's views"
+    )
     args = ap.parse_args(argv)
 
     from blurlib.runtime import start_keras
@@ -97,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     detector, analyser = load_model(), load_model(args.analysis_model)
     paths = {
         "patch_probabilities": lambda: patch_probabilities(detector, img),
-        "patch_analysis": lambda: patch_analysis(analyser, img),
+        "patch_analysis": lambda: patch_analysis(analyser, img, views=args.views),
     }
     grid = (args.height // 30, args.width // 30)
     probs, found = paths["patch_probabilities"](), paths["patch_analysis"]()  # warm-up
@@ -117,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         + " ".join(sys.argv[1:] if argv is None else argv),
         "photo": f"{name} upscaled to {args.width}×{args.height}",
         "analysis_model": args.analysis_model,
+        "views": args.views,
         "patches": grid[0] * grid[1],
         "repeats": len(det),
         "seconds": times,
