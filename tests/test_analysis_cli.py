@@ -62,7 +62,8 @@ def test_predict_in_four_views(tiny, photo, tmp_path, capsys):
     from blurlib.inference.analysis import dense_analysis
 
     argv = ["predict", str(photo), "--model", str(tiny[1]), "--out", str(tmp_path), "--fields"]
-    assert main([*argv, "--stride", "8", "--views", "4"]) == 0
+    assert main([*argv, "--stride", "8", "--views", "4", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["views"] == 4
     ref = dense_analysis(tiny[0], load_image(photo), 8, views=4)
     np.testing.assert_allclose(np.load(tmp_path / "texture_pkind.npy")[..., 1], ref.p_motion)
     with pytest.raises(SystemExit):  # argparse: 1, 4 or 8

@@ -213,13 +213,17 @@ def _predict_all(args: argparse.Namespace, model: Any) -> int:
     return _each_photo(args, one)
 
 
-def _kinds_record(label: str, image: Any, a: Any, seconds: float, files: dict) -> dict:
-    """The per-photo JSON summary of a blur analysis."""
+def _kinds_record(
+    label: str, image: Any, a: Any, seconds: float, files: dict, views: int = 1
+) -> dict:
+    """The per-photo JSON summary of a blur analysis (``views``: how many turned and mirrored
+    copies were averaged)."""
     from blurlib.inference.analysis import summarize_analysis
 
     summary = summarize_analysis(a)
     clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in summary.items()}
     rec = {"photo": label, "height": image.shape[0], "width": image.shape[1], "stride": a.stride}
+    rec["views"] = views
     return {**rec, **clean, "seconds": round(seconds, 4), **{k: str(v) for k, v in files.items()}}
 
 
@@ -254,7 +258,7 @@ def _predict_kinds(args: argparse.Namespace, model: Any) -> int:
             files["length"] = save_npy(out / f"{stem}_length.npy", a.length_px)
             pk = np.stack([a.p_sharp, a.p_motion, a.p_defocus], axis=-1)
             files["pkind"] = save_npy(out / f"{stem}_pkind.npy", pk)
-        rec = _kinds_record(label, image, a, seconds, files)
+        rec = _kinds_record(label, image, a, seconds, files, args.views)
         shares = ", ".join(
             "no evidence" if rec[f"share_{k}"] is None else f"{k} {100 * rec[f'share_{k}']:.1f}%"
             for k in ("sharp", "motion", "defocus")
