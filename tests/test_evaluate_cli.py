@@ -104,6 +104,9 @@ def test_errors_are_one_line(setup, tmp_path, capsys):
     code = main(["evaluate", "--model", str(setup[1]), "--data", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 2 and "--run" in err
+    code = main(["evaluate", "--views", "4", "--test-photos", str(root / "test")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--kinds" in err
 
 
 def test_more_real_blurred_photos_are_scored_each_and_together(setup, tmp_path, capsys):

@@ -130,6 +130,12 @@ def run(args: argparse.Namespace) -> int:
     from blurlib.nets.files import load_model
     from blurlib.paths import work_root
 
+    if args.views != 1 and not args.kinds:
+        from blurlib.errors import BlurlibError
+
+        raise BlurlibError(
+            "--views applies to --kinds (a blur-analysis model); add --kinds, or drop --views"
+        )
     if args.kinds:
         result, text = _kinds_mode(args)
         _write(args, result, text)
