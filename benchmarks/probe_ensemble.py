@@ -1,7 +1,7 @@
 """Probe (stop 34): the binary default model and the blur-analysis model, averaged.
 
-Not a speed benchmark: issue 9's suite (``evaluate --robustness``'s tables, seed 0) with one
-detector, the per-patch mean of the default model's P(blurred)
+Not a speed benchmark: issue 9's suite (``evaluate --robustness``'s tables, ``--seed``,
+default 0) with one detector, the per-patch mean of the default model's P(blurred)
 (:func:`blurlib.inference.windows.patch_probabilities`) and the analysis model's P(motion)
 (:func:`blurlib.inference.analysis.patch_analysis`). The two were trained apart — v6 with every
 label-0 degradation, the analysis net with defocus as a class of its own — and err apart: v6
@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
+    if not 0.0 <= args.weight <= 1.0:
+        ap.error(f"--weight must lie in [0, 1], got {args.weight}")
 
     from blurlib.data.photos import load_photos, shrink_to
     from blurlib.data.samples import real_blur_samples

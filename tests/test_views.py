@@ -65,6 +65,20 @@ def test_from_view_undoes_to_view(view):
     assert iv.to_view(a, view).flags["C_CONTIGUOUS"]
 
 
+def test_angles_stay_below_180():
+    assert iv.angle_from_view(np.float32(1e-6), (0, True)) == 0.0  # 179.999999 rounds to 180
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 2, 2000)
+    parts = [
+        {"p_kind": np.zeros((2000, 3)), "angle_deg": a, "length_px": np.zeros(2000)}
+        for a in (x, 180.0 - x)
+    ]
+    angle = iv.mean_heads(parts)["angle_deg"]
+    assert angle.dtype == np.float32 and angle.max() < 180.0 and angle.min() >= 0.0
+    with pytest.raises(ValueError, match="axes"):
+        iv.viewed_heads(lambda a: {}, np.zeros((2, 30, 30, 3)), 4, axes=(2, 3))
+
+
 def test_mean_heads_averages_axes_not_numbers():
     parts = [
         {"p_kind": np.array([[1.0, 0, 0]]), "angle_deg": np.array([179.0]), "length_px": [4.0]},
@@ -141,8 +155,12 @@ def test_eight_views_make_the_analysis_turn_with_the_photo(net):
 
 def test_dense_analysis_in_views_keeps_its_grid_and_refuses_bad_counts(net):
     img = noise_texture(101, 77, seed=10)
-    d = ia.dense_analysis(net, img, stride=6, views=4)
+    d = ia.dense_analysis(net, img, stride=6, views=4)  # shifted passes, a trimmed remainder
     assert d.p_motion.shape == window_grid_shape(101, 77, 6)
+    # each window is the mean of its own four views, cut out and classified alone
+    for i, j in ((0, 0), (5, 3), (11, 7)):
+        ref = predict_patch_heads(net, img[None, 6 * i : 6 * i + 30, 6 * j : 6 * j + 30], views=4)
+        np.testing.assert_allclose(d.p_defocus[i, j], ref["p_kind"][0, 2], atol=1e-5)
     np.testing.assert_allclose(d.p_sharp + d.p_motion + d.p_defocus, 1.0, atol=1e-5)
     maps = ia.kind_maps(net, img, stride=6, views=4)
     assert maps.shape == (101, 77, 3)
@@ -150,3 +168,28 @@ def test_dense_analysis_in_views_keeps_its_grid_and_refuses_bad_counts(net):
         ia.dense_analysis(net, img, views=2)
     with pytest.raises(ValueError, match="views must be one of"):
         ia.patch_analysis(net, img, views=3)
+
+
+def test_a_context_net_in_views():
+    """A net that reads around its window: interior windows are the mean of their own views;
+    the windows by the trimmed bottom/right remainder see the photo's mirror there (documented)."""
+    from blurlib.nets import analysis as na
+
+    ctx = na.build_analysis(seed=0, width=8, context=15)
+    perturb_bn(ctx)
+    img = noise_texture(30 + 30 * 4 + 7, 30 + 30 * 5 + 11, seed=11)  # 157×191: a remainder
+    one = ia.patch_analysis(ctx, img)
+    four = ia.patch_analysis(ctx, img, views=4)
+    assert four.p_motion.shape == one.p_motion.shape == (5, 6)
+    crop = img[:150, :180]  # the patch grid's extent
+    parts = []
+    for view in iv.view_specs(4):
+        b = ia.patch_analysis(ctx, iv.to_view(crop, view))
+        p = np.stack([b.p_sharp, b.p_motion, b.p_defocus], -1)
+        parts.append({"p_kind": iv.from_view(p, view), "angle_deg": np.zeros((5, 6)),
+                      "length_px": np.zeros((5, 6))})  # fmt: skip
+    ref = iv.mean_heads(parts)["p_kind"]
+    np.testing.assert_allclose(four.p_motion, ref[..., 1], atol=1e-5)
+    # the identity view of the trimmed photo equals views=1 away from the trimmed edges
+    same = ia.patch_analysis(ctx, crop)
+    np.testing.assert_allclose(same.p_motion[:-1, :-1], one.p_motion[:-1, :-1], atol=1e-5)

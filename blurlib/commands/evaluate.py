@@ -134,7 +134,8 @@ def run(args: argparse.Namespace) -> int:
         from blurlib.errors import BlurlibError
 
         raise BlurlibError(
-            "--views applies to --kinds (a blur-analysis model); add --kinds, or drop --views"
+            "--views applies only to --kinds (the blur-kind evaluation); add --kinds, "
+            "or drop --views"
         )
     if args.kinds:
         result, text = _kinds_mode(args)

@@ -144,9 +144,12 @@ def run(args: argparse.Namespace) -> int:
         model = load_model(args.model)
         if is_analysis_model(model):
             return _predict_kinds(args, model)
-        if args.fields or args.views != 1:
-            flag = "--fields" if args.fields else "--views"
-            raise BlurlibError(f"{flag} needs the blur-kind model: add --model analysis")
+        flags = [f for f, on in (("--fields", args.fields), ("--views", args.views != 1)) if on]
+        if flags:
+            verb = "needs" if len(flags) == 1 else "need"
+            raise BlurlibError(
+                f"{' and '.join(flags)} {verb} the blur-kind model: add --model analysis"
+            )
         return _predict_all(args, model)
 
 

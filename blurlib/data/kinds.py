@@ -424,5 +424,5 @@ def doubled_angle(angle_deg: Any) -> np.ndarray:
 def angle_from_doubled(cos2: Any, sin2: Any) -> np.ndarray:
     """Return angles in degrees in [0, 180) (float32) from (cos 2θ, sin 2θ)."""
     a = np.degrees(np.arctan2(np.asarray(sin2, np.float64), np.asarray(cos2, np.float64))) / 2.0
-    a = np.mod(a, 180.0)
-    return np.where(a >= 180.0, 0.0, a).astype(np.float32)
+    a = np.mod(a, 180.0).astype(np.float32)  # the cast may round 179.99999… up to 180
+    return np.where(a >= 180.0, np.float32(0.0), a)

@@ -159,6 +159,7 @@ def patch_analysis(
     direction error (see the analysis model's card) at 4× the time."""
     from blurlib.nets.analysis import model_context
 
+    _check_model(model)
     views = check_views(views)
     image = as_image(image, patch)
     evidence = evidence_mask(np.asarray(image), patch, EVIDENCE_THRESHOLD)
@@ -213,6 +214,7 @@ def dense_analysis(
         raise ValueError(f"stride must be a positive integer, got {stride}")
     if tile is not None and tile < PATCH:
         raise ValueError(f"tile must be at least {PATCH} pixels, got {tile}")
+    _check_model(model)
     views = check_views(views)
     image = as_image(image, PATCH)
     evidence = texture_mask(image, stride, PATCH, EVIDENCE_THRESHOLD)
