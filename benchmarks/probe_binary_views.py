@@ -35,10 +35,7 @@ def viewed_patch_probabilities(plain, views: int):
 
     def probabilities(model, image, patch: int = PATCH, *args, **kw):
         from blurlib.inference.windows import as_image
-        from blurlib.nets.analysis import is_analysis_model
 
-        if is_analysis_model(model):  # never reached through evaluate: refuse, do not ignore
-            raise SystemExit("probe_binary_views: a binary model only (see the docstring)")
         img = iv.crop_to_windows(as_image(image, patch), patch, patch)
         grids = [
             iv.from_view(np.asarray(plain(model, iv.to_view(img, v), patch, *args, **kw)), v)

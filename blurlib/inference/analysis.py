@@ -135,10 +135,10 @@ def _context_raw(
     model: keras.Model, image: np.ndarray, stride: int, tile: int | None = None
 ) -> np.ndarray:
     """Raw heads of a net that reads beyond its patch: the neighbour net
-    (:mod:`blurlib.inference.neighbours`) or a context-trunk net (:mod:`.context`)."""
+    (:mod:`blurlib.inference.neighbours`) or a context-trunk net (:mod:`.context`); the
+    callers have checked the model (once, not once per view)."""
     from blurlib.nets.neighbours import is_neighbour_model
 
-    _check_model(model)
     if is_neighbour_model(model):
         from blurlib.inference.neighbours import neighbour_windows
 

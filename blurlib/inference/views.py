@@ -127,17 +127,11 @@ def viewed_heads(
         raise ValueError(f"axes must be (0, 1) (a photo) or (1, 2) (a batch), got {axes!r}")
     if len(specs) == 1:
         return heads(x)
-    parts = []
     grid = tuple(axes) == (0, 1)
+    parts = []
     for view in specs:
         d = heads(to_view(x, view, axes))
-        parts.append(
-            {
-                "p_kind": from_view(d["p_kind"], view) if grid else d["p_kind"],
-                "angle_deg": angle_from_view(
-                    from_view(d["angle_deg"], view) if grid else d["angle_deg"], view
-                ),
-                "length_px": from_view(d["length_px"], view) if grid else d["length_px"],
-            }
-        )
+        if grid:  # a photo's window grid turns with the photo: turn it back
+            d = {k: from_view(v, view) for k, v in d.items()}
+        parts.append({**d, "angle_deg": angle_from_view(d["angle_deg"], view)})
     return mean_heads(parts)
