@@ -18,6 +18,8 @@ shipped default model (or ``--model PATH``, a candidate, for every path), in one
   patches (and the naive loop's work for the network), with rank's pipeline;
 * **rank float32** — the same with ``precision="float32"`` (predict's arithmetic), on
   ``--n-predict`` of the photos;
+* **rank int8** — the same with ``precision="int8"`` (8-bit integers through ONNX Runtime,
+  :mod:`blurlib.inference.int8`), on every photo, when onnxruntime is installed;
 * **predict loop** — for each photo: full decode, shrink, ``analyse`` at rank's stride
   (``predict --stride 8``): the same numbers as rank, one photo after another (on
   ``--n-predict`` of the photos: it is slow).
@@ -139,6 +141,7 @@ def breakdown(model, paths: list[Path], max_side: int) -> None:
     """Print CPU seconds per photo of rank's stages and of the naive loop, and the ceiling."""
     from blurlib.data.patches import EVIDENCE_THRESHOLD
     from blurlib.inference.bf16 import bf16_window_probabilities
+    from blurlib.inference.int8 import int8_available, int8_window_probabilities
     from blurlib.inference.rank import RANK_STRIDE
     from blurlib.inference.rank_prep import prepare
     from blurlib.inference.windows import DEFAULT_TILE
@@ -163,12 +166,20 @@ def breakdown(model, paths: list[Path], max_side: int) -> None:
     _, c_grid, _ = clock(
         lambda: [bf16_window_probabilities(model, q.image, 30, tile=tile) for q in preps]
     )
+    c_int8 = float("nan")
+    if int8_available():
+        int8_window_probabilities(model, preps[0].image, RANK_STRIDE, tile=tile)  # quantise
+        _, c_int8, _ = clock(
+            lambda: [
+                int8_window_probabilities(model, q.image, RANK_STRIDE, tile=tile) for q in preps
+            ]
+        )
     w_naive, c_naive, _ = clock(lambda: naive(model, paths, max_side))
     cores = os.cpu_count() or 1
     print(
         f"CPU s per photo ({n} photos, {cores} cores): decoding stage {c_prep:.3f}, "
         f"network {c_net:.3f} at stride {RANK_STRIDE} (stride 4: {c_net4:.3f}, "
-        f"stride 30: {c_grid:.3f}); "
+        f"stride 30: {c_grid:.3f}; int8 at stride {RANK_STRIDE}: {c_int8:.3f}); "
         f"naive loop {c_naive:.3f} CPU, {w_naive:.3f} wall"
     )
     print(
@@ -176,7 +187,8 @@ def breakdown(model, paths: list[Path], max_side: int) -> None:
         f"{w_naive / ((c_prep + c_net) / cores):.2f}× "
         f"(decoding free: {w_naive / (c_net / cores):.2f}×); "
         f"CPU work naive / rank: {c_naive / (c_prep + c_net):.2f}×; "
-        f"rank --stride 30: {w_naive / ((c_prep + c_grid) / cores):.2f}×"
+        f"rank --stride 30: {w_naive / ((c_prep + c_grid) / cores):.2f}×; "
+        f"rank --precision int8: {w_naive / ((c_prep + c_int8) / cores):.2f}×"
     )
 
 
@@ -262,10 +274,15 @@ def main(argv: list[str] | None = None) -> int:
         ranked(warm, "warm1", net_threads=1)
         ranked(warm, "warm32", precision="float32")
         ranked(warm, "warm30", stride=30)
+        from blurlib.inference.int8 import int8_available
+
+        int8 = int8_available()
+        if int8:
+            ranked(warm, "warm8", precision="int8")
         if args.breakdown:
             breakdown(model, paths[: max(4, args.n_predict)], args.max_side)
         # interleaved in chunks, so that other processes' load hits every path alike
-        t_naive = t_rank = t_rank1 = t_grid = t_r32 = t_pred = 0.0
+        t_naive = t_rank = t_rank1 = t_grid = t_r32 = t_pred = t_int8 = 0.0
         some: list[Path] = []
         step = max(1, args.chunk)
         for start in range(0, args.n, step):
@@ -274,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
             t_rank += ranked(chunk, "previews")
             t_rank1 += ranked(chunk, "previews1", net_threads=1)
             t_grid += ranked(chunk, "grid", stride=30)
+            if int8:
+                t_int8 += ranked(chunk, "int8", precision="int8")
             if len(some) < args.n_predict:  # the slow paths: the first photo of each chunk
                 few = chunk[:1]
                 some += few
@@ -295,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{one:<44}{r_rank1:>10.2f}  ({bf}; --net-threads 1)")
     print(f"{'rank --stride 30: the 30-px patch grid':<44}{r_grid:>10.2f}  ({bf})")
     print(f"{'rank --precision float32':<44}{r_r32:>10.2f}  ({len(some)} photos)")
+    r_int8 = args.n / t_int8 if int8 else float("nan")
+    print(f"{'rank --precision int8':<44}{r_int8:>10.2f}" + ("" if int8 else "  (no onnxruntime)"))
     print(
         f"{'predict loop: full decode, stride-8 windows':<44}{r_pred:>10.2f}  ({len(some)} photos)"
     )
@@ -302,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"rank / rank one photo at a time: {r_rank / r_rank1:.2f}×   (that one / naive: "
           f"{r_rank1 / r_naive:.2f}×)")  # fmt: skip
     print(f"rank --stride 30 / naive (the same patches): {r_grid / r_naive:.2f}×")
+    print(f"rank int8 / naive: {r_int8 / r_naive:.2f}×   rank int8 / rank: {r_int8 / r_rank:.2f}×")
     print(f"rank float32 / naive: {r_r32 / r_naive:.2f}×   / predict loop: {r_r32 / r_pred:.2f}×")
     return 0
 

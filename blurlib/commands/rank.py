@@ -87,7 +87,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         choices=PRECISIONS,
         default="auto",
         help="auto: compute in bfloat16 where the CPU does so natively (AMX / AVX-512 BF16; "
-        "shares move by ~0.001, 4-7x faster); float32: predict's arithmetic (default auto)",
+        "shares move by ~0.001, 4-7x faster); float32: predict's arithmetic; int8: 8-bit "
+        "integers through ONNX Runtime (binary models; shares move by <= 0.02, ~1.4x faster "
+        "than bfloat16 on an AMD EPYC without AMX) (default auto)",
     )
     p.add_argument("--workers", type=int, default=2, help="decoding threads (default 2)")
     p.add_argument(

@@ -14,7 +14,8 @@
   cell, then a 3×3 head over the cells); :mod:`blurlib.inference.views` — test-time views:
   answers averaged over rotated and mirrored copies of the photo (``views=4``);
 - :mod:`blurlib.inference.bf16` — a bfloat16 twin of the fully-convolutional net, for CPUs
-  that compute it natively;
+  that compute it natively; :mod:`blurlib.inference.int8` — the same net quantised to 8-bit
+  integers and run by ONNX Runtime (``rank --precision int8``);
 - ranking a folder: :mod:`blurlib.inference.rank` (``rank_photos``),
   :mod:`blurlib.inference.rank_prep` (decoding ahead of the network, previews),
   :mod:`blurlib.inference.rank_cache` (analyses kept between runs),

@@ -57,6 +57,7 @@ import numpy as np
 
 from blurlib import PATCH
 from blurlib.data.patches import EVIDENCE_THRESHOLD
+from blurlib.errors import BlurlibError
 from blurlib.inference import bursts as B
 from blurlib.inference.photos import PhotoResult
 from blurlib.inference.rank_cache import RankCache, model_digest, photo_key
@@ -75,7 +76,8 @@ DEFAULT_MAX_SIDE = 1280  # predict's --max-side default
 DEFAULT_THRESHOLD = 0.5  # blurred_share from which a photo's verdict is "blurred"
 RANK_STRIDE = 2 * DEFAULT_STRIDE  # windows every 8 px: predict --stride 8 (see the docstring)
 VERDICTS = ("blurred", "sharp", "no evidence", "unreadable")
-PRECISIONS = ("auto", "float32")  # auto: bfloat16 where the CPU computes it natively
+# auto: bfloat16 where the CPU computes it natively; int8: 8-bit integers through ONNX Runtime
+PRECISIONS = ("auto", "float32", "int8")
 
 
 @dataclass
@@ -203,8 +205,28 @@ def rank_photos(
     items = [os.fspath(p) for p in paths]
     kinds = has_kinds(model)
     fast = precision == "auto" and bf16_native() and not kinds
+    int8 = precision == "int8"
+    if int8 and kinds:
+        raise BlurlibError(
+            "precision int8 runs binary models only; a blur-kind model ranks in float32 "
+            "(use --precision auto)"
+        )
     windows = bf16_window_probabilities if fast else window_probabilities
     settings = f"max_side={max_side or 0};stride={stride};evidence={evidence:g};bf16={fast:d}"
+    if int8:
+        from blurlib.inference.int8 import int8_available, int8_prepare, int8_window_probabilities
+
+        if not int8_available():
+            raise BlurlibError(
+                "precision int8 needs ONNX Runtime: python -m pip install onnxruntime onnx "
+                "(or use --precision auto)"
+            )
+        threads = 1 if net_threads > 1 else 0  # photos run side by side, one core each
+
+        def windows(model: Any, image: Any, stride: int, tile: int | None) -> Any:
+            return int8_window_probabilities(model, image, stride, tile=tile, threads=threads)
+
+        settings += ";int8=1"
     digest = model_digest(model)
     cache = RankCache(cache_dir) if cache_dir is not None else None
     previews = Path(previews_dir) if previews_dir is not None else None
@@ -266,7 +288,10 @@ def rank_photos(
     # a blur-kind model's first photo goes alone (it converts its nets on the way).
     warm = not kinds and bool(todo)
     if warm:  # the net(s) ``windows`` will run: the bfloat16 twin(s) or the float32 one
-        bf16_prepare(model, stride) if fast else fully_convolutional(model)
+        if int8:
+            int8_prepare(model, stride, threads)
+        else:
+            bf16_prepare(model, stride) if fast else fully_convolutional(model)
     pending: deque[tuple[int, str, Future]] = deque()
     pool = ThreadPoolExecutor(max_workers=net_threads, thread_name_prefix="blurlib-net")
     try:

@@ -1,0 +1,284 @@
+"""Window probabilities in 8-bit integers through ONNX Runtime, for ranking many photos fast on
+CPUs without Intel AMX.
+
+A binary model's cached fully-convolutional network
+(:func:`blurlib.inference.windows.fully_convolutional`: a plain chain of valid convolutions
+with ReLU, 2×2 max pools and a softmax head) is written as an ONNX graph (:func:`onnx_chain`,
+channels first), its convolutions quantised statically — weights to int8 per output channel,
+activations to uint8 with ranges measured once (:data:`CALIBRATION`: the ten bundled photos at
+640 px, deterministic) — and run by ONNX Runtime, whose 8-bit kernels use the CPU's integer
+dot products (AVX-512 VNNI, AVX-VNNI, AVX2). The last convolution and the softmax stay in
+float32, so probabilities are not rounded to 1/256.
+
+Same geometry as :func:`blurlib.inference.bf16.bf16_window_probabilities` (one tile, the grid
+padded to a multiple of 4 windows, the head strided by ``stride // native`` so only the
+windows used are computed); only the arithmetic differs. Each head stride is quantised on its
+own (the head's activation range is measured on the windows it computes), so stride 8's
+windows are stride 4's every other one within ~0.03, not exactly. 8-bit activations move window
+probabilities more than bfloat16 does: on the bundled photos at 1280 px a mean ~0.01 and
+~1 % of windows change side of 0.5, a photo's blurred share by ≤ 0.02 (``tests/test_int8.py``
+pins these bounds). On an AMD EPYC with AVX-512 VNNI and BF16 (no AMX) the network runs ~1.4×
+faster than the bfloat16 twin and ~2.9× faster than float32 (``benchmarks/bench_rank.py``).
+
+Where it does not apply — onnxruntime not installed (:func:`int8_available`), a network that
+is not such a chain, a stride that is no multiple of the native stride, a photo larger than one
+tile, sparse windows (the 30-px grid) — it returns
+:func:`blurlib.inference.windows.window_probabilities` (float32).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+import weakref
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from blurlib import PATCH
+from blurlib.inference.windows import (
+    DEFAULT_STRIDE,
+    DEFAULT_TILE,
+    as_image,
+    cropping_pays,
+    fully_convolutional,
+    window_grid_shape,
+    window_probabilities,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+
+CALIBRATION = 640  # the bundled photos' longer side for the activation ranges (px)
+_SESSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+class _NoPreprocessAdvice(logging.Filter):
+    """Drop the quantiser's "consider pre-processing" advice (a plain chain has nothing to
+    pre-process; it would print on every rank run)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pre-processing" not in record.getMessage()
+
+
+@lru_cache(maxsize=1)
+def int8_available() -> bool:
+    """Whether ONNX Runtime and the ``onnx`` package (which its quantiser needs) import."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def onnx_chain(fcn: Any, head_stride: int = 1) -> Any:
+    """Return an ``onnx.ModelProto`` computing ``fcn`` (a plain chain of Conv2D with ReLU or
+    softmax activations and 2×2 MaxPooling2D) on ``(1, 3, H, W)`` float32, channels first,
+    output ``(1, C, rows, cols)``; ``head_stride`` k > 1 strides the last convolution with a
+    kernel larger than 1×1 (the full-extent head) by k. ValueError for any other layer."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes: list[Any] = []
+    weights: list[Any] = []
+    convs = [layer for layer in fcn.layers if type(layer).__name__ == "Conv2D"]
+    head = max((c for c in convs if c.kernel_size != (1, 1)), key=convs.index, default=None)
+    x = "image"
+    for n, layer in enumerate(fcn.layers):
+        kind, cfg = type(layer).__name__, layer.get_config()
+        if kind == "InputLayer":
+            continue
+        if kind == "Conv2D":
+            if tuple(cfg["strides"]) != (1, 1) or cfg["padding"] != "valid":
+                raise ValueError(f"layer {layer.name}: only valid, unstrided convolutions")
+            kernel, bias = layer.get_weights()
+            k = head_stride if layer is head else 1
+            weights += [
+                numpy_helper.from_array(
+                    np.ascontiguousarray(kernel.transpose(3, 2, 0, 1), np.float32), f"w{n}"
+                ),
+                numpy_helper.from_array(np.asarray(bias, np.float32), f"b{n}"),
+            ]
+            nodes.append(
+                helper.make_node(
+                    "Conv",
+                    [x, f"w{n}", f"b{n}"],
+                    [f"conv{n}"],
+                    kernel_shape=list(kernel.shape[:2]),
+                    strides=[k, k],
+                    name=f"conv{n}",
+                )
+            )
+            x = f"conv{n}"
+            act = cfg["activation"]
+            if act == "relu":
+                nodes.append(helper.make_node("Relu", [x], [f"relu{n}"], name=f"relu{n}"))
+                x = f"relu{n}"
+            elif act == "softmax":
+                nodes.append(helper.make_node("Softmax", [x], [f"soft{n}"], axis=1, name="softmax"))
+                x = f"soft{n}"
+            elif act != "linear":
+                raise ValueError(f"layer {layer.name}: activation {act!r} not supported")
+        elif kind == "MaxPooling2D" and tuple(cfg["pool_size"]) == tuple(cfg["strides"]) == (2, 2):
+            nodes.append(
+                helper.make_node(
+                    "MaxPool",
+                    [x],
+                    [f"pool{n}"],
+                    kernel_shape=[2, 2],
+                    strides=[2, 2],
+                    name=f"pool{n}",
+                )
+            )
+            x = f"pool{n}"
+        else:
+            raise ValueError(f"layer {layer.name} ({kind}) cannot be written as ONNX here")
+    channels = int(fcn.outputs[0].shape[-1])
+    graph = helper.make_graph(
+        nodes,
+        "blurlib_windows",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, None, None])],
+        [helper.make_tensor_value_info(x, TensorProto.FLOAT, [1, channels, None, None])],
+        weights,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+def _calibration_images() -> list[np.ndarray]:
+    """The bundled photos shrunk to :data:`CALIBRATION` px, float32 ``(1, 3, H, W)``."""
+    from blurlib.data.photos import shrink_to
+    from blurlib.data.samples import sample_images
+
+    return [
+        np.ascontiguousarray(shrink_to(img, CALIBRATION).transpose(2, 0, 1)[None], np.float32)
+        for _, img in sample_images()
+    ]
+
+
+def quantise(chain: Any) -> bytes:
+    """Return the serialised int8 model of the float32 ONNX graph ``chain`` (module
+    docstring: static quantisation, the last convolution and the softmax kept in float32)."""
+    from onnxruntime.quantization import CalibrationDataReader
+
+    images = _calibration_images()
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.items = iter([{"image": a} for a in images])
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self.items, None)
+
+    convs = [n.name for n in chain.graph.node if n.op_type == "Conv"]
+    keep = [convs[-1]] + [n.name for n in chain.graph.node if n.op_type == "Softmax"]
+    advice = _NoPreprocessAdvice()
+    logging.getLogger().addFilter(advice)
+    try:
+        return _quantise_files(chain, Reader(), keep)
+    finally:
+        logging.getLogger().removeFilter(advice)
+
+
+def _quantise_files(chain: Any, reader: Any, keep: list[str]) -> bytes:
+    """:func:`quantize_static` between two files of a temporary folder; the int8 bytes."""
+    import onnx
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+    with tempfile.TemporaryDirectory(prefix="blurlib-int8-") as tmp:
+        src, dst = os.path.join(tmp, "float32.onnx"), os.path.join(tmp, "int8.onnx")
+        onnx.save(chain, src)
+        quantize_static(
+            src,
+            dst,
+            reader,
+            quant_format=QuantFormat.QDQ,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            nodes_to_exclude=keep,
+        )
+        with open(dst, "rb") as f:
+            return f.read()
+
+
+def int8_session(model: keras.Model, head_stride: int = 1, threads: int = 0) -> tuple[Any, int]:
+    """Return an ONNX Runtime session of ``model``'s int8 network (``head_stride`` as in
+    :func:`onnx_chain`; ``threads`` = its intra-op threads, 0: ONNX Runtime's choice) and
+    the native stride; quantised once per converted network and cached."""
+    import onnxruntime as ort
+
+    fcn, stride, _ = fully_convolutional(model)
+    with _LOCK:  # one quantisation, even when several threads ask at once
+        hit = _SESSIONS.get(model)
+        if hit is None or hit[0] is not fcn:
+            hit = _SESSIONS[model] = (fcn, {})
+        nets = hit[1]
+        key = (head_stride, threads)
+        if key not in nets:
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+            data = quantise(onnx_chain(fcn, head_stride))
+            nets[key] = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    return nets[key], stride
+
+
+def int8_window_probabilities(
+    model: keras.Model,
+    image: Any,
+    stride: int = DEFAULT_STRIDE,
+    *,
+    tile: int | None = DEFAULT_TILE,
+    threads: int = 0,
+) -> np.ndarray:
+    """Return ``(rows, cols)`` float32 P(blurred) of the windows at ``stride``, as
+    :func:`blurlib.inference.windows.window_probabilities`, computed in 8-bit integers where
+    that applies (see the module docstring), else in float32."""
+    from blurlib.nets.builders import blur_probability
+
+    fcn, s, _ = fully_convolutional(model)
+    image = as_image(image, PATCH)
+    h, w = image.shape[:2]
+    rows, cols = window_grid_shape(h, w, s, PATCH)
+    per = max(1, (tile - PATCH) // s + 1) if tile else max(rows, cols)
+    if (
+        not int8_available()
+        or stride % s
+        or rows > per
+        or cols > per
+        or cropping_pays(fcn, s, PATCH, h, w, stride)
+    ):
+        return window_probabilities(model, image, stride, tile=tile)
+    try:
+        session, _ = int8_session(model, stride // s, threads)
+    except ValueError:  # not a plain chain: float32
+        return window_probabilities(model, image, stride, tile=tile)
+    # window_probabilities' one-tile geometry: grid padded to a multiple of 4 windows
+    tr, tc = -(-rows // 4) * 4, -(-cols // 4) * 4
+    in_h, in_w = s * (tr - 1) + PATCH, s * (tc - 1) + PATCH
+    buf = np.zeros((1, 3, in_h, in_w), np.float32)
+    piece = image[:in_h, :in_w]
+    buf[0, :, : piece.shape[0], : piece.shape[1]] = piece.transpose(2, 0, 1)
+    out = session.run(None, {"image": buf})[0][0].transpose(1, 2, 0)
+    k = stride // s
+    probs = blur_probability(out)[: -(-rows // k), : -(-cols // k)]
+    return np.ascontiguousarray(probs, dtype=np.float32)
+
+
+def int8_prepare(model: keras.Model, stride: int = DEFAULT_STRIDE, threads: int = 0) -> None:
+    """Quantise ``model`` now into the session :func:`int8_window_probabilities` runs at
+    ``stride`` (cached), so that later calls, e.g. from several threads, find it ready."""
+    _, s, _ = fully_convolutional(model)
+    if int8_available() and stride % s == 0:
+        try:
+            int8_session(model, stride // s, threads)
+        except ValueError:
+            pass
