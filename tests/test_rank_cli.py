@@ -173,6 +173,7 @@ def test_cull_move_is_crash_safe_and_undo_finishes_a_half_move(tmp_path):
         (["--workers", "0"], "--workers"),
         (["--net-threads", "0"], "--net-threads"),
         (["--undo", "j.jsonl"], "takes no folders"),
+        (["--precision", "int8", "--model", "analysis"], "binary models only"),
     ],
 )
 def test_bad_options_are_one_line(shoot, tmp_path, capsys, extra, needle):
