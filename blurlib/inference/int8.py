@@ -5,20 +5,26 @@ A binary model's cached fully-convolutional network
 (:func:`blurlib.inference.windows.fully_convolutional`: a plain chain of valid convolutions
 with ReLU, 2×2 max pools and a softmax head) is written as an ONNX graph (:func:`onnx_chain`,
 channels first), its convolutions quantised statically — weights to int8 per output channel,
-activations to uint8 with ranges measured once (:data:`CALIBRATION`: the ten bundled photos at
-640 px, deterministic) — and run by ONNX Runtime, whose 8-bit kernels use the CPU's integer
-dot products (AVX-512 VNNI, AVX-VNNI, AVX2). The last convolution and the softmax stay in
-float32, so probabilities are not rounded to 1/256.
+activations to uint8 with ranges measured once (the 99.99th percentile of each activation over
+the centre crops of :data:`CALIBRATION` px of the ten bundled photos, deterministic) —
+and run by ONNX Runtime, whose 8-bit kernels use the CPU's integer dot products (AVX-512 VNNI,
+AVX-VNNI, AVX2). The first convolution (three input channels: little arithmetic, and the one
+that loses most in 8 bits), the last one and the softmax stay in float32, so probabilities are
+not rounded to 1/256. (Against min–max ranges with the first convolution quantised, this
+halves the error: on ``chelsea`` at 1280 px the mean difference from float32 0.020 → 0.008,
+windows across 0.5 2.9 → 1.4 %, at the same speed.)
 
 Same geometry as :func:`blurlib.inference.bf16.bf16_window_probabilities` (one tile, the grid
 padded to a multiple of 4 windows, the head strided by ``stride // native`` so only the
 windows used are computed); only the arithmetic differs. Each head stride is quantised on its
 own (the head's activation range is measured on the windows it computes), so stride 8's
 windows are stride 4's every other one within ~0.03, not exactly. 8-bit activations move window
-probabilities more than bfloat16 does: on the bundled photos at 1280 px a mean ~0.01 and
-~1 % of windows change side of 0.5, a photo's blurred share by ≤ 0.02 (``tests/test_int8.py``
-pins these bounds). On an AMD EPYC with AVX-512 VNNI and BF16 (no AMX) the network runs ~1.4×
-faster than the bfloat16 twin and ~2.9× faster than float32 (``benchmarks/bench_rank.py``).
+probabilities more than bfloat16 does: on the bundled photos at 1280 px by 0.003–0.009 on
+average (bfloat16 0.001–0.003), 0.2–1.4 % of windows change side of 0.5 (bfloat16 0.05–0.6 %),
+a photo's blurred share by ≤ 0.003 (``tests/test_int8.py`` pins looser bounds). Quantising
+takes a few seconds, once per process and head stride. On an AMD EPYC with AVX-512 VNNI and
+BF16 (no AMX) the network runs ~1.4× faster than the bfloat16 twin and ~2.9× faster than
+float32 (``benchmarks/bench_rank.py --breakdown``).
 
 Where it does not apply — onnxruntime not installed (:func:`int8_available`), a network that
 is not such a chain, a stride that is no multiple of the native stride, a photo larger than one
@@ -52,7 +58,8 @@ from blurlib.inference.windows import (
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
-CALIBRATION = 640  # the bundled photos' longer side for the activation ranges (px)
+CALIBRATION = 300  # side of the bundled photos' centre crops that set the activation ranges (px)
+PERCENTILE = 99.99  # of each activation's magnitudes over the crops: its quantisation range
 _SESSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
@@ -153,19 +160,22 @@ def onnx_chain(fcn: Any, head_stride: int = 1) -> Any:
 
 
 def _calibration_images() -> list[np.ndarray]:
-    """The bundled photos shrunk to :data:`CALIBRATION` px, float32 ``(1, 3, H, W)``."""
-    from blurlib.data.photos import shrink_to
+    """The centre crop of :data:`CALIBRATION` px of each bundled photo, float32
+    ``(1, 3, C, C)`` (one shape: the percentile calibration stacks them)."""
     from blurlib.data.samples import sample_images
 
-    return [
-        np.ascontiguousarray(shrink_to(img, CALIBRATION).transpose(2, 0, 1)[None], np.float32)
-        for _, img in sample_images()
-    ]
+    c, out = CALIBRATION, []
+    for _, img in sample_images():
+        y, x = (img.shape[0] - c) // 2, (img.shape[1] - c) // 2
+        crop = img[y : y + c, x : x + c].transpose(2, 0, 1)[None]
+        out.append(np.ascontiguousarray(crop, np.float32))
+    return out
 
 
 def quantise(chain: Any) -> bytes:
     """Return the serialised int8 model of the float32 ONNX graph ``chain`` (module
-    docstring: static quantisation, the last convolution and the softmax kept in float32)."""
+    docstring: static quantisation, the first and last convolutions and the softmax kept in
+    float32)."""
     from onnxruntime.quantization import CalibrationDataReader
 
     images = _calibration_images()
@@ -178,7 +188,7 @@ def quantise(chain: Any) -> bytes:
             return next(self.items, None)
 
     convs = [n.name for n in chain.graph.node if n.op_type == "Conv"]
-    keep = [convs[-1]] + [n.name for n in chain.graph.node if n.op_type == "Softmax"]
+    keep = [convs[0], convs[-1]] + [n.name for n in chain.graph.node if n.op_type == "Softmax"]
     advice = _NoPreprocessAdvice()
     logging.getLogger().addFilter(advice)
     try:
@@ -190,7 +200,12 @@ def quantise(chain: Any) -> bytes:
 def _quantise_files(chain: Any, reader: Any, keep: list[str]) -> bytes:
     """:func:`quantize_static` between two files of a temporary folder; the int8 bytes."""
     import onnx
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
 
     with tempfile.TemporaryDirectory(prefix="blurlib-int8-") as tmp:
         src, dst = os.path.join(tmp, "float32.onnx"), os.path.join(tmp, "int8.onnx")
@@ -204,6 +219,8 @@ def _quantise_files(chain: Any, reader: Any, keep: list[str]) -> bytes:
             weight_type=QuantType.QInt8,
             per_channel=True,
             nodes_to_exclude=keep,
+            calibrate_method=CalibrationMethod.Percentile,
+            extra_options={"CalibPercentile": PERCENTILE},
         )
         with open(dst, "rb") as f:
             return f.read()
