@@ -18,8 +18,10 @@ shipped default model (or ``--model PATH``, a candidate, for every path), in one
   patches (and the naive loop's work for the network), with rank's pipeline;
 * **rank float32** — the same with ``precision="float32"`` (predict's arithmetic), on
   ``--n-predict`` of the photos;
-* **rank int8** — the same with ``precision="int8"`` (8-bit integers through ONNX Runtime,
-  :mod:`blurlib.inference.int8`), on every photo, when onnxruntime is installed;
+* **rank, the other fast arithmetic** — the same with ``precision="bfloat16"`` where
+  ``"auto"`` chose 8-bit integers (:func:`blurlib.inference.rank.arithmetic`), or
+  ``precision="int8"`` (ONNX Runtime, :mod:`blurlib.inference.int8`) where it chose bfloat16,
+  on every photo;
 * **predict loop** — for each photo: full decode, shrink, ``analyse`` at rank's stride
   (``predict --stride 8``): the same numbers as rank, one photo after another (on
   ``--n-predict`` of the photos: it is slow).
@@ -168,10 +170,12 @@ def breakdown(model, paths: list[Path], max_side: int) -> None:
     )
     c_int8 = float("nan")
     if int8_available():
-        int8_window_probabilities(model, preps[0].image, RANK_STRIDE, tile=tile)  # quantise
+        # one thread, as rank runs it beside a second photo (ONNX Runtime's pool would spin)
+        int8_window_probabilities(model, preps[0].image, RANK_STRIDE, tile=tile, threads=1)
         _, c_int8, _ = clock(
             lambda: [
-                int8_window_probabilities(model, q.image, RANK_STRIDE, tile=tile) for q in preps
+                int8_window_probabilities(model, q.image, RANK_STRIDE, tile=tile, threads=1)
+                for q in preps
             ]
         )
     w_naive, c_naive, _ = clock(lambda: naive(model, paths, max_side))
@@ -275,14 +279,16 @@ def main(argv: list[str] | None = None) -> int:
         ranked(warm, "warm32", precision="float32")
         ranked(warm, "warm30", stride=30)
         from blurlib.inference.int8 import int8_available
+        from blurlib.inference.rank import arithmetic
 
-        int8 = int8_available()
-        if int8:
-            ranked(warm, "warm8", precision="int8")
+        how = arithmetic("auto")  # and the other fast arithmetic, for comparison
+        other = "bfloat16" if how == "int8" else ("int8" if int8_available() else "")
+        if other:
+            ranked(warm, "warm_other", precision=other)
         if args.breakdown:
             breakdown(model, paths[: max(4, args.n_predict)], args.max_side)
         # interleaved in chunks, so that other processes' load hits every path alike
-        t_naive = t_rank = t_rank1 = t_grid = t_r32 = t_pred = t_int8 = 0.0
+        t_naive = t_rank = t_rank1 = t_grid = t_r32 = t_pred = t_other = 0.0
         some: list[Path] = []
         step = max(1, args.chunk)
         for start in range(0, args.n, step):
@@ -291,8 +297,8 @@ def main(argv: list[str] | None = None) -> int:
             t_rank += ranked(chunk, "previews")
             t_rank1 += ranked(chunk, "previews1", net_threads=1)
             t_grid += ranked(chunk, "grid", stride=30)
-            if int8:
-                t_int8 += ranked(chunk, "int8", precision="int8")
+            if other:
+                t_other += ranked(chunk, "other", precision=other)
             if len(some) < args.n_predict:  # the slow paths: the first photo of each chunk
                 few = chunk[:1]
                 some += few
@@ -307,15 +313,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"cores: {os.cpu_count()}, load average before {load0[0]:.2f}, after {load1[0]:.2f}")
     print(f"{'path':<44}{'photos/s':>10}")
     print(f"{'naive: full decode, shrink, patch grid':<44}{r_naive:>10.2f}")
-    bf = "bfloat16" if bf16_native() else "float32: no native bfloat16"
+    bf = how + ("" if bf16_native() else "; no native bfloat16")
     print(f"{'rank: draft decode ‖ stride-8 windows':<44}{r_rank:>10.2f}  ({bf}; --net-threads "
           f"{args.net_threads})")  # fmt: skip
     one = "rank, one photo at a time in the network"
     print(f"{one:<44}{r_rank1:>10.2f}  ({bf}; --net-threads 1)")
     print(f"{'rank --stride 30: the 30-px patch grid':<44}{r_grid:>10.2f}  ({bf})")
     print(f"{'rank --precision float32':<44}{r_r32:>10.2f}  ({len(some)} photos)")
-    r_int8 = args.n / t_int8 if int8 else float("nan")
-    print(f"{'rank --precision int8':<44}{r_int8:>10.2f}" + ("" if int8 else "  (no onnxruntime)"))
+    r_other = args.n / t_other if other else float("nan")
+    print(
+        f"{'rank --precision ' + (other or 'int8'):<44}{r_other:>10.2f}"
+        + ("" if other else "  (no onnxruntime)")
+    )
     print(
         f"{'predict loop: full decode, stride-8 windows':<44}{r_pred:>10.2f}  ({len(some)} photos)"
     )
@@ -323,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"rank / rank one photo at a time: {r_rank / r_rank1:.2f}×   (that one / naive: "
           f"{r_rank1 / r_naive:.2f}×)")  # fmt: skip
     print(f"rank --stride 30 / naive (the same patches): {r_grid / r_naive:.2f}×")
-    print(f"rank int8 / naive: {r_int8 / r_naive:.2f}×   rank int8 / rank: {r_int8 / r_rank:.2f}×")
+    print(f"rank {other} / naive: {r_other / r_naive:.2f}×   rank / it: {r_rank / r_other:.2f}×")
     print(f"rank float32 / naive: {r_r32 / r_naive:.2f}×   / predict loop: {r_r32 / r_pred:.2f}×")
     return 0
 

@@ -75,7 +75,9 @@ def test_not_a_chain_is_refused():
 def test_int8_windows_match_float32(model, camera):
     """The same grid as float32; probabilities within 0.25, mean difference ≤ 0.03, ≤ 3 % of
     windows on the other side of 0.5; strides that are no multiple of the native one, sparse
-    grids and tiled photos are float32's exactly; stride 8 = stride 4's [::2, ::2]."""
+    grids and tiled photos are the bfloat16 path's exactly (float32 without native bfloat16);
+    stride 8 ≈ stride 4's [::2, ::2] (each head stride is calibrated on its own windows)."""
+    from blurlib.inference.bf16 import bf16_window_probabilities
     from blurlib.inference.windows import window_probabilities
 
     for stride in (4, 8, 6, 30):
@@ -83,7 +85,7 @@ def test_int8_windows_match_float32(model, camera):
         b = q8.int8_window_probabilities(model, camera, stride, tile=700)
         assert a.shape == b.shape and b.dtype == np.float32
         if stride in (6, 30):
-            assert np.array_equal(a, b)
+            assert np.array_equal(b, bf16_window_probabilities(model, camera, stride, tile=700))
         else:
             d = np.abs(a - b)
             assert d.max() < 0.25 and d.mean() < 0.03
@@ -91,7 +93,7 @@ def test_int8_windows_match_float32(model, camera):
     four, eight = (q8.int8_window_probabilities(model, camera, s, tile=700) for s in (4, 8))
     assert np.abs(eight - four[::2, ::2]).max() < 0.05
     tiled = q8.int8_window_probabilities(model, camera, 4, tile=200)
-    assert np.array_equal(tiled, window_probabilities(model, camera, 4, tile=200))
+    assert np.array_equal(tiled, bf16_window_probabilities(model, camera, 4, tile=200))
 
 
 @pytest.mark.slow
@@ -133,3 +135,30 @@ def test_rank_int8_refusals(tmp_path, model, monkeypatch):
 
     with pytest.raises(BlurlibError, match="binary models only"):
         rank_photos([tmp_path / "none.png"], load_model("analysis"), precision="int8")
+
+
+@pytest.mark.parametrize(
+    ("flags", "native", "onnx", "want"),
+    [
+        ({"amx_bf16", "avx512_bf16"}, True, True, "bfloat16"),  # a Xeon with AMX
+        ({"avx512_bf16"}, True, True, "int8"),  # an EPYC with AVX-512 BF16
+        ({"avx512_bf16"}, True, False, "bfloat16"),  # ... without ONNX Runtime
+        ({"avx2"}, False, True, "int8"),  # a laptop
+        ({"avx2"}, False, False, "float32"),
+    ],
+)
+def test_auto_arithmetic(monkeypatch, flags, native, onnx, want):
+    """rank's precision "auto": bfloat16 with AMX, else int8 with ONNX Runtime, else bfloat16
+    where native, else float32; a blur-kind model float32; explicit choices kept."""
+    import blurlib.inference.bf16 as b16
+    import blurlib.runtime as rt
+    from blurlib.inference.rank import arithmetic
+
+    monkeypatch.setattr(rt, "cpu_flags", lambda: frozenset(flags))
+    monkeypatch.setattr(b16, "bf16_native", lambda: native)
+    monkeypatch.setattr(q8, "int8_available", lambda: onnx)
+    assert arithmetic("auto") == want
+    assert arithmetic("auto", kinds=True) == arithmetic("float32") == "float32"
+    assert arithmetic("bfloat16") == ("bfloat16" if native else "float32")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        arithmetic("fp8")

@@ -86,10 +86,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--precision",
         choices=PRECISIONS,
         default="auto",
-        help="auto: compute in bfloat16 where the CPU does so natively (AMX / AVX-512 BF16; "
-        "shares move by ~0.001, 4-7x faster); float32: predict's arithmetic; int8: 8-bit "
-        "integers through ONNX Runtime (binary models; shares move by <= 0.02, ~1.4x faster "
-        "than bfloat16 on an AMD EPYC without AMX) (default auto)",
+        help="auto: bfloat16 on CPUs with Intel AMX, else 8-bit integers through ONNX "
+        "Runtime (installed by requirements.txt), else bfloat16 where native, else float32; "
+        "shares move by <= 0.003 from float32's; float32: predict's arithmetic; bfloat16, "
+        "int8: that arithmetic (int8: binary models only) (default auto)",
     )
     p.add_argument("--workers", type=int, default=2, help="decoding threads (default 2)")
     p.add_argument(

@@ -23,13 +23,15 @@ probabilities more than bfloat16 does: on the bundled photos at 1280 px by 0.003
 average (bfloat16 0.001–0.003), 0.2–1.4 % of windows change side of 0.5 (bfloat16 0.05–0.6 %),
 a photo's blurred share by ≤ 0.003 (``tests/test_int8.py`` pins looser bounds). Quantising
 takes a few seconds, once per process and head stride. On an AMD EPYC with AVX-512 VNNI and
-BF16 (no AMX) the network runs ~1.4× faster than the bfloat16 twin and ~2.9× faster than
-float32 (``benchmarks/bench_rank.py --breakdown``).
+BF16 (no AMX), quiet, 2 cores: 0.29 CPU-s per 1280×960 photo at stride 8 against the bfloat16
+twin's 0.42 (1.4×), and ``rank`` 5.2 photos/s against 4.0 in bfloat16
+(``python benchmarks/bench_rank.py --n 30 --n-predict 4 --breakdown``).
 
 Where it does not apply — onnxruntime not installed (:func:`int8_available`), a network that
 is not such a chain, a stride that is no multiple of the native stride, a photo larger than one
-tile, sparse windows (the 30-px grid) — it returns
-:func:`blurlib.inference.windows.window_probabilities` (float32).
+tile, sparse windows (the 30-px grid, cropped window by window) — it returns
+:func:`blurlib.inference.bf16.bf16_window_probabilities` (bfloat16 where the CPU computes it
+natively, else float32).
 """
 
 from __future__ import annotations
@@ -52,7 +54,6 @@ from blurlib.inference.windows import (
     cropping_pays,
     fully_convolutional,
     window_grid_shape,
-    window_probabilities,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -258,7 +259,9 @@ def int8_window_probabilities(
 ) -> np.ndarray:
     """Return ``(rows, cols)`` float32 P(blurred) of the windows at ``stride``, as
     :func:`blurlib.inference.windows.window_probabilities`, computed in 8-bit integers where
-    that applies (see the module docstring), else in float32."""
+    that applies (see the module docstring), else by
+    :func:`blurlib.inference.bf16.bf16_window_probabilities`."""
+    from blurlib.inference.bf16 import bf16_window_probabilities
     from blurlib.nets.builders import blur_probability
 
     fcn, s, _ = fully_convolutional(model)
@@ -273,11 +276,11 @@ def int8_window_probabilities(
         or cols > per
         or cropping_pays(fcn, s, PATCH, h, w, stride)
     ):
-        return window_probabilities(model, image, stride, tile=tile)
+        return bf16_window_probabilities(model, image, stride, tile=tile)
     try:
         session, _ = int8_session(model, stride // s, threads)
-    except ValueError:  # not a plain chain: float32
-        return window_probabilities(model, image, stride, tile=tile)
+    except ValueError:  # not a plain chain
+        return bf16_window_probabilities(model, image, stride, tile=tile)
     # window_probabilities' one-tile geometry: grid padded to a multiple of 4 windows
     tr, tc = -(-rows // 4) * 4, -(-cols // 4) * 4
     in_h, in_w = s * (tr - 1) + PATCH, s * (tc - 1) + PATCH

@@ -29,11 +29,15 @@ with rank's evidence rule); a binary model leaves those fields NaN.
 Speed: decoding (plus the evidence mask, the hash and the thumbnail) runs on a thread pool
 ``workers`` photos ahead of the network, which runs each photo's windows as one batch (one
 fully-convolutional tile per photo), ``net_threads`` photos at a time (one photo's pass
-leaves a core idle part of the time); with ``precision="auto"`` (the default) a CPU with
-native bfloat16 (Intel AMX / AVX-512 BF16) computes the windows in bfloat16
-(:mod:`blurlib.inference.bf16`: 4–7× faster on a Xeon with AMX, ~2.3× on an AMD EPYC
-without; a photo's share moves by ~0.001, and ``tests/test_rank.py``'s 0.03 covers it with
-the decoding), ``"float32"`` keeps predict's arithmetic. ``stride=30`` (``rank --stride
+leaves a core idle part of the time); with ``precision="auto"`` (the default,
+:func:`arithmetic`) a CPU with Intel AMX computes the windows in bfloat16
+(:mod:`blurlib.inference.bf16`: 4–7× faster than float32 there; a photo's share moves by
+~0.001), any other CPU in 8-bit integers through ONNX Runtime when it is installed
+(:mod:`blurlib.inference.int8`: shares move by ≤ 0.003 on the bundled photos; on an AMD EPYC
+with AVX-512 BF16 rank runs 1.3× faster than in bfloat16), else in bfloat16 where native,
+else in float32; ``tests/test_rank.py``'s 0.03 covers each with the decoding.
+``"float32"``, ``"bfloat16"`` and ``"int8"`` ask for one arithmetic; ``"float32"`` keeps
+predict's. ``stride=30`` (``rank --stride
 30``) classifies the non-overlapping 30-px patch grid instead, cropped window by window
 (:func:`blurlib.inference.windows.cropping_pays`): 1/14 of stride 8's windows (1/54 of
 stride 4's) and about 2/3 of the network's CPU time of stride 4 at 1280 px, coarser shares
@@ -76,8 +80,8 @@ DEFAULT_MAX_SIDE = 1280  # predict's --max-side default
 DEFAULT_THRESHOLD = 0.5  # blurred_share from which a photo's verdict is "blurred"
 RANK_STRIDE = 2 * DEFAULT_STRIDE  # windows every 8 px: predict --stride 8 (see the docstring)
 VERDICTS = ("blurred", "sharp", "no evidence", "unreadable")
-# auto: bfloat16 where the CPU computes it natively; int8: 8-bit integers through ONNX Runtime
-PRECISIONS = ("auto", "float32", "int8")
+# auto: see arithmetic(); bfloat16 where native; int8: 8-bit integers through ONNX Runtime
+PRECISIONS = ("auto", "float32", "bfloat16", "int8")
 
 
 @dataclass
@@ -196,31 +200,19 @@ def rank_photos(
         raise ValueError(f"stride must be a positive integer, got {stride}")
     if net_threads < 1:
         raise ValueError(f"net_threads must be a positive integer, got {net_threads}")
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     from blurlib.data.photos import warn_skip
-    from blurlib.inference.bf16 import bf16_native, bf16_prepare, bf16_window_probabilities
+    from blurlib.inference.bf16 import bf16_prepare, bf16_window_probabilities
 
     tell = on_error or warn_skip
     items = [os.fspath(p) for p in paths]
     kinds = has_kinds(model)
-    fast = precision == "auto" and bf16_native() and not kinds
-    int8 = precision == "int8"
-    if int8 and kinds:
-        raise BlurlibError(
-            "precision int8 runs binary models only; a blur-kind model ranks in float32 "
-            "(use --precision auto)"
-        )
+    how = arithmetic(precision, kinds)
+    fast, int8 = how == "bfloat16", how == "int8"
     windows = bf16_window_probabilities if fast else window_probabilities
     settings = f"max_side={max_side or 0};stride={stride};evidence={evidence:g};bf16={fast:d}"
     if int8:
-        from blurlib.inference.int8 import int8_available, int8_prepare, int8_window_probabilities
+        from blurlib.inference.int8 import int8_prepare, int8_window_probabilities
 
-        if not int8_available():
-            raise BlurlibError(
-                "precision int8 needs ONNX Runtime: python -m pip install onnxruntime onnx "
-                "(or use --precision auto)"
-            )
         threads = 1 if net_threads > 1 else 0  # photos run side by side, one core each
 
         def windows(model: Any, image: Any, stride: int, tile: int | None) -> Any:
@@ -317,6 +309,42 @@ def rank_photos(
             prune_previews(previews, used)
     done = [r for r in records if r is not None]
     return finish(done, threshold, bursts=bursts, gap=gap, hash_distance=hash_distance)
+
+
+def arithmetic(precision: str, kinds: bool = False) -> str:
+    """What rank computes a binary model's windows in — ``"float32"``, ``"bfloat16"`` or
+    ``"int8"`` — for ``precision`` (one of :data:`PRECISIONS`). ``"auto"``: bfloat16 on CPUs
+    with Intel AMX (4–7× float32 there), else 8-bit integers where ONNX Runtime is installed
+    (:mod:`blurlib.inference.int8`: 1.3× the bfloat16 rank on an AMD EPYC with AVX-512 BF16),
+    else bfloat16 where native, else float32. A blur-kind model (``kinds``) ranks in float32;
+    asking it for int8, or int8 without ONNX Runtime, is a :class:`BlurlibError`."""
+    from blurlib.inference.bf16 import bf16_native
+    from blurlib.inference.int8 import int8_available
+    from blurlib.runtime import cpu_flags
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "int8":
+        if kinds:
+            raise BlurlibError(
+                "precision int8 runs binary models only; a blur-kind model ranks in float32 "
+                "(use --precision auto)"
+            )
+        if not int8_available():
+            raise BlurlibError(
+                "precision int8 needs ONNX Runtime: python -m pip install onnxruntime onnx "
+                "(or use --precision auto)"
+            )
+        return "int8"
+    if kinds or precision == "float32":
+        return "float32"
+    if precision == "bfloat16":
+        return "bfloat16" if bf16_native() else "float32"
+    if bf16_native() and "amx_bf16" in cpu_flags():
+        return "bfloat16"
+    if int8_available():
+        return "int8"
+    return "bfloat16" if bf16_native() else "float32"
 
 
 def has_kinds(model: keras.Model) -> bool:
