@@ -40,6 +40,7 @@ from blurlib.inference.windows import (
     classify_crops,
     cropping_pays,
     fully_convolutional,
+    one_tile_input,
     window_grid_shape,
     window_probabilities,
 )
@@ -117,16 +118,10 @@ def bf16_window_probabilities(
     h, w = image.shape[:2]
     if cropping_pays(twin, s, PATCH, h, w, stride):  # sparse windows, e.g. the 30-px grid
         return classify_crops(twin, image, stride, PATCH)
-    rows, cols = window_grid_shape(h, w, s, PATCH)
-    per = max(1, (tile - PATCH) // s + 1) if tile else max(rows, cols)
-    if stride % s or rows > per or cols > per:
+    buf = one_tile_input(image, s, tile) if stride % s == 0 else None
+    if buf is None:
         return window_probabilities(model, image, stride, tile=tile)
-    # window_probabilities' one-tile geometry: grid padded to a multiple of 4 windows
-    tr, tc = -(-rows // 4) * 4, -(-cols // 4) * 4
-    in_h, in_w = s * (tr - 1) + PATCH, s * (tc - 1) + PATCH
-    buf = np.zeros((1, in_h, in_w, 3), np.float32)
-    piece = image[:in_h, :in_w]
-    buf[0, : piece.shape[0], : piece.shape[1]] = piece
+    rows, cols = window_grid_shape(h, w, s, PATCH)
     k = stride // s
     strided = bf16_twin(model, k)[0] if k > 1 else None
     if strided is not None:  # only every k-th window computed: the same windows as [::k, ::k]

@@ -53,6 +53,7 @@ from blurlib.inference.windows import (
     as_image,
     cropping_pays,
     fully_convolutional,
+    one_tile_input,
     window_grid_shape,
 )
 
@@ -267,27 +268,17 @@ def int8_window_probabilities(
     fcn, s, _ = fully_convolutional(model)
     image = as_image(image, PATCH)
     h, w = image.shape[:2]
-    rows, cols = window_grid_shape(h, w, s, PATCH)
-    per = max(1, (tile - PATCH) // s + 1) if tile else max(rows, cols)
-    if (
-        not int8_available()
-        or stride % s
-        or rows > per
-        or cols > per
-        or cropping_pays(fcn, s, PATCH, h, w, stride)
-    ):
+    sparse = cropping_pays(fcn, s, PATCH, h, w, stride)
+    buf = None if sparse or stride % s else one_tile_input(image, s, tile)
+    if buf is None or not int8_available():
         return bf16_window_probabilities(model, image, stride, tile=tile)
     try:
         session, _ = int8_session(model, stride // s, threads)
     except ValueError:  # not a plain chain
         return bf16_window_probabilities(model, image, stride, tile=tile)
-    # window_probabilities' one-tile geometry: grid padded to a multiple of 4 windows
-    tr, tc = -(-rows // 4) * 4, -(-cols // 4) * 4
-    in_h, in_w = s * (tr - 1) + PATCH, s * (tc - 1) + PATCH
-    buf = np.zeros((1, 3, in_h, in_w), np.float32)
-    piece = image[:in_h, :in_w]
-    buf[0, :, : piece.shape[0], : piece.shape[1]] = piece.transpose(2, 0, 1)
-    out = session.run(None, {"image": buf})[0][0].transpose(1, 2, 0)
+    chw = np.ascontiguousarray(buf.transpose(0, 3, 1, 2))
+    out = session.run(None, {"image": chw})[0][0].transpose(1, 2, 0)
+    rows, cols = window_grid_shape(h, w, s, PATCH)
     k = stride // s
     probs = blur_probability(out)[: -(-rows // k), : -(-cols // k)]
     return np.ascontiguousarray(probs, dtype=np.float32)

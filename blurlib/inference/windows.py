@@ -434,6 +434,25 @@ def window_probabilities(
     return dense if k == 1 else np.ascontiguousarray(dense[::k, ::k])
 
 
+def one_tile_input(
+    image: np.ndarray, s: int, tile: int | None, patch: int = PATCH
+) -> np.ndarray | None:
+    """Return the one input :func:`window_probabilities` gives a photo that fits in one
+    ``tile``: ``(1, H, W, 3)`` float32, the photo at the top left, its window grid at the
+    native stride ``s`` padded to a multiple of 4 windows with zeros; None when the photo
+    takes more than one tile. Twins of the network in other arithmetic (bfloat16, int8) run
+    this one pass, so their windows are float32's windows."""
+    rows, cols = window_grid_shape(image.shape[0], image.shape[1], s, patch)
+    per = max(1, (tile - patch) // s + 1) if tile else max(rows, cols)
+    if rows > per or cols > per:
+        return None
+    in_h, in_w = s * (_bucket(rows) - 1) + patch, s * (_bucket(cols) - 1) + patch
+    buf = np.zeros((1, in_h, in_w, 3), np.float32)
+    piece = image[:in_h, :in_w]
+    buf[0, : piece.shape[0], : piece.shape[1]] = piece
+    return buf
+
+
 def native_windows(fcn: Any, image: np.ndarray, s: int, tile: int | None) -> np.ndarray:
     """Return ``(rows, cols, C)`` float32: the dense network ``fcn``'s outputs for the windows
     at its native stride ``s`` (top-left corners on the s grid), tile by tile (tiles overlap by
