@@ -87,9 +87,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         choices=PRECISIONS,
         default="auto",
         help="auto: bfloat16 on CPUs with Intel AMX, else 8-bit integers through ONNX "
-        "Runtime (installed by requirements.txt), else bfloat16 where native, else float32; "
-        "shares move by <= 0.003 from float32's; float32: predict's arithmetic; bfloat16, "
-        "int8: that arithmetic (int8: binary models only) (default auto)",
+        "Runtime on CPUs with VNNI (requirements.txt, or pip install blurlib[int8]), else "
+        "bfloat16 where native, else float32; shares move by <= 0.003 from float32's; "
+        "float32: predict's arithmetic; bfloat16 (float32 where not native), int8 (binary "
+        "models only): that arithmetic (default auto)",
     )
     p.add_argument("--workers", type=int, default=2, help="decoding threads (default 2)")
     p.add_argument(

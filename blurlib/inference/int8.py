@@ -18,7 +18,7 @@ Same geometry as :func:`blurlib.inference.bf16.bf16_window_probabilities` (one t
 padded to a multiple of 4 windows, the head strided by ``stride // native`` so only the
 windows used are computed); only the arithmetic differs. Each head stride is quantised on its
 own (the head's activation range is measured on the windows it computes), so stride 8's
-windows are stride 4's every other one within ~0.03, not exactly. 8-bit activations move window
+windows are stride 4's every other one within ~0.05, not exactly. 8-bit activations move window
 probabilities more than bfloat16 does: on the bundled photos at 1280 px by 0.003–0.009 on
 average (bfloat16 0.001–0.003), 0.2–1.4 % of windows change side of 0.5 (bfloat16 0.05–0.6 %),
 a photo's blurred share by ≤ 0.003 (``tests/test_int8.py`` pins looser bounds). Quantising
@@ -36,10 +36,13 @@ natively, else float32).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
 import tempfile
 import threading
+import warnings
 import weakref
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -88,25 +91,32 @@ def int8_available() -> bool:
 def onnx_chain(fcn: Any, head_stride: int = 1) -> Any:
     """Return an ``onnx.ModelProto`` computing ``fcn`` (a plain chain of Conv2D with ReLU or
     softmax activations and 2×2 MaxPooling2D) on ``(1, 3, H, W)`` float32, channels first,
-    output ``(1, C, rows, cols)``; ``head_stride`` k > 1 strides the last convolution with a
-    kernel larger than 1×1 (the full-extent head) by k. ValueError for any other layer."""
+    output ``(1, C, rows, cols)``; ``head_stride`` k > 1 writes
+    :func:`blurlib.nets.fully_conv.strided_head` ``(fcn, k)`` instead (every k-th window of
+    each row and column, exactly). ValueError for any other layer, or a head that cannot be
+    strided."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
+    from blurlib.nets.fully_conv import strided_head
+
+    if head_stride > 1:
+        strided = strided_head(fcn, head_stride)
+        if strided is None:
+            raise ValueError(f"the network's head cannot be strided by {head_stride}")
+        fcn = strided
     nodes: list[Any] = []
     weights: list[Any] = []
-    convs = [layer for layer in fcn.layers if type(layer).__name__ == "Conv2D"]
-    head = max((c for c in convs if c.kernel_size != (1, 1)), key=convs.index, default=None)
     x = "image"
     for n, layer in enumerate(fcn.layers):
         kind, cfg = type(layer).__name__, layer.get_config()
         if kind == "InputLayer":
             continue
         if kind == "Conv2D":
-            if tuple(cfg["strides"]) != (1, 1) or cfg["padding"] != "valid":
-                raise ValueError(f"layer {layer.name}: only valid, unstrided convolutions")
+            if cfg["padding"] != "valid" or tuple(cfg["dilation_rate"]) != (1, 1):
+                raise ValueError(f"layer {layer.name}: only valid, undilated convolutions")
             kernel, bias = layer.get_weights()
-            k = head_stride if layer is head else 1
+            k = tuple(cfg["strides"])
             weights += [
                 numpy_helper.from_array(
                     np.ascontiguousarray(kernel.transpose(3, 2, 0, 1), np.float32), f"w{n}"
@@ -119,7 +129,7 @@ def onnx_chain(fcn: Any, head_stride: int = 1) -> Any:
                     [x, f"w{n}", f"b{n}"],
                     [f"conv{n}"],
                     kernel_shape=list(kernel.shape[:2]),
-                    strides=[k, k],
+                    strides=list(k),
                     name=f"conv{n}",
                 )
             )
@@ -191,12 +201,21 @@ def quantise(chain: Any) -> bytes:
 
     convs = [n.name for n in chain.graph.node if n.op_type == "Conv"]
     keep = [convs[0], convs[-1]] + [n.name for n in chain.graph.node if n.op_type == "Softmax"]
-    advice = _NoPreprocessAdvice()
-    logging.getLogger().addFilter(advice)
+    # ONNX Runtime's quantiser prints its calibration steps and logs advice through the root
+    # logger, which would also configure logging (basicConfig) for the whole program: its
+    # prints go nowhere, its advice is dropped, and a null handler keeps logging unconfigured
+    root, advice, quiet = logging.getLogger(), _NoPreprocessAdvice(), logging.NullHandler()
+    root.addFilter(advice)
+    bare = not root.handlers
+    if bare:
+        root.addHandler(quiet)
     try:
-        return _quantise_files(chain, Reader(), keep)
+        with contextlib.redirect_stdout(io.StringIO()):
+            return _quantise_files(chain, Reader(), keep)
     finally:
-        logging.getLogger().removeFilter(advice)
+        root.removeFilter(advice)
+        if bare:
+            root.removeHandler(quiet)
 
 
 def _quantise_files(chain: Any, reader: Any, keep: list[str]) -> bytes:
@@ -228,26 +247,43 @@ def _quantise_files(chain: Any, reader: Any, keep: list[str]) -> bytes:
             return f.read()
 
 
-def int8_session(model: keras.Model, head_stride: int = 1, threads: int = 0) -> tuple[Any, int]:
+def int8_session(
+    model: keras.Model, head_stride: int = 1, threads: int = 0
+) -> tuple[Any | None, int]:
     """Return an ONNX Runtime session of ``model``'s int8 network (``head_stride`` as in
-    :func:`onnx_chain`; ``threads`` = its intra-op threads, 0: ONNX Runtime's choice) and
-    the native stride; quantised once per converted network and cached."""
+    :func:`onnx_chain`; ``threads`` = its intra-op threads, 0: ONNX Runtime's choice, never
+    spinning while idle) and the native stride. Quantised once per converted network and
+    head stride, and cached; None (also cached) where the network cannot be written or
+    quantised, so that callers take another path without trying again."""
     import onnxruntime as ort
 
     fcn, stride, _ = fully_convolutional(model)
     with _LOCK:  # one quantisation, even when several threads ask at once
         hit = _SESSIONS.get(model)
         if hit is None or hit[0] is not fcn:
-            hit = _SESSIONS[model] = (fcn, {})
-        nets = hit[1]
+            hit = _SESSIONS[model] = (fcn, {}, {})
+        quantised, sessions = hit[1], hit[2]
+        if head_stride not in quantised:
+            try:
+                quantised[head_stride] = quantise(onnx_chain(fcn, head_stride))
+            except Exception as exc:  # any failure (a layer, the checker, the runtime)
+                msg = f"int8 windows unavailable ({exc}); using the bfloat16/float32 path"
+                warnings.warn(msg, RuntimeWarning, stacklevel=2)
+                quantised[head_stride] = None
         key = (head_stride, threads)
-        if key not in nets:
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-            data = quantise(onnx_chain(fcn, head_stride))
-            nets[key] = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-    return nets[key], stride
+        if key not in sessions:
+            data = quantised[head_stride]
+            if data is None:
+                sessions[key] = None
+            else:
+                options = ort.SessionOptions()
+                options.intra_op_num_threads = threads
+                options.inter_op_num_threads = 1
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+                sessions[key] = ort.InferenceSession(
+                    data, options, providers=["CPUExecutionProvider"]
+                )
+    return sessions[key], stride
 
 
 def int8_window_probabilities(
@@ -272,9 +308,8 @@ def int8_window_probabilities(
     buf = None if sparse or stride % s else one_tile_input(image, s, tile)
     if buf is None or not int8_available():
         return bf16_window_probabilities(model, image, stride, tile=tile)
-    try:
-        session, _ = int8_session(model, stride // s, threads)
-    except ValueError:  # not a plain chain
+    session, _ = int8_session(model, stride // s, threads)
+    if session is None:  # not a chain it can write or quantise
         return bf16_window_probabilities(model, image, stride, tile=tile)
     chw = np.ascontiguousarray(buf.transpose(0, 3, 1, 2))
     out = session.run(None, {"image": chw})[0][0].transpose(1, 2, 0)
@@ -289,7 +324,12 @@ def int8_prepare(model: keras.Model, stride: int = DEFAULT_STRIDE, threads: int 
     ``stride`` (cached), so that later calls, e.g. from several threads, find it ready."""
     _, s, _ = fully_convolutional(model)
     if int8_available() and stride % s == 0:
-        try:
-            int8_session(model, stride // s, threads)
-        except ValueError:
-            pass
+        int8_session(model, stride // s, threads)
+
+
+def recipe() -> str:
+    """What the int8 windows depend on besides the model: the quantisation settings and the
+    ONNX Runtime version (part of ``rank``'s cache key, so a change re-analyses)."""
+    import onnxruntime
+
+    return f"p{PERCENTILE:g}-c{CALIBRATION}-ort{onnxruntime.__version__}"

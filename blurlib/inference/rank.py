@@ -32,7 +32,7 @@ fully-convolutional tile per photo), ``net_threads`` photos at a time (one photo
 leaves a core idle part of the time); with ``precision="auto"`` (the default,
 :func:`arithmetic`) a CPU with Intel AMX computes the windows in bfloat16
 (:mod:`blurlib.inference.bf16`: 4–7× faster than float32 there; a photo's share moves by
-~0.001), any other CPU in 8-bit integers through ONNX Runtime when it is installed
+~0.001), a CPU with VNNI in 8-bit integers through ONNX Runtime when it is installed
 (:mod:`blurlib.inference.int8`: shares move by ≤ 0.003 on the bundled photos; on an AMD EPYC
 with AVX-512 BF16 rank runs 1.3× faster than in bfloat16), else in bfloat16 where native,
 else in float32; ``tests/test_rank.py``'s 0.03 covers each with the decoding.
@@ -211,14 +211,14 @@ def rank_photos(
     windows = bf16_window_probabilities if fast else window_probabilities
     settings = f"max_side={max_side or 0};stride={stride};evidence={evidence:g};bf16={fast:d}"
     if int8:
-        from blurlib.inference.int8 import int8_prepare, int8_window_probabilities
+        from blurlib.inference.int8 import int8_prepare, int8_window_probabilities, recipe
 
         threads = 1 if net_threads > 1 else 0  # photos run side by side, one core each
 
         def windows(model: Any, image: Any, stride: int, tile: int | None) -> Any:
             return int8_window_probabilities(model, image, stride, tile=tile, threads=threads)
 
-        settings += ";int8=1"
+        settings += f";int8={recipe()}"
     digest = model_digest(model)
     cache = RankCache(cache_dir) if cache_dir is not None else None
     previews = Path(previews_dir) if previews_dir is not None else None
@@ -314,9 +314,11 @@ def rank_photos(
 def arithmetic(precision: str, kinds: bool = False) -> str:
     """What rank computes a binary model's windows in — ``"float32"``, ``"bfloat16"`` or
     ``"int8"`` — for ``precision`` (one of :data:`PRECISIONS`). ``"auto"``: bfloat16 on CPUs
-    with Intel AMX (4–7× float32 there), else 8-bit integers where ONNX Runtime is installed
-    (:mod:`blurlib.inference.int8`: 1.3× the bfloat16 rank on an AMD EPYC with AVX-512 BF16),
-    else bfloat16 where native, else float32. A blur-kind model (``kinds``) ranks in float32;
+    with Intel AMX (4–7× float32 there), else 8-bit integers on CPUs with integer dot products
+    (AVX-512 VNNI / AVX-VNNI) where ONNX Runtime is installed (:mod:`blurlib.inference.int8`:
+    1.3× the bfloat16 rank on an AMD EPYC with AVX-512 BF16; plain AVX2's 8-bit products can
+    saturate, so it is not chosen there unasked), else bfloat16 where native (``"bfloat16"``
+    too: float32 where not), else float32. A blur-kind model (``kinds``) ranks in float32;
     asking it for int8, or int8 without ONNX Runtime, is a :class:`BlurlibError`."""
     from blurlib.inference.bf16 import bf16_native
     from blurlib.inference.int8 import int8_available
@@ -340,9 +342,10 @@ def arithmetic(precision: str, kinds: bool = False) -> str:
         return "float32"
     if precision == "bfloat16":
         return "bfloat16" if bf16_native() else "float32"
-    if bf16_native() and "amx_bf16" in cpu_flags():
+    flags = cpu_flags()
+    if bf16_native() and "amx_bf16" in flags:
         return "bfloat16"
-    if int8_available():
+    if flags & {"avx512_vnni", "avx_vnni"} and int8_available():
         return "int8"
     return "bfloat16" if bf16_native() else "float32"
 
