@@ -24,8 +24,8 @@ average (bfloat16 0.001–0.003), 0.2–1.4 % of windows change side of 0.5 (bfl
 a photo's blurred share by ≤ 0.003 (``tests/test_int8.py`` pins looser bounds). Quantising
 takes a few seconds, once per process and head stride. On an AMD EPYC with AVX-512 VNNI and
 BF16 (no AMX), quiet, 2 cores: 0.29 CPU-s per 1280×960 photo at stride 8 against the bfloat16
-twin's 0.42 (1.4×), and ``rank`` 5.2 photos/s against 4.0 in bfloat16
-(``python benchmarks/bench_rank.py --n 30 --n-predict 4 --breakdown``).
+twin's 0.42–0.44 (~1.45×), and ``rank`` 5.2–5.4 photos/s against 4.0–4.2 in bfloat16 (three
+runs of ``python benchmarks/bench_rank.py --n 30 --n-predict 4 --breakdown``).
 
 Where it does not apply — onnxruntime not installed (:func:`int8_available`), a network that
 is not such a chain, a stride that is no multiple of the native stride, a photo larger than one
