@@ -263,19 +263,12 @@ def int8_session(
         if hit is None or hit[0] is not fcn:
             hit = _SESSIONS[model] = (fcn, {}, {})
         quantised, sessions = hit[1], hit[2]
-        if head_stride not in quantised:
-            try:
-                quantised[head_stride] = quantise(onnx_chain(fcn, head_stride))
-            except Exception as exc:  # any failure (a layer, the checker, the runtime)
-                msg = f"int8 windows unavailable ({exc}); using the bfloat16/float32 path"
-                warnings.warn(msg, RuntimeWarning, stacklevel=2)
-                quantised[head_stride] = None
         key = (head_stride, threads)
-        if key not in sessions:
+        try:
+            if head_stride not in quantised:
+                quantised[head_stride] = quantise(onnx_chain(fcn, head_stride))
             data = quantised[head_stride]
-            if data is None:
-                sessions[key] = None
-            else:
+            if key not in sessions and data is not None:
                 options = ort.SessionOptions()
                 options.intra_op_num_threads = threads
                 options.inter_op_num_threads = 1
@@ -283,7 +276,12 @@ def int8_session(
                 sessions[key] = ort.InferenceSession(
                     data, options, providers=["CPUExecutionProvider"]
                 )
-    return sessions[key], stride
+        except Exception as exc:  # any failure (a layer, the checker, the runtime): cached,
+            quantised.setdefault(head_stride, None)  # so that it is not tried again
+            sessions[key] = None
+            msg = f"int8 windows unavailable ({exc}); using the bfloat16/float32 path"
+            warnings.warn(msg, RuntimeWarning, stacklevel=2)
+    return sessions.get(key), stride
 
 
 def int8_window_probabilities(
