@@ -17,8 +17,9 @@ only the windows used: :func:`blurlib.inference.bf16.bf16_twin`); ``stride=4`` g
 ``max_side`` are decoded at reduced size (:func:`blurlib.data.draft.load_image_at`), which
 moved a share by at most 0.011 on the ten bundled photos upscaled to camera size
 (``tests/test_rank.py`` allows 0.03); PNG, TIFF and small JPEGs give ``predict``'s numbers
-(rank runs a photo as one tile, ``predict`` in tiles of 1024 px: window probabilities agree
-to float rounding, ≤ 1e-5).
+in float32 (rank runs a photo as one tile, ``predict`` in tiles of 1024 px: window
+probabilities agree to float rounding, ≤ 1e-5), and within ~0.003 in the faster arithmetic
+``precision="auto"`` picks (below).
 
 Blur kinds: with a model that has blur-kind heads (``load_model("analysis")``, issue 10),
 ``blurred_share`` counts the windows with P(motion) > 0.5 and the record adds the share of
