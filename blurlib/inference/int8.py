@@ -302,9 +302,9 @@ def int8_window_probabilities(
     fcn, s, _ = fully_convolutional(model)
     image = as_image(image, PATCH)
     h, w = image.shape[:2]
-    sparse = cropping_pays(fcn, s, PATCH, h, w, stride)
-    buf = None if sparse or stride % s else one_tile_input(image, s, tile)
-    if buf is None or not int8_available():
+    usable = int8_available() and not stride % s and not cropping_pays(fcn, s, PATCH, h, w, stride)
+    buf = one_tile_input(image, s, tile) if usable else None
+    if buf is None:
         return bf16_window_probabilities(model, image, stride, tile=tile)
     session, _ = int8_session(model, stride // s, threads)
     if session is None:  # not a chain it can write or quantise

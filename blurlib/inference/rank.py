@@ -55,6 +55,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -215,10 +216,7 @@ def rank_photos(
         from blurlib.inference.int8 import int8_prepare, int8_window_probabilities, recipe
 
         threads = 1 if net_threads > 1 else 0  # photos run side by side, one core each
-
-        def windows(model: Any, image: Any, stride: int, tile: int | None) -> Any:
-            return int8_window_probabilities(model, image, stride, tile=tile, threads=threads)
-
+        windows = partial(int8_window_probabilities, threads=threads)
         settings += f";int8={recipe()}"
     digest = model_digest(model)
     cache = RankCache(cache_dir) if cache_dir is not None else None

@@ -365,6 +365,11 @@ def _bucket(n: int, step: int = 4) -> int:
     return -(-n // step) * step
 
 
+def _per_tile(tile: int | None, s: int, rows: int, cols: int, patch: int = PATCH) -> int:
+    """Windows per tile side at the native stride ``s`` (``tile`` px; None: the whole grid)."""
+    return max(1, (tile - patch) // s + 1 if tile else max(rows, cols))
+
+
 def window_probabilities(
     model: keras.Model,
     image: Any,
@@ -399,7 +404,7 @@ def window_probabilities(
     # one input shape for every tile of every pass: full tiles, or (a photo that fits in one
     # tile) its own size padded to a multiple of 4 windows — few shapes for jit backends
     rows, cols = window_grid_shape(h, w, s, patch)
-    per = max(1, (tile - patch) // s + 1) if tile else max(rows, cols)
+    per = _per_tile(tile, s, rows, cols, patch)
     tr = _bucket(rows) if rows <= per else per
     tc = _bucket(cols) if cols <= per else per
     in_h, in_w = s * (tr - 1) + patch, s * (tc - 1) + patch
@@ -443,7 +448,7 @@ def one_tile_input(
     takes more than one tile. Twins of the network in other arithmetic (bfloat16, int8) run
     this one pass, so their windows are float32's windows."""
     rows, cols = window_grid_shape(image.shape[0], image.shape[1], s, patch)
-    per = max(1, (tile - patch) // s + 1) if tile else max(rows, cols)
+    per = _per_tile(tile, s, rows, cols, patch)
     if rows > per or cols > per:
         return None
     in_h, in_w = s * (_bucket(rows) - 1) + patch, s * (_bucket(cols) - 1) + patch
@@ -459,7 +464,7 @@ def native_windows(fcn: Any, image: np.ndarray, s: int, tile: int | None) -> np.
     the window minus s px and start on the s grid: each window computed once, exactly)."""
     h, w = image.shape[:2]
     rows, cols = window_grid_shape(h, w, s, PATCH)
-    per = max(1, ((tile or max(h, w)) - PATCH) // s + 1)
+    per = _per_tile(tile, s, rows, cols)
     out = None
     for r0 in range(0, rows, per):
         for c0 in range(0, cols, per):
