@@ -854,6 +854,41 @@ def test_photo_list_file_sections_names_and_errors(tmp_path):
         read_photo_list(lst)
 
 
+def test_photo_list_crop_loads_the_rectangle_and_names_it(tmp_path):
+    """``PATH crop=x0,y0,x1,y1`` (a photo whose truth holds in one region, e.g. the streaked
+    ground of a panning shot) loads exactly that rectangle, under a name that says so; the
+    same photo may be listed whole and cropped; bad crops are one clear error."""
+    from blurlib.data.photos import list_file_refs, load_photos, read_photo_list
+
+    rgb = np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "pan.png")
+    lst = tmp_path / "photos.txt"
+    lst.write_text("pan.png\npan.png  crop=10,20,50,40  # the streaked ground\n")
+    assert [p.name for p in read_photo_list(lst)] == ["pan.png", "pan.png"]
+    refs = list_file_refs(lst)
+    assert [r.name for r in refs] == ["pan", "pan@10,20,50,40"]
+    assert refs[1].crop == (10, 20, 50, 40) and refs[0].crop is None
+    (_, whole), (_, part) = load_photos(str(lst))
+    np.testing.assert_array_equal(whole, rgb)
+    np.testing.assert_array_equal(part, rgb[20:40, 10:50])
+    assert part.flags.c_contiguous
+    # at a max side, the crop is the same region of the shrunk photo (not its own size)
+    from blurlib.data.photos import shrink_to
+
+    (_, whole), (_, part) = load_photos(str(lst), max_side=30)
+    np.testing.assert_array_equal(whole, shrink_to(rgb, 30))
+    np.testing.assert_array_equal(part, shrink_to(rgb, 30)[10:20, 5:25])
+    lst.write_text("pan.png crop=10,20,61,40\n")  # one pixel past the right edge
+    with pytest.raises(ImageError, match=r"crop=10,20,61,40 does not lie inside the 60x40"):
+        list_file_refs(lst)[0].load()
+    lst.write_text("pan.png crop=10,20,10,40\n")
+    with pytest.raises(DatasetError, match="is empty"):
+        read_photo_list(lst)
+    lst.write_text("pan.png crop=1,2,3\n")
+    with pytest.raises(DatasetError, match=r"PATH crop=x0,y0,x1,y1"):
+        read_photo_list(lst)
+
+
 # --------------------------------------------------------------------------- nothing silently wrong
 
 

@@ -340,13 +340,30 @@ def _stretch(a: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- photo refs
 
 
+def crop_image(
+    image: np.ndarray, crop: tuple[int, int, int, int], location: str = "the photo"
+) -> np.ndarray:
+    """Return the rectangle ``crop`` = ``(x0, y0, x1, y1)`` of ``image`` (a contiguous copy);
+    ImageError naming ``location`` when it does not lie inside the image."""
+    x0, y0, x1, y1 = crop
+    h, w = image.shape[:2]
+    if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
+        raise ImageError(
+            f"{location}: crop={x0},{y0},{x1},{y1} does not lie inside the {w}x{h} photo — "
+            "mend the crop in its photo list"
+        )
+    return np.ascontiguousarray(image[y0:y1, x0:x1])
+
+
 @dataclass(frozen=True)
 class PhotoRef:
     """One photo from some source: a name plus where its bytes are; ``load()`` decodes it.
 
     ``path`` is the image file, or the tar file when ``member`` is set; then the member's
-    bytes are ``size`` bytes at byte ``offset`` of the (uncompressed) tar.  Refs hold no
-    open files, so they pickle and can be loaded from several threads or processes.
+    bytes are ``size`` bytes at byte ``offset`` of the (uncompressed) tar.  ``crop``
+    ``(x0, y0, x1, y1)``, in pixels of the decoded file, keeps that rectangle only (a photo
+    list's ``crop=`` entry: the part of a photo whose truth is known).  Refs hold no open
+    files, so they pickle and can be loaded from several threads or processes.
     """
 
     name: str
@@ -354,6 +371,7 @@ class PhotoRef:
     member: str | None = None
     offset: int | None = None
     size: int | None = None
+    crop: tuple[int, int, int, int] | None = None
 
     @property
     def location(self) -> str:
@@ -363,7 +381,12 @@ class PhotoRef:
         return f"{self.member} (inside {self.path})"
 
     def load(self) -> np.ndarray:
-        """Decode the photo into an RGB uint8 array H×W×3 (raises ImageError)."""
+        """Decode the photo into an RGB uint8 array H×W×3, cropped to ``crop`` if set
+        (raises ImageError)."""
+        image = self._decode_whole()
+        return image if self.crop is None else crop_image(image, self.crop, self.location)
+
+    def _decode_whole(self) -> np.ndarray:
         if self.member is None:
             return load_image(self.path)
         if self.offset is None or self.size is None:

@@ -16,14 +16,16 @@
 from __future__ import annotations
 
 import os
+import re
 import warnings
+from dataclasses import replace
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from blurlib.data.deadleaves import deadleaves_refs
-from blurlib.data.images import IMAGE_EXTENSIONS, PhotoRef
+from blurlib.data.images import IMAGE_EXTENSIONS, PhotoRef, crop_image
 from blurlib.data.qt_resources import RCC_SEPARATOR, extracted
 from blurlib.data.samples import SAMPLE_PHOTOS, _sample_subset, _skimage_data_dir
 from blurlib.data.voc import VOC2010_TAR_NAME, voc2010_images
@@ -102,16 +104,27 @@ def photo_refs(
 LIST_TEST_MARKER = "# [test]"
 
 
+Crop = tuple[int, int, int, int]
+_CROP = re.compile(r"\s+crop=(\d+),(\d+),(\d+),(\d+)$")
+
+
 def read_photo_list(path: str | os.PathLike[str], section: str = "train") -> list[Path]:
     """Return the image paths listed in a text file, one per line.
 
     ``#`` starts a comment; blank lines are skipped; relative paths are relative to the
     file; ``sample:camera,coins`` lists bundled photos (:data:`SAMPLE_PHOTOS`);
     ``bundle.rcc:/member`` a photo inside a Qt resource bundle (:mod:`.qt_resources`, copied
-    once into a cache folder). A line that
-    is exactly ``# [test]`` splits the list: ``section="train"`` gives the paths before it,
-    ``"test"`` those after it, ``"all"`` both. Missing files are an error.
+    once into a cache folder); ``PATH crop=x0,y0,x1,y1`` the rectangle of that photo, in
+    pixels of the file (:func:`list_file_refs` applies it; a photo whose truth holds in one
+    region only). A line that is exactly ``# [test]`` splits the list: ``section="train"``
+    gives the paths before it, ``"test"`` those after it, ``"all"`` both. Missing files are
+    an error.
     """
+    return [photo for photo, _ in _list_entries(path, section)]
+
+
+def _list_entries(path: str | os.PathLike[str], section: str) -> list[tuple[Path, Crop | None]]:
+    """The photos of a list file with their ``crop=`` rectangles (None: the whole photo)."""
     if section not in ("train", "test", "all"):
         raise ValueError(f"section must be 'train', 'test' or 'all', got {section!r}")
     path = Path(path)
@@ -120,7 +133,7 @@ def read_photo_list(path: str | os.PathLike[str], section: str = "train") -> lis
     except (OSError, UnicodeDecodeError) as e:
         raise DatasetError(f"cannot read the photo list {path}: {e} — check the path") from e
     part = "train"
-    out: list[Path] = []
+    out: list[tuple[Path, Crop | None]] = []
     for raw in lines:
         if raw.strip() == LIST_TEST_MARKER:
             part = "test"
@@ -128,12 +141,26 @@ def read_photo_list(path: str | os.PathLike[str], section: str = "train") -> lis
         entry = raw.split("#", 1)[0].strip()
         if not entry or (section != "all" and part != section):
             continue
+        crop: Crop | None = None
+        found = _CROP.search(entry)
+        if found:
+            x0, y0, x1, y1 = (int(v) for v in found.groups())
+            if not (x0 < x1 and y0 < y1):
+                raise DatasetError(
+                    f"{path}: crop={x0},{y0},{x1},{y1} is empty — write crop=x0,y0,x1,y1 "
+                    "with x0 < x1 and y0 < y1 (pixels of the photo)"
+                )
+            crop, entry = (x0, y0, x1, y1), entry[: found.start()].strip()
+        elif "crop=" in entry:
+            raise DatasetError(
+                f"{path}: cannot read {entry!r} — write PATH crop=x0,y0,x1,y1 (whole pixels)"
+            )
         if entry.startswith("sample:"):
-            out.extend(ref.path for ref in _sample_subset(entry))
+            out.extend((ref.path, crop) for ref in _sample_subset(entry))
             continue
         if RCC_SEPARATOR in entry:  # a photo inside a Qt resource bundle (GCompris)
             bundle, member = entry.split(RCC_SEPARATOR, 1)
-            out.append(extracted(path.parent / f"{bundle}.rcc", member))  # absolute stays so
+            out.append((extracted(path.parent / f"{bundle}.rcc", member), crop))
             continue
         photo = Path(entry) if Path(entry).is_absolute() else path.parent / entry
         if not photo.is_file():
@@ -141,7 +168,7 @@ def read_photo_list(path: str | os.PathLike[str], section: str = "train") -> lis
                 f"{path}: listed photo {photo} does not exist — install the package that "
                 "ships it (see the list's header) or remove the line"
             )
-        out.append(photo)
+        out.append((photo, crop))
     if not out:
         raise DatasetError(f"the photo list {path} names no {section} photos")
     return out
@@ -162,15 +189,19 @@ def _unique_names(paths: list[Path]) -> list[str]:
 
 def list_file_refs(path: str | os.PathLike[str], section: str = "train") -> list[PhotoRef]:
     """Refs for the photos of a list file (see ``read_photo_list``), named uniquely; bundled
-    photos listed as ``sample:camera,coins`` keep their sample names."""
-    files = read_photo_list(path, section)
+    photos listed as ``sample:camera,coins`` keep their sample names; a ``crop=`` entry
+    loads that rectangle only and its name ends in ``@x0,y0,x1,y1``."""
+    entries = _list_entries(path, section)
+    files = [f for f, _ in entries]
     samples: dict[Path, str] = {}
     sample_files = {s.file for s in SAMPLE_PHOTOS}
     if any(f.name in sample_files for f in files):
         samples = {r.path: r.name for r in photo_refs("sample")}
-    others = [f for f in files if f not in samples]
-    names = dict(zip(others, _unique_names(others), strict=True))
-    refs = [PhotoRef(samples.get(f) or names[f], f) for f in files]
+    others = list(dict.fromkeys(f for f in files if f not in samples))  # a photo listed
+    names = dict(zip(others, _unique_names(others), strict=True))  # whole and cropped
+    refs = [
+        PhotoRef(_crop_name(samples.get(f) or names[f], crop), f, crop=crop) for f, crop in entries
+    ]
     seen: set[str] = set()
     for ref in refs:
         if ref.name in seen:
@@ -180,6 +211,11 @@ def list_file_refs(path: str | os.PathLike[str], section: str = "train") -> list
             )
         seen.add(ref.name)
     return refs
+
+
+def _crop_name(name: str, crop: Crop | None) -> str:
+    """A cropped photo's name: the photo's, then ``@x0,y0,x1,y1``."""
+    return name if crop is None else f"{name}@{','.join(map(str, crop))}"
 
 
 def _many_refs(
@@ -221,11 +257,25 @@ def load_photos(
     voc_split: str = "trainval",
 ) -> list[tuple[str, np.ndarray]]:
     """Return ``(name, image)`` for every photo of a source, shrunk to ``max_side`` if given."""
-    out = []
-    for ref in photo_refs(source, voc_root=voc_root, voc_split=voc_split):
+    refs = photo_refs(source, voc_root=voc_root, voc_split=voc_split)
+    return [(ref.name, load_ref(ref, max_side)) for ref in refs]
+
+
+def load_ref(ref: PhotoRef, max_side: int | None = None) -> np.ndarray:
+    """Decode ``ref`` shrunk to ``max_side`` if given. A cropped ref (a list's ``crop=``) is
+    the same region at that scale: the whole photo is shrunk, then its crop, scaled alike, cut
+    out (so a crop is seen at the scale of its photo, not of its own size)."""
+    if ref.crop is None or not max_side:
         image = ref.load()
-        out.append((ref.name, shrink_to(image, max_side) if max_side else image))
-    return out
+        return shrink_to(image, max_side) if max_side else image
+    whole = replace(ref, crop=None).load()
+    crop_image(whole, ref.crop, ref.location)  # checked in the file's own pixels
+    small = shrink_to(whole, max_side)
+    sy, sx = small.shape[0] / whole.shape[0], small.shape[1] / whole.shape[1]
+    x0, y0, x1, y1 = ref.crop
+    box = (round(x0 * sx), round(y0 * sy), round(x1 * sx), round(y1 * sy))
+    box = (box[0], box[1], max(box[2], box[0] + 1), max(box[3], box[1] + 1))
+    return crop_image(small, box, ref.location)
 
 
 def warn_skip(message: str) -> None:

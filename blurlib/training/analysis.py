@@ -151,14 +151,14 @@ def load_split_photos(
     one of the list's test photos, or a name already taken, is refused."""
     from blurlib.data.deadleaves import dead_leaves
     from blurlib.data.leaf_looks import palette_from_photos
-    from blurlib.data.photos import list_file_refs, photo_refs, shrink_to
+    from blurlib.data.photos import list_file_refs, load_ref, photo_refs
     from blurlib.errors import DatasetError
     from blurlib.training.split import split_by_source
 
     refs = list_file_refs(photo_list, "train")
     names = [r.name for r in refs]
     split = split_by_source(names, (1.0 - config.val_share, config.val_share, 0.0), config.seed)
-    loaded = [(r.name, shrink_to(r.load(), config.max_side)) for r in refs]
+    loaded = [(r.name, load_ref(r, config.max_side)) for r in refs]
     out = {side: [loaded[i] for i in split[side]] for side in ("train", "val")}
     if extra:
         taken, held = set(names), set()
@@ -176,7 +176,7 @@ def load_split_photos(
                     f"{photo_list} or another extra photo: list each photo once"
                 )
             taken.add(ref.name)
-            out["train"].append((ref.name, shrink_to(ref.load(), config.max_side)))
+            out["train"].append((ref.name, load_ref(ref, config.max_side)))
     if config.deadleaves or config.strand_scenes:
         palette = palette_from_photos([im for _, im in out["train"]], n=8192, seed=config.seed)
         side = config.deadleaves_side
