@@ -53,7 +53,7 @@ from blurlib.data.kernels import (
     report_kernel,
 )
 from blurlib.data.patches import crop_to_grid, grid_shape
-from blurlib.data.photos import photo_refs, shrink_to, warn_skip
+from blurlib.data.photos import load_ref, photo_refs, warn_skip
 from blurlib.errors import DatasetError, ImageError
 from blurlib.fileio import atomic_path, exclusive
 
@@ -251,11 +251,10 @@ def generate(
         workers = max(1, min(4, os.cpu_count() or 1))
 
         def load(ref: PhotoRef) -> np.ndarray:
-            photo = ref.load()
             if grid is not None:
-                photo = _resize_to_grid(photo, grid, patch)
-            elif max_side is not None:
-                photo = shrink_to(photo, max_side)
+                photo = _resize_to_grid(ref.load(), grid, patch)
+            else:  # a list's crop= region is cut at the photo's shrunk scale
+                photo = load_ref(ref, max_side)
             crop_to_grid(photo, patch)  # raises ImageError for a photo smaller than a patch
             return photo
 
