@@ -218,6 +218,29 @@ def test_texture_and_contrast_match_reference():
     np.testing.assert_allclose(patch_contrast(image), _reference(image, "contrast"), rtol=1e-4)
 
 
+@pytest.mark.parametrize("band_pixels", [1, 5000, 1 << 20])
+@pytest.mark.parametrize(("h", "w", "gray"), [(241, 97, False), (30, 30, False), (127, 64, True)])
+def test_texture_in_bands_is_bit_identical_to_the_whole_photo(monkeypatch, band_pixels, h, w, gray):
+    """patch_texture filters the photo band by band (a few MB of float copies, not 12 bytes per
+    pixel of a 12-MP photo); each band's margin makes every kept row equal, bit for bit, to the
+    whole-photo filter — with one patch row per band, several, or one band, and with
+    remainder rows below the last patch row (their pixels still reach its filter)."""
+    import blurlib.data.patches as patches
+
+    image = noise_texture(h, w, seed=5)
+    image[: h // 2] = cv2.GaussianBlur(image[: h // 2], (0, 0), 2)  # smooth and rough rows
+    if gray:
+        image = image[..., 1]
+    g = patches.gray_image(image, P)  # float32, as patch_texture filters
+    detail = g - cv2.GaussianBlur(g, (0, 0), TEXTURE_SIGMA, borderType=cv2.BORDER_REFLECT_101)
+    stack = patches.patch_stack(detail, P)
+    expect = np.sqrt(np.mean(np.square(stack, dtype=np.float64), axis=(-2, -1)))
+    monkeypatch.setattr(patches, "_BAND_PIXELS", band_pixels)
+    got = patch_texture(image)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, expect.astype(np.float32))
+
+
 def test_gray_input_and_too_small_image():
     image = noise_texture(60, 60)
     gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)

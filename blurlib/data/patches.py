@@ -70,6 +70,16 @@ def upsample_labels(labels: np.ndarray, patch: int = PATCH) -> np.ndarray:
 
 def gray_image(image: np.ndarray, patch: int) -> np.ndarray:
     """Return float32 gray (0–255, ITU-R 601 weights, no rounding) of an RGB or gray image."""
+    return _gray(_image_array(image, patch))
+
+
+def _gray(a: np.ndarray) -> np.ndarray:
+    a = a.astype(np.float32, copy=False)
+    return cv2.cvtColor(a, cv2.COLOR_RGB2GRAY) if a.ndim == 3 else a
+
+
+def _image_array(image: np.ndarray, patch: int) -> np.ndarray:
+    """``image`` as an H×W×3 or H×W array of at least one patch; ImageError otherwise."""
     a = np.asarray(image)
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[..., 0]
@@ -82,8 +92,7 @@ def gray_image(image: np.ndarray, patch: int) -> np.ndarray:
             f"image is {a.shape[1]}×{a.shape[0]} px, smaller than one {patch}×{patch} patch; "
             "use a larger image"
         )
-    a = a.astype(np.float32, copy=False)
-    return cv2.cvtColor(a, cv2.COLOR_RGB2GRAY) if a.ndim == 3 else a
+    return a
 
 
 def patch_stack(gray: np.ndarray, patch: int = PATCH) -> np.ndarray:
@@ -97,6 +106,8 @@ TEXTURE_SIGMA = 2.0  # px: the Gaussian whose residual is the "detail" of patch_
 TEXTURE_THRESHOLD = 5.0  # gray levels of RMS detail; see textured_mask for the calibration
 CONTENT_THRESHOLD = 5.0  # gray levels of plain gray std; see content_mask
 EVIDENCE_THRESHOLD = 2.0  # gray levels of RMS detail in the OBSERVED patch; see evidence_mask
+TEXTURE_MARGIN = 16  # rows around a band of patch_texture: ≥ the sigma-2 kernel's radius, 8
+_BAND_PIXELS = 1 << 20  # pixels per band of patch_texture (~12 MB of float copies)
 
 
 def patch_texture(sharp_image: np.ndarray, patch: int = PATCH) -> np.ndarray:
@@ -117,10 +128,24 @@ def patch_texture(sharp_image: np.ndarray, patch: int = PATCH) -> np.ndarray:
     reacts to gentle shading (parts of that background score 4–4.5, like fur). This residual
     puts the wall and that background at 0.6–2.4.
     """
-    gray = gray_image(sharp_image, patch)
-    detail = gray - cv2.GaussianBlur(gray, (0, 0), TEXTURE_SIGMA, borderType=cv2.BORDER_REFLECT_101)
-    stack = patch_stack(detail, patch)
-    return np.sqrt(np.mean(np.square(stack, dtype=np.float64), axis=(-2, -1))).astype(np.float32)
+    a = _image_array(sharp_image, patch)
+    h, w = a.shape[:2]
+    rows, cols = h // patch, w // patch
+    out = np.empty((rows, cols), np.float32)
+    # Bands of patch rows, each with TEXTURE_MARGIN rows of the photo above and below: every
+    # row kept is filtered exactly as in the whole photo (bit for bit, tested), while the
+    # float copies stay a few MB instead of 12 bytes per pixel of a camera photo.
+    band = max(1, _BAND_PIXELS // max(1, w * patch))
+    for r0 in range(0, rows, band):
+        r1 = min(rows, r0 + band)
+        t0, t1 = max(0, r0 * patch - TEXTURE_MARGIN), min(h, r1 * patch + TEXTURE_MARGIN)
+        gray = _gray(a[t0:t1])
+        blur = cv2.GaussianBlur(gray, (0, 0), TEXTURE_SIGMA, borderType=cv2.BORDER_REFLECT_101)
+        top = r0 * patch - t0
+        detail = (gray - blur)[top : top + (r1 - r0) * patch]
+        stack = patch_stack(detail, patch)
+        out[r0:r1] = np.sqrt(np.mean(np.square(stack, dtype=np.float64), axis=(-2, -1)))
+    return out
 
 
 def textured_mask(
