@@ -239,6 +239,8 @@ def test_texture_in_bands_is_bit_identical_to_the_whole_photo(monkeypatch, band_
     got = patch_texture(image)
     assert got.dtype == np.float32
     np.testing.assert_array_equal(got, expect.astype(np.float32))
+    for y0, y1 in [(0, h), (0, 1), (h - 1, h), (h // 3, h // 3 + 17), (5, h - 5)]:
+        np.testing.assert_array_equal(patches.detail_rows(image, y0, y1), detail[y0:y1])
 
 
 def test_gray_input_and_too_small_image():

@@ -285,7 +285,7 @@ def test_window_std_and_texture_mask():
 
 
 def test_window_detail_is_the_evidence_measure_windowed():
-    from blurlib.data.patches import patch_texture
+    from blurlib.data.patches import gray_image, patch_texture
     from blurlib.inference.photos import window_detail
 
     img = smooth_photo(97, 121, seed=3)
@@ -297,6 +297,21 @@ def test_window_detail_is_the_evidence_measure_windowed():
         shifted = img[i * 7 :, j * 7 :]
         assert detail[i, j] == pytest.approx(float(patch_texture(shifted)[0, 0]), abs=0.35)
     np.testing.assert_allclose(window_detail(img, 30), patch_texture(img), atol=1e-4)
+    # computed strip by strip (detail_rows; a tall photo: several strips), it is the whole
+    # photo's detail windowed (to float64 rounding of the integral images)
+    img = smooth_photo(400, 90, seed=4)
+    detail = window_detail(img, stride=7)
+    g = gray_image(img, 30)
+    d2 = np.square(g - cv2.GaussianBlur(g, (0, 0), 2.0, borderType=cv2.BORDER_REFLECT_101))
+    integ = cv2.integral(d2.astype(np.float32), sdepth=cv2.CV_64F)
+    ys, xs = np.arange(detail.shape[0]) * 7, np.arange(detail.shape[1]) * 7
+    sums = (
+        integ[np.ix_(ys + 30, xs + 30)]
+        - integ[np.ix_(ys, xs + 30)]
+        - integ[np.ix_(ys + 30, xs)]
+        + integ[np.ix_(ys, xs)]
+    )
+    np.testing.assert_allclose(detail, np.sqrt(np.maximum(sums, 0) / 900), rtol=1e-6)
     assert np.array_equal(texture_mask(img, stride=30), patch_texture(img) >= 2.0)
 
 

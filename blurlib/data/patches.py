@@ -132,20 +132,25 @@ def patch_texture(sharp_image: np.ndarray, patch: int = PATCH) -> np.ndarray:
     h, w = a.shape[:2]
     rows, cols = h // patch, w // patch
     out = np.empty((rows, cols), np.float32)
-    # Bands of patch rows, each with TEXTURE_MARGIN rows of the photo above and below: every
-    # row kept is filtered exactly as in the whole photo (bit for bit, tested), while the
-    # float copies stay a few MB instead of 12 bytes per pixel of a camera photo.
-    band = max(1, _BAND_PIXELS // max(1, w * patch))
+    band = max(1, _BAND_PIXELS // max(1, w * patch))  # patch rows per band
     for r0 in range(0, rows, band):
         r1 = min(rows, r0 + band)
-        t0, t1 = max(0, r0 * patch - TEXTURE_MARGIN), min(h, r1 * patch + TEXTURE_MARGIN)
-        gray = _gray(a[t0:t1])
-        blur = cv2.GaussianBlur(gray, (0, 0), TEXTURE_SIGMA, borderType=cv2.BORDER_REFLECT_101)
-        top = r0 * patch - t0
-        detail = (gray - blur)[top : top + (r1 - r0) * patch]
-        stack = patch_stack(detail, patch)
+        stack = patch_stack(detail_rows(a, r0 * patch, r1 * patch), patch)
         out[r0:r1] = np.sqrt(np.mean(np.square(stack, dtype=np.float64), axis=(-2, -1)))
     return out
+
+
+def detail_rows(image: np.ndarray, y0: int, y1: int) -> np.ndarray:
+    """Return rows ``y0:y1`` of :func:`patch_texture`'s detail (float32 ``gray −
+    GaussianBlur(gray, σ = 2)`` of the whole photo), computed from those rows and
+    :data:`TEXTURE_MARGIN` rows around them: equal bit for bit to filtering the whole photo
+    (tested), with float copies of the band only — a camera photo filtered whole costs 12
+    bytes per pixel, and on fresh memory pages that is most of its time."""
+    a = _image_array(image, 1)
+    t0, t1 = max(0, y0 - TEXTURE_MARGIN), min(a.shape[0], y1 + TEXTURE_MARGIN)
+    gray = _gray(a[t0:t1])
+    blur = cv2.GaussianBlur(gray, (0, 0), TEXTURE_SIGMA, borderType=cv2.BORDER_REFLECT_101)
+    return (gray - blur)[y0 - t0 : y1 - t0]
 
 
 def textured_mask(

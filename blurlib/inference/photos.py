@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from blurlib import PATCH
-from blurlib.data.patches import CONTENT_THRESHOLD, EVIDENCE_THRESHOLD, TEXTURE_SIGMA, gray_image
+from blurlib.data.patches import CONTENT_THRESHOLD, EVIDENCE_THRESHOLD, detail_rows, gray_image
 from blurlib.errors import ImageError
 from blurlib.fileio import atomic_path, write_bytes
 from blurlib.inference.maps import windows_to_map
@@ -79,13 +79,12 @@ def window_std(image: Any, stride: int = DEFAULT_STRIDE, patch: int = PATCH) -> 
 def window_detail(image: Any, stride: int = DEFAULT_STRIDE, patch: int = PATCH) -> np.ndarray:
     """Return ``(rows, cols)`` float32: the RMS detail (gray levels) of each window at ``stride``
     — :func:`blurlib.data.patches.patch_texture`'s measure, windowed, in strips (bounded memory)."""
-    import cv2
-
     image = as_image(image, patch)
-    gray = gray_image(image, patch)
-    blurred = cv2.GaussianBlur(gray, (0, 0), TEXTURE_SIGMA, borderType=cv2.BORDER_REFLECT_101)
-    detail2 = np.square(gray - blurred, dtype=np.float32)
-    (sums,) = _window_sums(lambda y0, y1: [detail2[y0:y1]], image.shape[:2], stride, patch)
+
+    def planes(y0: int, y1: int) -> list[np.ndarray]:  # the strip's detail, as the whole's
+        return [np.square(detail_rows(image, y0, y1), dtype=np.float32)]
+
+    (sums,) = _window_sums(planes, image.shape[:2], stride, patch)
     return np.sqrt(np.maximum(sums, 0.0) / (patch * patch)).astype(np.float32)
 
 
