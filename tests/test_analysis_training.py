@@ -191,6 +191,26 @@ def test_an_extra_photo_that_is_held_out_or_named_like_a_listed_one_is_refused(t
         load_split_photos(listed, cfg, [str(tmp_path / "other")])
 
 
+def test_a_photo_listed_twice_whole_or_cropped_is_refused_for_training(tmp_path):
+    """Its parts could land on both sides of the train/validation split."""
+    import cv2
+
+    from blurlib.errors import DatasetError
+    from blurlib.training.analysis import load_split_photos
+
+    for name in ("a", "b"):
+        cv2.imwrite(str(tmp_path / f"{name}.png"), noise_texture(90, 120, seed=len(name)))
+    listed = tmp_path / "list.txt"
+    cfg = AnalysisTrainConfig(deadleaves=0, val_share=0.5)
+    listed.write_text("a.png\nb.png\na.png crop=0,0,60,60\n")
+    with pytest.raises(DatasetError, match=r"lists .*a\.png twice \('a' and 'a@0,0,60,60'\)"):
+        load_split_photos(listed, cfg)
+    listed.write_text("a.png\nb.png\n")
+    (tmp_path / "extra.txt").write_text("a.png crop=0,0,60,60\n")
+    with pytest.raises(DatasetError, match="also a photo of"):
+        load_split_photos(listed, cfg, [str(tmp_path / "extra.txt")])
+
+
 def test_the_training_command_names_a_bad_photo_source_in_one_line(photo_list, tmp_path, capsys):
     from blurlib.training.analysis import main
 

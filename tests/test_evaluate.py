@@ -219,8 +219,11 @@ def test_texture_and_contrast_match_reference():
 
 
 @pytest.mark.parametrize("band_pixels", [1, 5000, 1 << 20])
-@pytest.mark.parametrize(("h", "w", "gray"), [(241, 97, False), (30, 30, False), (127, 64, True)])
-def test_texture_in_bands_is_bit_identical_to_the_whole_photo(monkeypatch, band_pixels, h, w, gray):
+@pytest.mark.parametrize(
+    ("h", "w", "form"), [(241, 97, "rgb"), (30, 30, "rgb"), (127, 64, "gray"), (95, 70, "hw1"),
+                         (100, 61, "float")]
+)  # fmt: skip
+def test_texture_in_bands_is_bit_identical_to_the_whole_photo(monkeypatch, band_pixels, h, w, form):
     """patch_texture filters the photo band by band (a few MB of float copies, not 12 bytes per
     pixel of a 12-MP photo); each band's margin makes every kept row equal, bit for bit, to the
     whole-photo filter — with one patch row per band, several, or one band, and with
@@ -229,8 +232,12 @@ def test_texture_in_bands_is_bit_identical_to_the_whole_photo(monkeypatch, band_
 
     image = noise_texture(h, w, seed=5)
     image[: h // 2] = cv2.GaussianBlur(image[: h // 2], (0, 0), 2)  # smooth and rough rows
-    if gray:
+    if form == "gray":
         image = image[..., 1]
+    elif form == "hw1":
+        image = image[..., 1:2]
+    elif form == "float":
+        image = image.astype(np.float64) + 0.25
     g = patches.gray_image(image, P)  # float32, as patch_texture filters
     detail = g - cv2.GaussianBlur(g, (0, 0), TEXTURE_SIGMA, borderType=cv2.BORDER_REFLECT_101)
     stack = patches.patch_stack(detail, P)
@@ -241,6 +248,9 @@ def test_texture_in_bands_is_bit_identical_to_the_whole_photo(monkeypatch, band_
     np.testing.assert_array_equal(got, expect.astype(np.float32))
     for y0, y1 in [(0, h), (0, 1), (h - 1, h), (h // 3, h // 3 + 17), (5, h - 5)]:
         np.testing.assert_array_equal(patches.detail_rows(image, y0, y1), detail[y0:y1])
+    for y0, y1 in [(-5, 10), (3, 3), (0, h + 1)]:
+        with pytest.raises(ValueError, match="not a non-empty range"):
+            patches.detail_rows(image, y0, y1)
 
 
 def test_gray_input_and_too_small_image():

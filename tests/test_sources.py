@@ -856,31 +856,42 @@ def test_photo_list_file_sections_names_and_errors(tmp_path):
 
 def test_photo_list_crop_loads_the_rectangle_and_names_it(tmp_path):
     """``PATH crop=x0,y0,x1,y1`` (a photo whose truth holds in one region, e.g. the streaked
-    ground of a panning shot) loads exactly that rectangle, under a name that says so; the
-    same photo may be listed whole and cropped; bad crops are one clear error."""
-    from blurlib.data.photos import list_file_refs, load_photos, read_photo_list
+    ground of a panning shot) loads exactly that rectangle, under a name that says so, at the
+    photo's --max-side scale (also against the right and bottom edges); the same photo may be
+    listed whole and cropped; a crop outside the photo, smaller than a patch or malformed is
+    one clear error (DatasetError: a list's mistake is never skipped as an unreadable photo)."""
+    from blurlib.data.photos import list_file_refs, load_photos, read_photo_list, shrink_to
 
-    rgb = np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    rgb = np.random.default_rng(0).integers(0, 256, (121, 201, 3), dtype=np.uint8)
     Image.fromarray(rgb).save(tmp_path / "pan.png")
     lst = tmp_path / "photos.txt"
-    lst.write_text("pan.png\npan.png  crop=10,20,50,40  # the streaked ground\n")
+    lst.write_text("pan.png\npan.png  crop=20,40,180,100  # the streaked ground\n")
     assert [p.name for p in read_photo_list(lst)] == ["pan.png", "pan.png"]
     refs = list_file_refs(lst)
-    assert [r.name for r in refs] == ["pan", "pan@10,20,50,40"]
-    assert refs[1].crop == (10, 20, 50, 40) and refs[0].crop is None
+    assert [r.name for r in refs] == ["pan", "pan@20,40,180,100"]
+    assert refs[1].crop == (20, 40, 180, 100) and refs[0].crop is None
     (_, whole), (_, part) = load_photos(str(lst))
     np.testing.assert_array_equal(whole, rgb)
-    np.testing.assert_array_equal(part, rgb[20:40, 10:50])
+    np.testing.assert_array_equal(part, rgb[40:100, 20:180])
     assert part.flags.c_contiguous
-    # at a max side, the crop is the same region of the shrunk photo (not its own size)
-    from blurlib.data.photos import shrink_to
-
-    (_, whole), (_, part) = load_photos(str(lst), max_side=30)
-    np.testing.assert_array_equal(whole, shrink_to(rgb, 30))
-    np.testing.assert_array_equal(part, shrink_to(rgb, 30)[10:20, 5:25])
-    lst.write_text("pan.png crop=10,20,61,40\n")  # one pixel past the right edge
-    with pytest.raises(ImageError, match=r"crop=10,20,61,40 does not lie inside the 60x40"):
-        list_file_refs(lst)[0].load()
+    small = shrink_to(rgb, 100)  # 100 × 60
+    assert small.shape[:2] == (60, 100)
+    (_, whole), (_, part) = load_photos(str(lst), max_side=100)
+    np.testing.assert_array_equal(whole, small)
+    np.testing.assert_array_equal(part, small[20:50, 10:90])  # the same region, scaled
+    lst.write_text("pan.png crop=101,61,201,121\n")  # flush with the right and bottom edges
+    ((_, part),) = load_photos(str(lst), max_side=100)
+    np.testing.assert_array_equal(part, small[30:60, 50:100])
+    for crop, match in [
+        ("10,20,202,40", r"crop=10,20,202,40 does not lie inside the 201x121"),  # 1 px past
+        ("0,0,29,121", r"is 29×121 px, smaller than one 30×30 patch"),
+    ]:
+        lst.write_text(f"pan.png crop={crop}\n")
+        with pytest.raises(DatasetError, match=match):
+            load_photos(str(lst))
+    lst.write_text("pan.png crop=0,0,60,60\n")
+    with pytest.raises(DatasetError, match=r"is 12×12 px at max side 40, smaller than one"):
+        load_photos(str(lst), max_side=40)
     lst.write_text("pan.png crop=10,20,10,40\n")
     with pytest.raises(DatasetError, match="is empty"):
         read_photo_list(lst)

@@ -36,7 +36,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from blurlib import PATCH
-from blurlib.errors import ImageError
+from blurlib.errors import DatasetError, ImageError
 
 __all__ = ["IMAGE_EXTENSIONS", "MAX_PIXELS", "PhotoRef", "composite_on_white", "load_image"]
 
@@ -344,11 +344,12 @@ def crop_image(
     image: np.ndarray, crop: tuple[int, int, int, int], location: str = "the photo"
 ) -> np.ndarray:
     """Return the rectangle ``crop`` = ``(x0, y0, x1, y1)`` of ``image`` (a contiguous copy);
-    ImageError naming ``location`` when it does not lie inside the image."""
+    DatasetError naming ``location`` when it does not lie inside the image (a mistake in a
+    photo list, not an unreadable photo: never skipped)."""
     x0, y0, x1, y1 = crop
     h, w = image.shape[:2]
     if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
-        raise ImageError(
+        raise DatasetError(
             f"{location}: crop={x0},{y0},{x1},{y1} does not lie inside the {w}x{h} photo — "
             "mend the crop in its photo list"
         )
@@ -361,7 +362,8 @@ class PhotoRef:
 
     ``path`` is the image file, or the tar file when ``member`` is set; then the member's
     bytes are ``size`` bytes at byte ``offset`` of the (uncompressed) tar.  ``crop``
-    ``(x0, y0, x1, y1)``, in pixels of the decoded file, keeps that rectangle only (a photo
+    ``(x0, y0, x1, y1)``, in pixels of the photo as loaded (upright: EXIF orientation
+    applied), keeps that rectangle only (a photo
     list's ``crop=`` entry: the part of a photo whose truth is known).  Refs hold no open
     files, so they pickle and can be loaded from several threads or processes.
     """

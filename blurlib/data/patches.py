@@ -106,7 +106,9 @@ TEXTURE_SIGMA = 2.0  # px: the Gaussian whose residual is the "detail" of patch_
 TEXTURE_THRESHOLD = 5.0  # gray levels of RMS detail; see textured_mask for the calibration
 CONTENT_THRESHOLD = 5.0  # gray levels of plain gray std; see content_mask
 EVIDENCE_THRESHOLD = 2.0  # gray levels of RMS detail in the OBSERVED patch; see evidence_mask
-TEXTURE_MARGIN = 16  # rows around a band of patch_texture: ≥ the sigma-2 kernel's radius, 8
+#: rows around a band of :func:`detail_rows`: twice the radius of OpenCV's float Gaussian
+#: kernel for TEXTURE_SIGMA (its size is 2·round(4σ) + 1, so the radius is round(4σ) = 8)
+TEXTURE_MARGIN = 2 * round(4 * TEXTURE_SIGMA)
 _BAND_PIXELS = 1 << 20  # pixels per band of patch_texture (~12 MB of float copies)
 
 
@@ -147,6 +149,8 @@ def detail_rows(image: np.ndarray, y0: int, y1: int) -> np.ndarray:
     (tested), with float copies of the band only — a camera photo filtered whole costs 12
     bytes per pixel, and on fresh memory pages that is most of its time."""
     a = _image_array(image, 1)
+    if not 0 <= y0 < y1 <= a.shape[0]:
+        raise ValueError(f"rows {y0}:{y1} are not a non-empty range of a {a.shape[0]}-row image")
     t0, t1 = max(0, y0 - TEXTURE_MARGIN), min(a.shape[0], y1 + TEXTURE_MARGIN)
     gray = _gray(a[t0:t1])
     blur = cv2.GaussianBlur(gray, (0, 0), TEXTURE_SIGMA, borderType=cv2.BORDER_REFLECT_101)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from blurlib import PATCH
 from blurlib.data.deadleaves import deadleaves_refs
 from blurlib.data.images import IMAGE_EXTENSIONS, PhotoRef, crop_image
 from blurlib.data.qt_resources import RCC_SEPARATOR, extracted
@@ -115,8 +116,8 @@ def read_photo_list(path: str | os.PathLike[str], section: str = "train") -> lis
     file; ``sample:camera,coins`` lists bundled photos (:data:`SAMPLE_PHOTOS`);
     ``bundle.rcc:/member`` a photo inside a Qt resource bundle (:mod:`.qt_resources`, copied
     once into a cache folder); ``PATH crop=x0,y0,x1,y1`` the rectangle of that photo, in
-    pixels of the file (:func:`list_file_refs` applies it; a photo whose truth holds in one
-    region only). A line that is exactly ``# [test]`` splits the list: ``section="train"``
+    pixels of the photo as loaded (upright: EXIF orientation applied; :func:`list_file_refs`
+    applies it; a photo whose truth holds in one region only). A line that is exactly ``# [test]`` splits the list: ``section="train"``
     gives the paths before it, ``"test"`` those after it, ``"all"`` both. Missing files are
     an error.
     """
@@ -206,8 +207,8 @@ def list_file_refs(path: str | os.PathLike[str], section: str = "train") -> list
     for ref in refs:
         if ref.name in seen:
             raise DatasetError(
-                f"{path}: two photos are both named {ref.name!r}; list each photo once and "
-                "rename a file that shares a bundled photo's name"
+                f"{path}: two photos are both named {ref.name!r}; list each photo (or crop) "
+                "once, and rename a file that shares a bundled photo's name"
             )
         seen.add(ref.name)
     return refs
@@ -264,18 +265,27 @@ def load_photos(
 def load_ref(ref: PhotoRef, max_side: int | None = None) -> np.ndarray:
     """Decode ``ref`` shrunk to ``max_side`` if given. A cropped ref (a list's ``crop=``) is
     the same region at that scale: the whole photo is shrunk, then its crop, scaled alike, cut
-    out (so a crop is seen at the scale of its photo, not of its own size)."""
-    if ref.crop is None or not max_side:
+    out (so a crop is seen at the scale of its photo, not of its own size); DatasetError if
+    the crop lies outside the photo or comes out smaller than one patch."""
+    if ref.crop is None:
         image = ref.load()
         return shrink_to(image, max_side) if max_side else image
     whole = replace(ref, crop=None).load()
-    crop_image(whole, ref.crop, ref.location)  # checked in the file's own pixels
-    small = shrink_to(whole, max_side)
-    sy, sx = small.shape[0] / whole.shape[0], small.shape[1] / whole.shape[1]
+    crop_image(whole, ref.crop, ref.location)  # checked in the photo's own pixels
+    small = shrink_to(whole, max_side) if max_side else whole
+    (sh, sw), (h, w) = small.shape[:2], whole.shape[:2]
     x0, y0, x1, y1 = ref.crop
-    box = (round(x0 * sx), round(y0 * sy), round(x1 * sx), round(y1 * sy))
-    box = (box[0], box[1], max(box[2], box[0] + 1), max(box[3], box[1] + 1))
-    return crop_image(small, box, ref.location)
+    c0, r0 = min(round(x0 * sw / w), sw - 1), min(round(y0 * sh / h), sh - 1)
+    c1, r1 = max(c0 + 1, min(sw, round(x1 * sw / w))), max(r0 + 1, min(sh, round(y1 * sh / h)))
+    part = small[r0:r1, c0:c1]
+    if min(part.shape[:2]) < PATCH:
+        raise DatasetError(
+            f"{ref.location}: crop={x0},{y0},{x1},{y1} is {c1 - c0}×{r1 - r0} px"
+            + (f" at max side {max_side}" if max_side else "")
+            + f", smaller than one {PATCH}×{PATCH} patch — use a larger crop"
+            + (" or max side" if max_side else "")
+        )
+    return np.ascontiguousarray(part)
 
 
 def warn_skip(message: str) -> None:

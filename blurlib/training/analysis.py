@@ -156,6 +156,14 @@ def load_split_photos(
     from blurlib.training.split import split_by_source
 
     refs = list_file_refs(photo_list, "train")
+    files: dict[Any, str] = {}  # a photo listed twice (whole and cropped, or two crops) could
+    for r in refs:  # land on both sides of the split: refused
+        first = files.setdefault(r.path.resolve(), r.name)
+        if first != r.name:
+            raise DatasetError(
+                f"{photo_list} lists {r.path} twice ({first!r} and {r.name!r}): its parts "
+                "could land in both training and validation — list each photo once"
+            )
     names = [r.name for r in refs]
     split = split_by_source(names, (1.0 - config.val_share, config.val_share, 0.0), config.seed)
     loaded = [(r.name, load_ref(r, config.max_side)) for r in refs]
@@ -170,6 +178,12 @@ def load_split_photos(
                     f"extra training photo {ref.path} is a held-out test photo of {photo_list}: "
                     "remove it from the extra photos"
                 )
+            if ref.path.resolve() in files:
+                raise DatasetError(
+                    f"extra training photo {ref.path} is also a photo of {photo_list} or "
+                    "another extra source (whole or cropped): list each photo once"
+                )
+            files[ref.path.resolve()] = ref.name
             if ref.name in taken:
                 raise DatasetError(
                     f"extra training photo {ref.path} is named {ref.name!r} like a photo of "
