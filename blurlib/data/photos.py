@@ -18,8 +18,8 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from dataclasses import replace
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -117,9 +117,9 @@ def read_photo_list(path: str | os.PathLike[str], section: str = "train") -> lis
     ``bundle.rcc:/member`` a photo inside a Qt resource bundle (:mod:`.qt_resources`, copied
     once into a cache folder); ``PATH crop=x0,y0,x1,y1`` the rectangle of that photo, in
     pixels of the photo as loaded (upright: EXIF orientation applied; :func:`list_file_refs`
-    applies it; a photo whose truth holds in one region only). A line that is exactly ``# [test]`` splits the list: ``section="train"``
-    gives the paths before it, ``"test"`` those after it, ``"all"`` both. Missing files are
-    an error.
+    applies it; a photo whose truth holds in one region only). A line that is exactly
+    ``# [test]`` splits the list: ``section="train"`` gives the paths before it, ``"test"``
+    those after it, ``"all"`` both. Missing files are an error.
     """
     return [photo for photo, _ in _list_entries(path, section)]
 
@@ -277,15 +277,14 @@ def load_ref(ref: PhotoRef, max_side: int | None = None) -> np.ndarray:
     x0, y0, x1, y1 = ref.crop
     c0, r0 = min(round(x0 * sw / w), sw - 1), min(round(y0 * sh / h), sh - 1)
     c1, r1 = max(c0 + 1, min(sw, round(x1 * sw / w))), max(r0 + 1, min(sh, round(y1 * sh / h)))
-    part = small[r0:r1, c0:c1]
-    if min(part.shape[:2]) < PATCH:
+    if min(c1 - c0, r1 - r0) < PATCH:
         raise DatasetError(
             f"{ref.location}: crop={x0},{y0},{x1},{y1} is {c1 - c0}×{r1 - r0} px"
             + (f" at max side {max_side}" if max_side else "")
             + f", smaller than one {PATCH}×{PATCH} patch — use a larger crop"
             + (" or max side" if max_side else "")
         )
-    return np.ascontiguousarray(part)
+    return crop_image(small, (c0, r0, c1, r1), ref.location)
 
 
 def warn_skip(message: str) -> None:

@@ -169,27 +169,27 @@ def load_split_photos(
     loaded = [(r.name, load_ref(r, config.max_side)) for r in refs]
     out = {side: [loaded[i] for i in split[side]] for side in ("train", "val")}
     if extra:
-        taken, held = set(names), set()
+        held: set[Any] = set()
         with contextlib.suppress(DatasetError):  # test photos absent here cannot be extras
             held = {r.path.resolve() for r in list_file_refs(photo_list, "test")}
         for ref in photo_refs(list(extra)):
-            if ref.path.resolve() in held:
+            where = ref.path.resolve()
+            if where in held:
                 raise DatasetError(
                     f"extra training photo {ref.path} is a held-out test photo of {photo_list}: "
                     "remove it from the extra photos"
                 )
-            if ref.path.resolve() in files:
+            if where in files:
                 raise DatasetError(
                     f"extra training photo {ref.path} is also a photo of {photo_list} or "
                     "another extra source (whole or cropped): list each photo once"
                 )
-            files[ref.path.resolve()] = ref.name
-            if ref.name in taken:
+            if ref.name in files.values():  # the names taken so far, one per photo
                 raise DatasetError(
                     f"extra training photo {ref.path} is named {ref.name!r} like a photo of "
                     f"{photo_list} or another extra photo: list each photo once"
                 )
-            taken.add(ref.name)
+            files[where] = ref.name
             out["train"].append((ref.name, load_ref(ref, config.max_side)))
     if config.deadleaves or config.strand_scenes:
         palette = palette_from_photos([im for _, im in out["train"]], n=8192, seed=config.seed)
