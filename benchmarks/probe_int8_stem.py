@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import contextlib
-import io
 import json
 import os
 import statistics
@@ -129,8 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     shipped = int8.quantise(chain)
     convs = [n.name for n in chain.graph.node if n.op_type == "Conv"]
     keep = [convs[-1]] + [n.name for n in chain.graph.node if n.op_type == "Softmax"]
-    with contextlib.redirect_stdout(io.StringIO()):  # the quantiser's progress lines
-        with_stem = int8._quantise_files(chain, _reader(int8._calibration_images()), keep)
+    with_stem = int8.quantise(chain, keep)
     variants = {"shipped": (shipped, False), "stem8": (_uint8_input(with_stem), True)}
     ref = _session(chain.SerializeToString())
     truth = [ref.run(None, {"image": x})[0][0, 1] for x in inputs]
@@ -157,19 +154,6 @@ def main(argv: list[str] | None = None) -> int:
         shares = ", ".join(f"{op} {100 * f:.0f} %" for op, f in _profile(data, feeds[k]))
         print(f"{k} profile: {shares}")
     return 0
-
-
-def _reader(images: list[np.ndarray]):
-    from onnxruntime.quantization import CalibrationDataReader
-
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.items = iter([{"image": a} for a in images])
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            return next(self.items, None)
-
-    return Reader()
 
 
 if __name__ == "__main__":

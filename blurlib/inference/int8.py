@@ -184,10 +184,10 @@ def _calibration_images() -> list[np.ndarray]:
     return out
 
 
-def quantise(chain: Any) -> bytes:
+def quantise(chain: Any, keep: list[str] | None = None) -> bytes:
     """Return the serialised int8 model of the float32 ONNX graph ``chain`` (module
-    docstring: static quantisation, the first and last convolutions and the softmax kept in
-    float32)."""
+    docstring: static quantisation; the nodes named in ``keep`` stay float32 — by default
+    the first and last convolutions and the softmax)."""
     from onnxruntime.quantization import CalibrationDataReader
 
     images = _calibration_images()
@@ -199,8 +199,10 @@ def quantise(chain: Any) -> bytes:
         def get_next(self) -> dict[str, np.ndarray] | None:
             return next(self.items, None)
 
-    convs = [n.name for n in chain.graph.node if n.op_type == "Conv"]
-    keep = [convs[0], convs[-1]] + [n.name for n in chain.graph.node if n.op_type == "Softmax"]
+    if keep is None:
+        convs = [n.name for n in chain.graph.node if n.op_type == "Conv"]
+        soft = [n.name for n in chain.graph.node if n.op_type == "Softmax"]
+        keep = [convs[0], convs[-1], *soft]
     # ONNX Runtime's quantiser prints its calibration steps and logs advice through the root
     # logger, which would also configure logging (basicConfig) for the whole program: its
     # prints go nowhere, its advice is dropped, and a null handler keeps logging unconfigured
